@@ -1,0 +1,330 @@
+"""The one definition of memornn's integer arithmetic.
+
+Every bit width, fixed-point format, rounding rule, saturation and piecewise-linear
+table lives here. The golden model (:mod:`memornn.golden`) evaluates these functions
+on NumPy arrays; the generator (:mod:`memornn.hw`) reads the same constants and tables
+to size and initialise the hardware, so the two cannot drift apart.
+
+Formats (``Qm.f``: signed, ``m`` integer bits, ``f`` fraction bits)
+------------------------------------------------------------------
+==============  =========  ======  ==========================================
+value           width      frac    meaning
+==============  =========  ======  ==========================================
+weight          int8       (row)   ``round(V / s_row)``, range [-127, 127]
+input x         int8       (feat)  ``round(x / s_feat)``, range [-127, 127]
+h               int8       7       Q0.7, h in [-1, 127/128]
+pre-activation  int16      12      Q3.12, in [-8, 8)
+gate output     int16      15      Q0.15, sigmoid/tanh in [-1, 32767/32768]
+cell state c    int16      11      Q4.11, in [-16, 16)
+accumulator     int32      (row)   ``V_q . [x_q; h_q] + bias_q``
+theta           uint16     8       reuse threshold, Q8.8
+==============  =========  ======  ==========================================
+
+Rounding is *round half up* everywhere: ``rshift_round(v, s) = (v + 2**(s-1)) >> s``
+with an arithmetic shift, i.e. ``floor(v / 2**s + 1/2)``. It costs one adder in
+hardware and is the same for positive and negative values. Every narrowing step
+saturates to the target range; nothing ever wraps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+# -- widths and formats -------------------------------------------------------------
+
+WEIGHT_BITS = 8
+#: Weights and inputs are symmetric: -128 is never produced by quantization.
+WEIGHT_MAX = 2 ** (WEIGHT_BITS - 1) - 1
+INPUT_BITS = 8
+INPUT_MAX = 2 ** (INPUT_BITS - 1) - 1
+
+H_BITS = 8
+H_FRAC = 7
+PRE_BITS = 16
+PRE_FRAC = 12
+GATE_BITS = 16
+GATE_FRAC = 15
+CELL_BITS = 16
+CELL_FRAC = 11
+ACC_BITS = 32
+BIAS_BITS = 32
+
+#: Requantization multiplier: unsigned, below 2**MULT_BITS.
+MULT_BITS = 15
+#: Requantization shift range.
+SHIFT_MAX = 62
+
+THETA_BITS = 16
+THETA_FRAC = 8
+THETA_MAX_Q = 2**THETA_BITS - 1
+
+#: Consecutive-reuse cap: 0 means no cap; the run counter is this wide.
+REUSE_CAP_BITS = 8
+REUSE_CAP_MAX = 2**REUSE_CAP_BITS - 1
+
+#: Piecewise-linear activations: slope fraction bits and the default segment count.
+PWL_SLOPE_FRAC = 11
+PWL_DEFAULT_SEGMENTS = 32
+PWL_SEGMENT_CHOICES = (4, 8, 16, 32, 64, 128, 256)
+
+GATES = {"lstm": 4, "gru": 3}
+
+
+def int_range(bits: int, signed: bool = True) -> tuple[int, int]:
+    """Inclusive ``(min, max)`` of a ``bits``-wide two's complement or unsigned integer."""
+    if signed:
+        return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    return 0, 2**bits - 1
+
+
+def saturate(value, bits: int, signed: bool = True):
+    """Clip ``value`` (int or integer array) to the range of a ``bits``-wide integer."""
+    low, high = int_range(bits, signed)
+    return np.clip(value, low, high)
+
+
+def rshift_round(value, shift):
+    """Arithmetic right shift by ``shift`` with round half up (see module docstring).
+
+    ``shift`` may be an int or an array broadcast against ``value``; a shift of 0
+    returns ``value`` unchanged. Values must be int64 (or Python ints).
+    """
+    value = np.asarray(value, dtype=np.int64)
+    shift = np.asarray(shift, dtype=np.int64)
+    half = np.where(shift > 0, np.left_shift(np.int64(1), np.maximum(shift - 1, 0)), 0)
+    return np.right_shift(value + half, shift)
+
+
+# -- requantization -----------------------------------------------------------------
+
+
+def requantize(acc, mult, shift):
+    """Accumulator (row scale) to pre-activation Q3.12: ``sat16(round(acc*mult / 2**shift))``."""
+    acc = np.asarray(acc, dtype=np.int64)
+    return saturate(rshift_round(acc * np.asarray(mult, dtype=np.int64), shift), PRE_BITS)
+
+
+def multiplier_and_shift(scale: float) -> tuple[int, int]:
+    """Integer ``(mult, shift)`` with ``mult / 2**shift`` closest to ``scale``.
+
+    ``mult`` is normalised into ``[2**(MULT_BITS-1), 2**MULT_BITS)`` for full precision.
+
+    Raises
+    ------
+    ValueError
+        If ``scale`` is not positive and finite, or outside the representable range.
+    """
+    if not np.isfinite(scale) or scale <= 0:
+        raise ValueError(f"requantization scale must be positive and finite, got {scale!r}")
+    mantissa, exponent = np.frexp(scale)  # scale = mantissa * 2**exponent, mantissa in [0.5, 1)
+    shift = MULT_BITS - int(exponent)
+    mult = int(round(float(mantissa) * 2**MULT_BITS))
+    if mult == 2**MULT_BITS:  # rounding carried out of the mantissa
+        mult //= 2
+        shift -= 1
+    if shift < 0:
+        raise ValueError(f"requantization scale {scale:.6g} is too large (weights too large for int8 rows)")
+    if shift > SHIFT_MAX:
+        mult = int(round(scale * 2.0**SHIFT_MAX))
+        shift = SHIFT_MAX
+    return mult, shift
+
+
+# -- element-wise cell arithmetic -----------------------------------------------------
+
+
+def mul_shift(a, b, shift, bits):
+    """``sat(round(a * b / 2**shift), bits)``: the elementwise product of two fixed-point values."""
+    prod = np.asarray(a, dtype=np.int64) * np.asarray(b, dtype=np.int64)
+    return saturate(rshift_round(prod, shift), bits)
+
+
+def lstm_cell(i, f, g, o, c):
+    """One LSTM cell update from gate outputs (Q0.15) and the old cell state (Q4.11).
+
+    Returns ``(h, c_new)``: h in Q0.7 (int8), c_new in Q4.11 (int16).
+
+    ``c' = sat16(round(f*c >> 15) + round(i*g >> 19))`` and ``h = sat8(round(o*tanh(c') >> 23))``;
+    tanh takes ``c'`` moved to Q3.12 with saturation.
+    """
+    fc = rshift_round(np.asarray(f, np.int64) * c, GATE_FRAC)
+    ig = rshift_round(np.asarray(i, np.int64) * g, 2 * GATE_FRAC - CELL_FRAC)
+    c_new = saturate(fc + ig, CELL_BITS)
+    tc = pwl_tanh(cell_to_pre(c_new))
+    h = mul_shift(o, tc, 2 * GATE_FRAC - H_FRAC, H_BITS)
+    return h, c_new
+
+
+def cell_to_pre(c):
+    """Cell state Q4.11 to pre-activation Q3.12, saturating."""
+    return saturate(np.asarray(c, np.int64) << (PRE_FRAC - CELL_FRAC), PRE_BITS)
+
+
+def gru_candidate_pre(n_in, n_hn, r):
+    """GRU candidate pre-activation: ``sat16(n_in + round(r * n_hn >> 15))`` (Q3.12)."""
+    return saturate(np.asarray(n_in, np.int64) + rshift_round(np.asarray(r, np.int64) * n_hn, GATE_FRAC), PRE_BITS)
+
+
+def gru_update(n, z, h):
+    """GRU output ``h' = n + z*(h - n)`` with n, z in Q0.15 and h in Q0.7; result Q0.7.
+
+    Equivalent to PyTorch's ``(1 - z) * n + z * h``; evaluated as
+    ``sat8(round((n + round(z*(h<<8) - z*n >> 15)) >> 8))``.
+    """
+    h15 = np.asarray(h, np.int64) << (GATE_FRAC - H_FRAC)
+    n = np.asarray(n, np.int64)
+    mixed = n + rshift_round(np.asarray(z, np.int64) * (h15 - n), GATE_FRAC)
+    return saturate(rshift_round(mixed, GATE_FRAC - H_FRAC), H_BITS)
+
+
+# -- piecewise-linear sigmoid and tanh -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class PwlTable:
+    """A piecewise-linear function on ``|x|`` in [0, 8) (Q3.12), mirrored for x < 0.
+
+    For ``a = min(|x|, 32767)``: ``k = a >> seg_shift``, ``dx = a & (2**seg_shift - 1)``,
+    ``y = intercept[k] + rshift_round(slope[k] * dx, PWL_SLOPE_FRAC)`` saturated to
+    ``[0, 32767]``. For x < 0, sigmoid gives ``32768 - y`` and tanh ``-y``.
+
+    Attributes
+    ----------
+    func : str
+        ``"sigmoid"`` or ``"tanh"``.
+    segments : int
+        Number of uniform segments over [0, 8); a power of two.
+    slope, intercept : tuple of int
+        Per segment: slope in output LSBs per input LSB with ``PWL_SLOPE_FRAC`` fraction
+        bits (unsigned, below 2**16), intercept in output LSBs (Q0.15, unsigned: at most 32767).
+    """
+
+    func: str
+    segments: int
+    slope: tuple
+    intercept: tuple
+
+    @property
+    def seg_shift(self) -> int:
+        """Bits of ``|x|`` below the segment index."""
+        return (PRE_BITS - 1) - (int(self.segments).bit_length() - 1)
+
+
+def _check_segments(segments: int) -> None:
+    if segments not in PWL_SEGMENT_CHOICES:
+        raise ValueError(f"PWL segment count must be one of {PWL_SEGMENT_CHOICES}, got {segments!r}")
+
+
+@lru_cache(maxsize=None)
+def pwl_table(func: str, segments: int = PWL_DEFAULT_SEGMENTS) -> PwlTable:
+    """The minimax piecewise-linear table of ``func`` over [0, 8) with ``segments`` segments.
+
+    Each segment is the chord between the true values at its ends, shifted by half its
+    largest deviation from the function (the best straight line for a convex or
+    concave piece), then rounded to the integer formats.
+    """
+    _check_segments(segments)
+    ref = {"sigmoid": lambda v: 1.0 / (1.0 + np.exp(-v)), "tanh": np.tanh}[func]
+    scale_in = 2.0**PRE_FRAC
+    scale_out = 2.0**GATE_FRAC
+    width = 2 ** (PRE_BITS - 1) // segments  # input LSBs per segment
+    slopes, intercepts = [], []
+    for k in range(segments):
+        a0 = k * width
+        xs = (a0 + np.arange(width + 1)) / scale_in
+        ys = ref(xs) * scale_out
+        slope = (ys[-1] - ys[0]) / width
+        chord = ys[0] + slope * np.arange(width + 1)
+        dev = ys - chord
+        offset = (dev.max() + dev.min()) / 2
+        slopes.append(int(round(slope * 2**PWL_SLOPE_FRAC)))
+        # Near tanh(8) the rounded intercept can reach 32768, one past Q0.15; clamping it
+        # changes no output (pwl_eval saturates to 32767 after adding a non-negative term)
+        # and keeps the table within its documented format.
+        intercepts.append(min(int(round(ys[0] + offset)), 2**GATE_FRAC - 1))
+    return PwlTable(func, segments, tuple(slopes), tuple(intercepts))
+
+
+def pwl_eval(table: PwlTable, x):
+    """Evaluate ``table`` on pre-activations ``x`` (Q3.12 int array); returns Q0.15 int64."""
+    x = np.asarray(x, dtype=np.int64)
+    a = np.minimum(np.abs(x), 2 ** (PRE_BITS - 1) - 1)
+    shift = table.seg_shift
+    k = a >> shift
+    dx = a & ((1 << shift) - 1)
+    slope = np.asarray(table.slope, dtype=np.int64)[k]
+    intercept = np.asarray(table.intercept, dtype=np.int64)[k]
+    y = np.clip(intercept + rshift_round(slope * dx, PWL_SLOPE_FRAC), 0, 2**GATE_FRAC - 1)
+    if table.func == "sigmoid":
+        return np.where(x < 0, 2**GATE_FRAC - y, y)
+    return np.where(x < 0, -y, y)
+
+
+def pwl_sigmoid(x, segments: int | None = None):
+    """PWL sigmoid of Q3.12 ``x``, Q0.15 result."""
+    return pwl_eval(pwl_table("sigmoid", segments or PWL_DEFAULT_SEGMENTS), x)
+
+
+def pwl_tanh(x, segments: int | None = None):
+    """PWL tanh of Q3.12 ``x``, Q0.15 result."""
+    return pwl_eval(pwl_table("tanh", segments or PWL_DEFAULT_SEGMENTS), x)
+
+
+def pwl_max_error(func: str, segments: int = PWL_DEFAULT_SEGMENTS) -> float:
+    """Largest absolute error of the PWL ``func`` against float, over every Q3.12 input."""
+    x = np.arange(-(2 ** (PRE_BITS - 1)), 2 ** (PRE_BITS - 1), dtype=np.int64)
+    ref = {"sigmoid": lambda v: 1.0 / (1.0 + np.exp(-v)), "tanh": np.tanh}[func]
+    y = pwl_eval(pwl_table(func, segments), x) / 2.0**GATE_FRAC
+    return float(np.max(np.abs(y - ref(x / 2.0**PRE_FRAC))))
+
+
+# -- binarized predictor and the reuse decision ----------------------------------------
+
+
+def sign_bits(values, offsets=0):
+    """BNN input bits: 1 (meaning +1) where ``values - offsets >= 0``, else 0 (meaning -1).
+
+    Zero maps to +1: the test is then a single comparison (for h with offset 0, the
+    inverted sign bit), and it is the usual ``sign`` of binarized networks.
+    """
+    return (np.asarray(values, np.int64) >= np.asarray(offsets, np.int64)).astype(np.uint8)
+
+
+def bnn_output(in_bits, weight_bits):
+    """``yb = 2*popcount(XNOR(in_bits, weight_bits)) - N`` for each row of ``weight_bits``.
+
+    ``in_bits``: (..., N) of 0/1; ``weight_bits``: (R, N) of 0/1. Returns (..., R) int64.
+    Computed as a +-1 dot product, which is the same number.
+    """
+    a = np.asarray(in_bits, np.float64) * 2 - 1
+    w = np.asarray(weight_bits, np.float64) * 2 - 1
+    return np.rint(a @ w.T).astype(np.int64)
+
+
+def theta_to_q(theta: float) -> int:
+    """Reuse threshold to its Q8.8 register value, round half up.
+
+    Raises
+    ------
+    ValueError
+        If ``theta`` is negative, not finite, or above the largest Q8.8 value.
+    """
+    if not np.isfinite(theta) or theta < 0:
+        raise ValueError(f"threshold must be a non-negative number, got {theta!r}")
+    q = int(np.floor(theta * 2**THETA_FRAC + 0.5))
+    if q > THETA_MAX_Q:
+        raise ValueError(f"threshold {theta!r} exceeds the largest value {THETA_MAX_Q / 2**THETA_FRAC}")
+    return q
+
+
+def within_threshold(new, cached, theta_q):
+    """The reuse test ``|new - cached| <= theta * |cached|`` without a division.
+
+    Evaluated as ``|new - cached| << THETA_FRAC <= theta_q * |cached|`` on integers.
+    """
+    new = np.asarray(new, np.int64)
+    cached = np.asarray(cached, np.int64)
+    return (np.abs(new - cached) << THETA_FRAC) <= np.asarray(theta_q, np.int64) * np.abs(cached)

@@ -1,0 +1,107 @@
+"""The hardware configuration: a TOML file whose every key has a default and is checked.
+
+Example ``hw.toml``::
+
+    mac_lanes = 8        # P: full-precision multiply-accumulates per cycle
+    bnn_width = 64       # B: XNOR-popcount bits per cycle
+    max_seq_len = 64     # longer sequences are rejected with an error status
+    trace = false        # emit the reuse trace stream (tests turn it on)
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import asdict, dataclass, fields
+
+from ..golden import numerics as nx
+from ..golden.errors import MemornnError
+
+
+@dataclass(frozen=True)
+class HwConfig:
+    """Generation parameters of one accelerator.
+
+    Attributes
+    ----------
+    mac_lanes : int
+        P, int8 multiply-accumulates per cycle (1 to 64).
+    bnn_width : int
+        B, XNOR-popcount bits per cycle (1 to 1024).
+    max_seq_len : int
+        Longest sequence the buffers hold (1 to 65536); longer ones are rejected.
+    row_fifo_depth : int
+        Rows the BNN may run ahead of the MAC lanes (2 to 256).
+    trace : bool
+        Generate the reuse-trace stream.
+    acc_bits : int
+        Accumulator width; the model's worst-case dot product must fit (16 to 32).
+    counter_bits : int
+        Width of the performance counters (16 to 64).
+    weight_bits, act_bits : int
+        Operand widths; the numerics module defines 8-bit weights and activations and
+        only that value is accepted.
+    max_weight_bytes : int
+        Largest weight memory the generator will build, in bytes.
+    """
+
+    mac_lanes: int = 8
+    bnn_width: int = 64
+    max_seq_len: int = 64
+    row_fifo_depth: int = 8
+    trace: bool = False
+    acc_bits: int = nx.ACC_BITS
+    counter_bits: int = 32
+    weight_bits: int = nx.WEIGHT_BITS
+    act_bits: int = nx.INPUT_BITS
+    max_weight_bytes: int = 4 * 2**20
+
+    def __post_init__(self):
+        def check_int(name, low, high):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise MemornnError(f"hardware config: {name} = {value!r} must be an integer in [{low}, {high}]")
+
+        check_int("mac_lanes", 1, 64)
+        check_int("bnn_width", 1, 1024)
+        check_int("max_seq_len", 1, 65536)
+        check_int("row_fifo_depth", 2, 256)
+        check_int("acc_bits", 16, nx.ACC_BITS)
+        check_int("counter_bits", 16, 64)
+        check_int("max_weight_bytes", 1, 2**32)
+        if not isinstance(self.trace, bool):
+            raise MemornnError(f"hardware config: trace = {self.trace!r} must be true or false")
+        for name, supported in (("weight_bits", nx.WEIGHT_BITS), ("act_bits", nx.INPUT_BITS)):
+            if getattr(self, name) != supported:
+                raise MemornnError(f"hardware config: {name} = {getattr(self, name)!r} is not supported "
+                                   f"(the numerics module defines {supported})")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def replace(self, **changes) -> "HwConfig":
+        return HwConfig(**{**self.to_dict(), **changes})
+
+
+def config_from_dict(values: dict, where: str = "hardware config") -> HwConfig:
+    """Build a config from a dict (for example a parsed TOML table), rejecting unknown keys."""
+    known = {f.name for f in fields(HwConfig)}
+    for key in values:
+        if key not in known:
+            raise MemornnError(f"{where}: unknown key {key!r} (known: {', '.join(sorted(known))})")
+    return HwConfig(**values)
+
+
+def load_config(path: str | os.PathLike | None) -> HwConfig:
+    """Read a TOML hardware configuration; ``None`` gives the defaults."""
+    if path is None:
+        return HwConfig()
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as f:
+            values = tomllib.load(f)
+    except FileNotFoundError:
+        raise MemornnError(f"hardware config {path!r} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise MemornnError(f"hardware config {path!r} is not valid TOML: {exc}") from None
+    return config_from_dict(values, f"hardware config {path!r}")

@@ -1,0 +1,640 @@
+"""The accelerator core: memories, sequencer and datapath of the memoized LSTM/GRU.
+
+See ``docs/hardware.md`` for the architecture. The core has plain ports (streams,
+control values, a memory write port); :mod:`memornn.hw.top` puts AXI around it.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.wiring import In, Out
+
+from ..golden import numerics as nx
+from .bnn import BnnLane
+from .cell import GruCellUnit, LstmCellUnit
+from .decision import DecisionUnit
+from .layout import SHIFT_FIELD_BITS, Layout, memory_images
+from .mac import MacLanes
+from .requant import Requantizer
+
+TRACE_WIDTH = 32
+#: Order of the per-sequence counters, in the trace and the register map.
+COUNTER_NAMES = ("cycles", "neurons_computed", "neurons_reused", "bnn_evals", "macs", "macs_skipped")
+LOAD_ADDR_BITS = 24
+
+
+class DelayLine:
+    """A chain of registers: ``stage(i)`` is the value ``i`` cycles after ``stage(0)``."""
+
+    def __init__(self, m: Module, first, length: int, name: str):
+        self.stages = [first]
+        for i in range(length):
+            reg = Signal.like(first, name=f"{name}_d{i + 1}")
+            m.d.sync += reg.eq(self.stages[-1])
+            self.stages.append(reg)
+
+    def stage(self, i: int):
+        return self.stages[i]
+
+
+class MemoCore(wiring.Component):
+    """The memoized LSTM/GRU accelerator core for one model shape.
+
+    Parameters
+    ----------
+    layout : Layout
+        Sizes and base addresses (from :func:`memornn.hw.layout.make_layout`).
+    images : dict or None
+        Initial memory contents (from :func:`memory_images`); ``None`` leaves them zero.
+    trace : bool
+        Generate the reuse-trace stream ``o_trace``.
+    row_fifo_depth : int
+        Rows the BNN may decide ahead of the MAC lanes.
+    counter_bits : int
+        Width of the performance counters.
+
+    Attributes
+    ----------
+    i_x : stream, In
+        One beat per step: ``data`` holds the X int8 inputs (element i in bits
+        8i..8i+7), ``last`` marks the sequence's last step.
+    o_h : stream, Out
+        One beat per step of the last layer's output (H * directions int8 values,
+        forward half first), ``last`` on the last step; sent after the whole sequence.
+    o_trace : stream, Out
+        Only with ``trace``: 32-bit words; per layer direction and step, ceil(G*H/32)
+        words of reuse bits (bit i of word w: row 32w+i; backward steps in processing
+        order, t = T-1 first), then one word per counter of ``COUNTER_NAMES``, ``last``
+        on the final one.
+    thetas : In
+        Per-layer reuse threshold, Q8.8.
+    reuse_cap : In
+        Consecutive-reuse cap (0 = none).
+    predictor : In
+        1 = BNN memoization, 0 = every neuron computed.
+    load : In
+        Memory write port (``en``, ``sel`` in ``layout.MEMORIES`` order, ``addr``, ``data``);
+        writes are ignored while ``busy``.
+    busy, seq_done, error_too_long : Out
+        Status: a sequence is in flight; pulse at the end of a sequence; pulse when a
+        sequence longer than ``max_seq_len`` was dropped.
+    counters : Out
+        The counters of the last finished sequence.
+    """
+
+    def __init__(self, layout: Layout, images: dict | None = None, trace: bool = False, row_fifo_depth: int = 8,
+                 counter_bits: int = 32):
+        self._layout = layout
+        self._images = images
+        self._trace = trace
+        self._row_fifo_depth = row_fifo_depth
+        self._counter_bits = counter_bits
+        lay = layout
+        self._load_width = max(lay.lanes * 8, lay.bnn_width, nx.BIAS_BITS, nx.MULT_BITS + SHIFT_FIELD_BITS)
+        beat = data.StructLayout({"data": unsigned(lay.input_size * 8), "last": 1})
+        out_beat = data.StructLayout({"data": unsigned(lay.output_size * 8), "last": 1})
+        members = {
+            "i_x": In(stream.Signature(beat)),
+            "o_h": Out(stream.Signature(out_beat)),
+            "thetas": In(data.ArrayLayout(unsigned(nx.THETA_BITS), lay.num_layers)),
+            "reuse_cap": In(nx.REUSE_CAP_BITS),
+            "predictor": In(1),
+            "load": In(wiring.Signature({
+                "en": Out(1), "sel": Out(3), "addr": Out(LOAD_ADDR_BITS), "data": Out(self._load_width)})),
+            "busy": Out(1),
+            "seq_done": Out(1),
+            "error_too_long": Out(1),
+            "counters": Out(data.StructLayout({name: unsigned(counter_bits) for name in COUNTER_NAMES})),
+        }
+        if trace:
+            members["o_trace"] = Out(stream.Signature(data.StructLayout({"data": unsigned(TRACE_WIDTH), "last": 1})))
+        super().__init__(members)
+
+    @property
+    def layout(self) -> Layout:
+        return self._layout
+
+    def elaborate(self, platform):
+        m = Module()
+        lay = self._layout
+        P, B, H, G = lay.lanes, lay.bnn_width, lay.hidden, lay.gates
+        GH = lay.rows
+        gru = lay.cell == "gru"
+        images = self._images or {}
+
+        # ---------------------------------------------------------------- memories
+        def mem(name, width, depth, granularity=None):
+            init = images.get(name, [])
+            mm = memory.Memory(shape=unsigned(width), depth=max(depth, 1), init=init)
+            m.submodules[name] = mm
+            return mm
+
+        seq_bufs = [mem(f"seq_buf{i}", P * 8, lay.seq_buffer_depth) for i in range(2)]
+        seq_rd = [b.read_port() for b in seq_bufs]
+        seq_wr = [b.write_port(granularity=8) for b in seq_bufs]
+        weights = mem("weights", P * 8, lay.weight_depth)
+        w_rd, w_ld = weights.read_port(), weights.write_port()
+        wbits = mem("weight_bits", B, lay.bits_depth)
+        wb_rd, wb_ld = wbits.read_port(), wbits.write_port()
+        bias = mem("bias", nx.BIAS_BITS, lay.layer_dirs * GH)
+        bias_rd, bias_ld = bias.read_port(), bias.write_port()
+        rq = mem("requant", nx.MULT_BITS + SHIFT_FIELD_BITS, lay.layer_dirs * GH)
+        rq_rd, rq_ld = rq.read_port(), rq.write_port()
+        offsets = mem("offsets", P * 8, lay.offset_depth)
+        off_rd, off_ld = offsets.read_port(), offsets.write_port()
+        load_ports = {"weights": w_ld, "weight_bits": wb_ld, "bias": bias_ld, "requant": rq_ld,
+                      "offsets": off_ld}
+        if gru:
+            bias_hn = mem("bias_hn", nx.BIAS_BITS, lay.layer_dirs * H)
+            bhn_rd, bhn_ld = bias_hn.read_port(), bias_hn.write_port()
+            load_ports["bias_hn"] = bhn_ld
+
+        yb_bits = lay.yb_bits
+        memo_layout = data.StructLayout({"yb": signed(yb_bits), "run": unsigned(nx.REUSE_CAP_BITS)})
+        memo_yb = memory.Memory(shape=memo_layout, depth=lay.layer_dirs * GH, init=[])
+        m.submodules.memo_yb = memo_yb
+        my_rd, my_wr = memo_yb.read_port(), memo_yb.write_port()
+        # Pre-activation banks: one per gate, plus the GRU candidate's h part.
+        banks = G + (1 if gru else 0)
+        pre_mems = [memory.Memory(shape=signed(nx.PRE_BITS), depth=lay.layer_dirs * H, init=[]) for _ in range(banks)]
+        for i, pm in enumerate(pre_mems):
+            m.submodules[f"memo_pre{i}"] = pm
+        pre_rd = [pm.read_port() for pm in pre_mems]
+        pre_wr = [pm.write_port() for pm in pre_mems]
+        h_mem = memory.Memory(shape=unsigned(P * 8), depth=lay.layers[0].h_words, init=[])
+        m.submodules.h_buf = h_mem
+        h_rd, h_wr = h_mem.read_port(), h_mem.write_port(granularity=8)
+        if not gru:
+            c_mem = memory.Memory(shape=signed(nx.CELL_BITS), depth=H, init=[])
+            m.submodules.c_mem = c_mem
+            c_rd, c_wr = c_mem.read_port(), c_mem.write_port()
+
+        # ------------------------------------------------------- runtime load port
+        busy = Signal()
+        for index, name in enumerate(("weights", "weight_bits", "bias", "requant", "bias_hn", "offsets")):
+            port = load_ports.get(name)
+            if port is None:
+                continue
+            m.d.comb += [port.addr.eq(self.load.addr), port.data.eq(self.load.data),
+                         port.en.eq(self.load.en & ~busy & (self.load.sel == index))]
+
+        # -------------------------------------------------------- sequence state
+        S = lay.step_words
+        seq_len = Signal(range(lay.max_seq_len + 1))  # T
+        last_base = Signal(range(lay.seq_buffer_depth + 1))  # (T-1) * S
+        ld = Signal(range(lay.layer_dirs))
+        step = Signal(range(lay.max_seq_len + 1))
+        t_base = Signal(range(lay.seq_buffer_depth + 1))
+        thetas_l = Signal(data.ArrayLayout(unsigned(nx.THETA_BITS), lay.num_layers))
+        cap_l = Signal(nx.REUSE_CAP_BITS)
+        pred_l = Signal()
+
+        # Per layer-direction constants, selected by `ld`.
+        def table(values, name):
+            sig = Signal(max(1, max(values).bit_length()), name=name)
+            with m.Switch(ld):
+                for i, v in enumerate(values):
+                    with m.Case(i):
+                        m.d.comb += sig.eq(v)
+            return sig
+
+        descs = lay.layers
+        d_layer = table([d.layer for d in descs], "d_layer")
+        d_dir = table([d.direction for d in descs], "d_dir")
+        d_in_size = table([d.in_size for d in descs], "d_in_size")
+        d_xw = table([d.x_words for d in descs], "d_xw")
+        d_hw = descs[0].h_words
+        d_xbw = table([d.xbit_words for d in descs], "d_xbw")
+        d_hbw = descs[0].hbit_words
+        d_wbase = table([d.weight_base for d in descs], "d_wbase")
+        d_bbase = table([d.bits_base for d in descs], "d_bbase")
+        d_obase = table([d.offset_base for d in descs], "d_obase")
+        d_inbuf = table([d.in_buffer for d in descs], "d_inbuf")
+        d_memo_base = table([i * GH for i in range(len(descs))], "d_memo_base")
+        d_pre_base = table([i * H for i in range(len(descs))], "d_pre_base")
+        d_out_word0 = table([(d.direction * H) // P for d in descs], "d_out_word0")
+        d_out_lane0 = table([(d.direction * H) % P for d in descs], "d_out_lane0")
+        d_xmask_last = table([((1 << ((d.in_size - 1) % B + 1)) - 1) for d in descs], "d_xmask_last")
+        hmask_last = (1 << ((H - 1) % B + 1)) - 1
+        d_last = Signal()
+        m.d.comb += d_last.eq(ld == lay.layer_dirs - 1)
+        row_inputs = Signal(range(lay.max_row_inputs + 1))
+        m.d.comb += row_inputs.eq(d_in_size + H)
+        out_buf = Signal()  # the seq buffer this layer writes
+        m.d.comb += out_buf.eq(~d_inbuf)
+        final_buf = lay.num_layers % 2
+        step0 = Signal()
+        m.d.comb += step0.eq(step == 0)
+        theta = Signal(nx.THETA_BITS)
+        m.d.comb += theta.eq(thetas_l[d_layer])
+
+        # -------------------------------------------------------- counters
+        cb = self._counter_bits
+        cnt = {name: Signal(cb, name=f"cnt_{name}") for name in COUNTER_NAMES}
+
+        # -------------------------------------------------------- trace
+        if self._trace:
+            trace_depth = 16
+            m.submodules.trace_fifo = trace_fifo = SyncFIFOBuffered(width=TRACE_WIDTH + 1, depth=trace_depth)
+            m.d.comb += [self.o_trace.payload.data.eq(trace_fifo.r_data[:TRACE_WIDTH]),
+                         self.o_trace.payload.last.eq(trace_fifo.r_data[TRACE_WIDTH]),
+                         self.o_trace.valid.eq(trace_fifo.r_rdy),
+                         trace_fifo.r_en.eq(self.o_trace.ready)]
+            trace_room = Signal()
+            m.d.comb += trace_room.eq(
+                trace_fifo.level + (self._row_fifo_depth // TRACE_WIDTH) + 3 <= trace_depth)
+        else:
+            trace_room = Const(1)
+
+        # -------------------------------------------------------- input bits
+        xbits_width = max(lay.max_x_words * P, lay.max_xbit_words * B)
+        xbits = Signal(xbits_width)
+        hbits = Signal(d_hbw * B)
+
+        # =========================================================== main FSM
+        in_beat = Signal(lay.in_words * P * 8)
+        in_chunk = Signal(range(lay.in_words + 1))
+        in_last = Signal()
+        in_addr = Signal(range(lay.seq_buffer_depth + 1))
+        too_long = Signal()
+
+        prep_c = Signal(range(lay.max_x_words + 2))
+        prep_rd_valid = Signal()
+        prep_rd_word = Signal.like(prep_c)
+        m.d.sync += prep_rd_valid.eq(0)
+        out_t = Signal(range(lay.max_seq_len + 1))
+        out_c = Signal(range(lay.out_words + 1))
+        out_beat = Signal(lay.out_words * P * 8)
+        out_addr = Signal(range(lay.seq_buffer_depth + 1))
+        cnt_idx = Signal(range(len(COUNTER_NAMES) + 1))
+
+        rows_start = Signal()
+        rows_done = Signal()
+        cell_start = Signal()
+        cell_done = Signal()
+        in_compute = Signal()
+        in_rows = Signal()
+        in_cell = Signal()
+
+        # seq buffer port defaults
+        seq_rd_addr = [Signal.like(p.addr, name=f"seq_rd_addr{i}") for i, p in enumerate(seq_rd)]
+        for p, a in zip(seq_rd, seq_rd_addr):
+            m.d.comb += p.addr.eq(a)
+
+        with m.FSM(name="seq"):
+            with m.State("IDLE"):
+                m.d.comb += self.i_x.ready.eq(1)
+                with m.If(self.i_x.valid):
+                    m.d.sync += [in_beat.eq(self.i_x.payload.data), in_last.eq(self.i_x.payload.last),
+                                 in_chunk.eq(0), in_addr.eq(0), seq_len.eq(1), too_long.eq(0),
+                                 thetas_l.eq(self.thetas), cap_l.eq(self.reuse_cap), pred_l.eq(self.predictor)]
+                    m.next = "IN_WRITE"
+            with m.State("IN_WAIT"):
+                m.d.comb += [self.i_x.ready.eq(1), busy.eq(1)]
+                with m.If(self.i_x.valid):
+                    m.d.sync += [in_beat.eq(self.i_x.payload.data), in_last.eq(self.i_x.payload.last),
+                                 in_chunk.eq(0), in_addr.eq(in_addr + S)]
+                    with m.If(seq_len == lay.max_seq_len):
+                        m.d.sync += too_long.eq(1)
+                    with m.Else():
+                        m.d.sync += seq_len.eq(seq_len + 1)
+                    m.next = "IN_WRITE"
+            with m.State("IN_WRITE"):
+                m.d.comb += busy.eq(1)
+                with m.If(~too_long):
+                    m.d.comb += [seq_wr[0].addr.eq(in_addr + in_chunk),
+                                 seq_wr[0].data.eq(in_beat.word_select(in_chunk, P * 8)),
+                                 seq_wr[0].en.eq((1 << P) - 1)]
+                m.d.sync += in_chunk.eq(in_chunk + 1)
+                with m.If(in_chunk == lay.in_words - 1):
+                    with m.If(~in_last):
+                        m.next = "IN_WAIT"
+                    with m.Elif(too_long):
+                        m.d.comb += self.error_too_long.eq(1)
+                        m.next = "IDLE"
+                    with m.Else():
+                        m.d.sync += [last_base.eq(in_addr), ld.eq(0), step.eq(0), t_base.eq(0)]
+                        m.d.sync += [c.eq(0) for c in cnt.values()]
+                        m.next = "LD_START"
+            with m.State("LD_START"):
+                m.d.comb += [busy.eq(1), in_compute.eq(1)]
+                m.d.sync += [step.eq(0), t_base.eq(Mux(d_dir, last_base, 0)), hbits.eq((1 << len(hbits)) - 1)]
+                m.next = "PREP"
+            with m.State("PREP"):
+                # Input bits of x_t: P lanes a cycle against the offsets (one cycle of read latency).
+                m.d.comb += [busy.eq(1), in_compute.eq(1)]
+                m.d.comb += [seq_rd_addr[0].eq(t_base + prep_c), seq_rd_addr[1].eq(t_base + prep_c),
+                             off_rd.addr.eq(d_obase + prep_c)]
+                m.d.sync += [prep_c.eq(prep_c + 1), prep_rd_valid.eq(prep_c != d_xw), prep_rd_word.eq(prep_c)]
+                with m.If(prep_c == d_xw):
+                    m.d.sync += prep_c.eq(0)
+                    m.d.comb += rows_start.eq(1)
+                    m.next = "ROWS"
+            with m.State("ROWS"):
+                m.d.comb += [busy.eq(1), in_compute.eq(1), in_rows.eq(1)]
+                with m.If(rows_done):
+                    m.d.comb += cell_start.eq(1)
+                    m.next = "CELL"
+            with m.State("CELL"):
+                m.d.comb += [busy.eq(1), in_compute.eq(1), in_cell.eq(1)]
+                with m.If(cell_done):
+                    m.d.sync += step.eq(step + 1)
+                    m.d.sync += t_base.eq(Mux(d_dir, t_base - S, t_base + S))
+                    with m.If(step == seq_len - 1):
+                        with m.If(d_last):
+                            m.d.sync += [out_t.eq(0), out_c.eq(0), out_addr.eq(0)]
+                            m.next = "OUT_READ"
+                        with m.Else():
+                            m.d.sync += ld.eq(ld + 1)
+                            m.next = "LD_START"
+                    with m.Else():
+                        m.next = "PREP"
+            with m.State("OUT_READ"):
+                # Gather one output beat, a word a cycle (one cycle of read latency).
+                m.d.comb += [busy.eq(1), seq_rd_addr[final_buf].eq(out_addr + out_c)]
+                m.d.sync += out_c.eq(out_c + 1)
+                with m.If(out_c != 0):
+                    m.d.sync += out_beat.word_select((out_c - 1)[:len(out_c)], P * 8).eq(seq_rd[final_buf].data)
+                with m.If(out_c == lay.out_words):
+                    m.next = "OUT_SEND"
+            with m.State("OUT_SEND"):
+                m.d.comb += [busy.eq(1), self.o_h.valid.eq(1),
+                             self.o_h.payload.data.eq(out_beat[:lay.output_size * 8]),
+                             self.o_h.payload.last.eq(out_t == seq_len - 1)]
+                with m.If(self.o_h.ready):
+                    m.d.sync += [out_t.eq(out_t + 1), out_c.eq(0), out_addr.eq(out_addr + S)]
+                    with m.If(out_t == seq_len - 1):
+                        m.d.sync += cnt_idx.eq(0)
+                        m.next = "COUNTERS" if self._trace else "DONE"
+                    with m.Else():
+                        m.next = "OUT_READ"
+            if self._trace:
+                with m.State("COUNTERS"):
+                    m.d.comb += busy.eq(1)
+                    counter_word = Signal(TRACE_WIDTH)
+                    with m.Switch(cnt_idx):
+                        for i, name in enumerate(COUNTER_NAMES):
+                            with m.Case(i):
+                                m.d.comb += counter_word.eq(cnt[name])
+                    with m.If(trace_fifo.w_rdy):
+                        m.d.comb += [trace_fifo.w_en.eq(1),
+                                     trace_fifo.w_data.eq(Cat(counter_word, cnt_idx == len(COUNTER_NAMES) - 1))]
+                        m.d.sync += cnt_idx.eq(cnt_idx + 1)
+                        with m.If(cnt_idx == len(COUNTER_NAMES) - 1):
+                            m.next = "DONE"
+            with m.State("DONE"):
+                m.d.comb += [busy.eq(1), self.seq_done.eq(1)]
+                m.d.sync += [getattr(self.counters, name).eq(cnt[name]) for name in COUNTER_NAMES]
+                m.next = "IDLE"
+        m.d.comb += self.busy.eq(busy)
+        with m.If(in_compute):
+            m.d.sync += cnt["cycles"].eq(cnt["cycles"] + 1)
+
+        # ------------------------------------------------------------ PREP datapath
+        # The word read last cycle is compared lane by lane with its offsets.
+        with m.If(prep_rd_valid):
+            word = Mux(d_inbuf, seq_rd[1].data, seq_rd[0].data)
+            lane_bits = Cat(word.word_select(i, 8).as_signed() >= off_rd.data.word_select(i, 8).as_signed()
+                            for i in range(P))
+            m.d.sync += xbits.word_select(prep_rd_word, P).eq(lane_bits)
+
+        # ------------------------------------------------------------ ROWS: BNN issue
+        # A row's chunks walk the weight-sign memory; its first chunk takes a credit
+        # (a slot in the row FIFO), so the FIFO never overflows however far the BNN
+        # runs ahead. With predictor none a row is one cycle and always computed.
+        depth = self._row_fifo_depth
+        iss_row = Signal(range(GH + 1))
+        iss_g = Signal(range(G))
+        iss_j = Signal(range(H))
+        iss_chunk = Signal(range(lay.max_xbit_words + d_hbw + 1))
+        bits_ptr = Signal(range(lay.bits_depth + 1))
+        wrow_ptr = Signal(range(lay.weight_depth + 1))
+        credits = Signal(range(depth + 1))
+        decided = Signal(range(GH + 1))
+        n_chunks = Signal.like(iss_chunk)
+        m.d.comb += n_chunks.eq(Mux(pred_l, d_xbw + d_hbw, 1))
+        chunk_last = Signal()
+        m.d.comb += chunk_last.eq(iss_chunk == n_chunks - 1)
+        go = Signal()
+        m.d.comb += go.eq(in_rows & (iss_row != GH) & ((iss_chunk != 0) | ((credits != 0) & trace_room)))
+        take = Signal()
+        m.d.comb += take.eq(go & (iss_chunk == 0))
+        with m.If(rows_start):
+            m.d.sync += [iss_row.eq(0), iss_g.eq(0), iss_j.eq(0), iss_chunk.eq(0), bits_ptr.eq(d_bbase),
+                         wrow_ptr.eq(d_wbase), decided.eq(0)]
+        with m.Elif(go):
+            m.d.sync += bits_ptr.eq(bits_ptr + 1)
+            with m.If(chunk_last):
+                m.d.sync += [iss_chunk.eq(0), iss_row.eq(iss_row + 1), wrow_ptr.eq(wrow_ptr + d_xw + d_hw)]
+                with m.If(iss_j == H - 1):
+                    m.d.sync += [iss_j.eq(0), iss_g.eq(iss_g + 1)]
+                with m.Else():
+                    m.d.sync += iss_j.eq(iss_j + 1)
+            with m.Else():
+                m.d.sync += iss_chunk.eq(iss_chunk + 1)
+        m.d.comb += wb_rd.addr.eq(bits_ptr)
+
+        in_part_x = Signal()
+        m.d.comb += in_part_x.eq(iss_chunk < d_xbw)
+        chunk_bits = Mux(in_part_x, xbits.word_select(iss_chunk, B),
+                         hbits.word_select((iss_chunk - d_xbw)[:len(iss_chunk)], B))
+        chunk_mask = Mux(iss_chunk == d_xbw - 1, d_xmask_last,
+                         Mux(iss_chunk == d_xbw + d_hbw - 1, hmask_last, (1 << B) - 1))
+        s1_valid, s1_first, s1_last = Signal(), Signal(), Signal()
+        s1_bits, s1_mask = Signal(B), Signal(B)
+        m.d.sync += [s1_valid.eq(go), s1_first.eq(iss_chunk == 0), s1_last.eq(chunk_last), s1_bits.eq(chunk_bits),
+                     s1_mask.eq(chunk_mask)]
+        m.submodules.bnn = bnn = BnnLane(B, max_bits=lay.max_row_inputs)
+        m.d.comb += [bnn.in_bits.eq(s1_bits), bnn.w_bits.eq(wb_rd.data), bnn.mask.eq(s1_mask),
+                     bnn.in_valid.eq(s1_valid), bnn.first.eq(s1_first), bnn.last.eq(s1_last)]
+
+        row_meta = data.StructLayout({"valid": 1, "r": range(GH), "g": range(G), "j": range(H),
+                                      "wrow": range(lay.weight_depth + 1)})
+        meta0 = Signal(row_meta)
+        m.d.comb += [meta0.valid.eq(go & chunk_last), meta0.r.eq(iss_row), meta0.g.eq(iss_g), meta0.j.eq(iss_j),
+                     meta0.wrow.eq(wrow_ptr)]
+        at_bnn = 1 + bnn.LATENCY  # stage where the row's matches come out
+        at_act = at_bnn + DecisionUnit.LATENCY  # stage where the decision acts
+        meta = DelayLine(m, meta0, at_act, "row_meta")
+        m.d.comb += my_rd.addr.eq(d_memo_base + meta.stage(at_bnn - 1).r)
+
+        m.submodules.decision = dec = DecisionUnit(yb_bits)
+        yb = Signal(signed(yb_bits))
+        m.d.comb += yb.eq((bnn.matches << 1) - row_inputs)
+        m.d.comb += [dec.yb.eq(yb), dec.yb_m.eq(my_rd.data.yb), dec.run.eq(my_rd.data.run),
+                     dec.step0.eq(step0 | ~pred_l), dec.theta.eq(theta), dec.cap.eq(cap_l),
+                     dec.in_valid.eq(meta.stage(at_bnn).valid)]
+        yb_line = DelayLine(m, Cat(yb, my_rd.data.yb), DecisionUnit.LATENCY, "yb")
+        yb_act = yb_line.stage(DecisionUnit.LATENCY)
+        act = meta.stage(at_act)
+        reuse = Signal()
+        m.d.comb += reuse.eq(dec.reuse & act.valid)
+        compute = Signal()
+        m.d.comb += compute.eq(~dec.reuse & act.valid)
+        m.d.comb += [my_wr.addr.eq(d_memo_base + act.r),
+                     my_wr.data.yb.eq(Mux(dec.reuse, yb_act[yb_bits:], yb_act[:yb_bits])),
+                     my_wr.data.run.eq(dec.run_next), my_wr.en.eq(act.valid & pred_l)]
+
+        fifo_entry = data.StructLayout({"r": range(GH), "g": range(G), "j": range(H),
+                                        "wrow": range(lay.weight_depth + 1)})
+        m.submodules.row_fifo = row_fifo = SyncFIFOBuffered(width=fifo_entry.size, depth=depth)
+        m.d.comb += [row_fifo.w_data.eq(Cat(act.r, act.g, act.j, act.wrow)), row_fifo.w_en.eq(compute)]
+        with m.If(act.valid):
+            m.d.sync += decided.eq(decided + 1)
+            with m.If(pred_l):
+                m.d.sync += cnt["bnn_evals"].eq(cnt["bnn_evals"] + 1)
+            with m.If(compute):
+                m.d.sync += [cnt["neurons_computed"].eq(cnt["neurons_computed"] + 1),
+                             cnt["macs"].eq(cnt["macs"] + row_inputs)]
+            with m.Else():
+                m.d.sync += [cnt["neurons_reused"].eq(cnt["neurons_reused"] + 1),
+                             cnt["macs_skipped"].eq(cnt["macs_skipped"] + row_inputs)]
+
+        if self._trace:
+            tr_word = Signal(TRACE_WIDTH)
+            tr_idx = Signal(range(TRACE_WIDTH))
+            tr_next = Signal(TRACE_WIDTH)
+            m.d.comb += tr_next.eq(tr_word | (reuse << tr_idx))
+            with m.If(act.valid):
+                with m.If((tr_idx == TRACE_WIDTH - 1) | (act.r == GH - 1)):
+                    m.d.comb += [trace_fifo.w_en.eq(1), trace_fifo.w_data.eq(Cat(tr_next, Const(0, 1)))]
+                    m.d.sync += [tr_word.eq(0), tr_idx.eq(0)]
+                with m.Else():
+                    m.d.sync += [tr_word.eq(tr_next), tr_idx.eq(tr_idx + 1)]
+
+        # ------------------------------------------------------------ ROWS: MAC lanes
+        # Rows to compute arrive from the FIFO; each walks its x words (seq buffer) and
+        # its h words (h buffer) back to back. A GRU candidate row closes a product at
+        # the x/h boundary too, giving its two parts.
+        n_words = Signal(range(lay.max_x_words + d_hw + 1))
+        m.d.comb += n_words.eq(d_xw + d_hw)
+        mac_busy = Signal()
+        mac_c = Signal.like(n_words)
+        mac_row = Signal(fifo_entry)
+        mac_c_last = Signal()
+        m.d.comb += mac_c_last.eq(mac_c == n_words - 1)
+        pop = Signal()
+        m.d.comb += pop.eq(row_fifo.r_rdy & (~mac_busy | mac_c_last))
+        m.d.comb += row_fifo.r_en.eq(pop)
+        with m.If(pop):
+            m.d.sync += [mac_busy.eq(1), mac_c.eq(0), mac_row.eq(row_fifo.r_data)]
+        with m.Elif(mac_busy & mac_c_last):
+            m.d.sync += mac_busy.eq(0)
+        with m.Elif(mac_busy):
+            m.d.sync += mac_c.eq(mac_c + 1)
+        credit_back = Signal(range(3))
+        m.d.comb += credit_back.eq(pop + reuse)
+        with m.If(rows_start):
+            m.d.sync += credits.eq(depth)
+        with m.Else():
+            m.d.sync += credits.eq(credits - take + credit_back)
+
+        mac_part_h = Signal()
+        m.d.comb += mac_part_h.eq(mac_c >= d_xw)
+        candidate = Signal()
+        m.d.comb += candidate.eq(mac_row.g == 2) if gru else candidate.eq(0)
+        with m.If(mac_busy):
+            m.d.comb += [w_rd.addr.eq(mac_row.wrow + mac_c), h_rd.addr.eq(mac_c - d_xw)]
+            for i in range(2):
+                with m.If(d_inbuf == i):
+                    m.d.comb += seq_rd_addr[i].eq(t_base + mac_c)
+        mac_meta = data.StructLayout({"valid": 1, "first": 1, "last": 1, "part_h": 1, "hpart_product": 1,
+                                      "r": range(GH), "g": range(G), "j": range(H)})
+        m1 = Signal(mac_meta)
+        m.d.sync += [m1.valid.eq(mac_busy),
+                     m1.first.eq((mac_c == 0) | (candidate & (mac_c == d_xw))),
+                     m1.last.eq(mac_c_last | (candidate & (mac_c == d_xw - 1))),
+                     m1.part_h.eq(mac_part_h), m1.hpart_product.eq(candidate & mac_part_h),
+                     m1.r.eq(mac_row.r), m1.g.eq(mac_row.g), m1.j.eq(mac_row.j)]
+        m.submodules.mac = mac = MacLanes(P)
+        acts = Mux(m1.part_h, Mux(step0, 0, h_rd.data), Mux(d_inbuf, seq_rd[1].data, seq_rd[0].data))
+        m.d.comb += [mac.weights.as_value().eq(w_rd.data), mac.acts.as_value().eq(acts),
+                     mac.in_valid.eq(m1.valid), mac.first.eq(m1.first), mac.last.eq(m1.last)]
+        inflight = Signal(range(depth + 8))
+        product_issued = Signal()
+        m.d.comb += product_issued.eq(m1.valid & m1.last)
+        prod0 = Signal(mac_meta)
+        m.d.comb += [prod0.eq(m1), prod0.valid.eq(product_issued)]
+        prod = DelayLine(m, prod0, mac.LATENCY, "prod")
+        prod_param = prod.stage(mac.LATENCY - 1)
+        m.d.comb += [bias_rd.addr.eq(d_memo_base + prod_param.r), rq_rd.addr.eq(d_memo_base + prod_param.r)]
+        at_acc = prod.stage(mac.LATENCY)
+        m.submodules.requantizer = req = Requantizer()
+        bias_value = bias_rd.data
+        if gru:
+            m.d.comb += bhn_rd.addr.eq(d_pre_base + prod_param.j)
+            bias_value = Mux(at_acc.hpart_product, bhn_rd.data, bias_rd.data)
+        m.d.comb += [req.acc.eq(mac.acc), req.bias.eq(bias_value), req.mult.eq(rq_rd.data[:nx.MULT_BITS]),
+                     req.shift.eq(rq_rd.data[nx.MULT_BITS:]), req.in_valid.eq(at_acc.valid)]
+        done_line = DelayLine(m, at_acc, Requantizer.LATENCY, "req_meta")
+        wrote = done_line.stage(Requantizer.LATENCY)
+        for i, port in enumerate(pre_wr):
+            bank_hit = (wrote.g == i) & ~wrote.hpart_product if i < G else wrote.hpart_product
+            m.d.comb += [port.addr.eq(d_pre_base + wrote.j), port.data.eq(req.pre),
+                         port.en.eq(wrote.valid & bank_hit)]
+        m.d.sync += inflight.eq(inflight + product_issued - wrote.valid)
+        m.d.comb += rows_done.eq(in_rows & (decided == GH) & (row_fifo.level == 0) & ~mac_busy & ~m1.valid
+                                 & (inflight == 0))
+
+        # ------------------------------------------------------------ CELL
+        # One hidden unit a cycle: read its gate pre-activations, activate, update,
+        # write h (h buffer, h bits, seq buffer) and c.
+        cj = Signal(range(H + 1))
+        cw = Signal(range(H + 1))
+        cell_meta = data.StructLayout({"valid": 1, "j": range(H), "hw": range(d_hw), "hl": range(P),
+                                       "ow": range(lay.seq_buffer_depth + 1), "ol": range(P)})
+        c0 = Signal(cell_meta)
+        issue_cell = Signal()
+        m.d.comb += issue_cell.eq(in_cell & (cj != H))
+        with m.If(cell_start):
+            m.d.sync += [cj.eq(0), cw.eq(0), c0.hw.eq(0), c0.hl.eq(0), c0.ow.eq(t_base + d_out_word0),
+                         c0.ol.eq(d_out_lane0)]
+        with m.Elif(issue_cell):
+            m.d.sync += cj.eq(cj + 1)
+            with m.If(c0.hl == P - 1):
+                m.d.sync += [c0.hl.eq(0), c0.hw.eq(c0.hw + 1)]
+            with m.Else():
+                m.d.sync += c0.hl.eq(c0.hl + 1)
+            with m.If(c0.ol == P - 1):
+                m.d.sync += [c0.ol.eq(0), c0.ow.eq(c0.ow + 1)]
+            with m.Else():
+                m.d.sync += c0.ol.eq(c0.ol + 1)
+        cmeta0 = Signal(cell_meta)
+        m.d.comb += [cmeta0.eq(c0), cmeta0.valid.eq(issue_cell), cmeta0.j.eq(cj)]
+        with m.If(in_cell):
+            m.d.comb += h_rd.addr.eq(c0.hw)
+        for port in pre_rd:
+            m.d.comb += port.addr.eq(d_pre_base + cj)
+        cm1 = Signal(cell_meta)
+        m.d.sync += cm1.eq(cmeta0)
+        if gru:
+            m.submodules.cell = cell = GruCellUnit(lay.pwl_segments)
+            h_prev = Mux(step0, 0, h_rd.data.word_select(cm1.hl, 8))
+            m.d.comb += [cell.pre_r.eq(pre_rd[0].data), cell.pre_z.eq(pre_rd[1].data),
+                         cell.pre_n.eq(pre_rd[2].data), cell.pre_hn.eq(pre_rd[3].data),
+                         cell.h.eq(h_prev), cell.in_valid.eq(cm1.valid)]
+            h_out = cell.h_new
+        else:
+            m.submodules.cell = cell = LstmCellUnit(lay.pwl_segments)
+            m.d.comb += c_rd.addr.eq(cj)
+            m.d.comb += [cell.pre_i.eq(pre_rd[0].data), cell.pre_f.eq(pre_rd[1].data),
+                         cell.pre_g.eq(pre_rd[2].data), cell.pre_o.eq(pre_rd[3].data),
+                         cell.c.eq(Mux(step0, 0, c_rd.data)), cell.in_valid.eq(cm1.valid)]
+            h_out = cell.h
+        cline = DelayLine(m, cm1, cell.LATENCY, "cell_meta")
+        cdone = cline.stage(cell.LATENCY)
+        h_word = Cat(h_out for _ in range(P))
+        m.d.comb += [h_wr.addr.eq(cdone.hw), h_wr.data.eq(h_word), h_wr.en.eq(Mux(cdone.valid, 1 << cdone.hl, 0))]
+        for i in range(2):
+            with m.If(cdone.valid & (out_buf == i)):
+                m.d.comb += [seq_wr[i].addr.eq(cdone.ow), seq_wr[i].data.eq(h_word), seq_wr[i].en.eq(1 << cdone.ol)]
+        if not gru:
+            m.d.comb += [c_wr.addr.eq(cdone.j), c_wr.data.eq(cell.c_new), c_wr.en.eq(cdone.valid)]
+        with m.If(cdone.valid):
+            m.d.sync += [hbits.bit_select(cdone.j, 1).eq(~h_out[7]), cw.eq(cw + 1)]
+        m.d.comb += cell_done.eq(in_cell & (cw == H))
+        self._debug = dict(cdone=cdone, h_out=h_out, wrote=wrote, pre=req.pre, mac_acc=mac.acc, at_acc=at_acc,
+                           in_cell=in_cell, in_rows=in_rows)
+        return m

@@ -1,0 +1,247 @@
+"""The hardware data layout: how a quantized model sits in the accelerator's memories.
+
+One explicit function per memory turns a :class:`QModel` into the words that the
+generator uses as memory initial contents and that the runtime load port writes.
+
+Each layer direction ``ld = k * directions + d`` has a row for every gate neuron
+``r = gate * H + j`` (``G*H`` rows). Rows are split in two parts, inputs ``x`` then
+recurrent ``h``, each padded to whole words with zeros, so a part never straddles a
+word and the GRU candidate's two dot products fall out of one walk:
+
+- weight memory, ``P`` int8 lanes a word: ``cx = ceil(X/P)`` words of ``x`` weights then
+  ``ch = ceil(H/P)`` of ``h`` weights per row; rows in order, layer directions in order.
+- weight-sign memory, ``B`` bits a word: ``ceil(X/B)`` words of x sign bits, then
+  ``ceil(H/B)`` of h sign bits per row (padding bits 0; masked off in the lane).
+- row parameters (bias, multiplier and shift), one entry per row: address ``ld*G*H + r``.
+- GRU candidate bias ``b_hn``: address ``ld*H + j``.
+- BNN offsets, ``P`` int8 lanes a word, ``cx`` words per layer direction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..golden import numerics as nx
+from ..golden.qmodel import QModel
+from .config import HwConfig
+
+
+def ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+@dataclass(frozen=True)
+class LayerDesc:
+    """Constants of one layer direction, as the sequencer sees them."""
+
+    layer: int
+    direction: int
+    in_size: int          # X
+    x_words: int          # ceil(X / P)
+    h_words: int          # ceil(H / P)
+    xbit_words: int       # ceil(X / B)
+    hbit_words: int       # ceil(H / B)
+    weight_base: int      # first word in the weight memory
+    bits_base: int        # first word in the weight-sign memory
+    offset_base: int      # first word in the offset memory
+    in_buffer: int        # seq buffer read by this layer (0 or 1)
+
+    @property
+    def row_words(self) -> int:
+        return self.x_words + self.h_words
+
+    @property
+    def row_bit_words(self) -> int:
+        return self.xbit_words + self.hbit_words
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Every size and base address of the accelerator for one model shape and config."""
+
+    cell: str
+    gates: int
+    hidden: int
+    input_size: int
+    num_layers: int
+    directions: int
+    lanes: int
+    bnn_width: int
+    max_seq_len: int
+    pwl_segments: int
+    layers: tuple
+
+    @property
+    def rows(self) -> int:
+        """Gate neurons per layer direction, ``G*H``."""
+        return self.gates * self.hidden
+
+    @property
+    def layer_dirs(self) -> int:
+        return self.num_layers * self.directions
+
+    @property
+    def output_size(self) -> int:
+        return self.hidden * self.directions
+
+    @property
+    def out_words(self) -> int:
+        """Seq-buffer words per step of a layer output (and of a later layer's input)."""
+        return ceil_div(self.output_size, self.lanes)
+
+    @property
+    def in_words(self) -> int:
+        """Seq-buffer words per step of the model input."""
+        return ceil_div(self.input_size, self.lanes)
+
+    @property
+    def step_words(self) -> int:
+        """Seq-buffer stride per step: room for either."""
+        return max(self.in_words, self.out_words)
+
+    @property
+    def seq_buffer_depth(self) -> int:
+        return self.max_seq_len * self.step_words
+
+    @property
+    def weight_depth(self) -> int:
+        last = self.layers[-1]
+        return last.weight_base + self.rows * last.row_words
+
+    @property
+    def bits_depth(self) -> int:
+        last = self.layers[-1]
+        return last.bits_base + self.rows * last.row_bit_words
+
+    @property
+    def offset_depth(self) -> int:
+        last = self.layers[-1]
+        return last.offset_base + last.x_words
+
+    @property
+    def max_row_inputs(self) -> int:
+        """Largest ``N = X + H`` over the layers: the BNN output lies in ``[-N, N]``."""
+        return max(d.in_size for d in self.layers) + self.hidden
+
+    @property
+    def yb_bits(self) -> int:
+        return self.max_row_inputs.bit_length() + 1
+
+    @property
+    def max_xbit_words(self) -> int:
+        return max(d.xbit_words for d in self.layers)
+
+    @property
+    def max_x_words(self) -> int:
+        return max(d.x_words for d in self.layers)
+
+
+def make_layout(model: QModel, config: HwConfig) -> Layout:
+    """Sizes and base addresses for ``model`` on an accelerator built with ``config``."""
+    p, b = config.mac_lanes, config.bnn_width
+    hidden, rows = model.hidden_size, model.gates * model.hidden_size
+    layers = []
+    weight_base = bits_base = offset_base = 0
+    for k in range(model.num_layers):
+        x = model.layer_input_size(k)
+        for d in range(model.directions):
+            desc = LayerDesc(k, d, x, ceil_div(x, p), ceil_div(hidden, p), ceil_div(x, b), ceil_div(hidden, b),
+                             weight_base, bits_base, offset_base, k % 2)
+            layers.append(desc)
+            weight_base += rows * desc.row_words
+            bits_base += rows * desc.row_bit_words
+            offset_base += desc.x_words
+    return Layout(model.cell, model.gates, hidden, model.input_size, model.num_layers, model.directions, p, b,
+                  config.max_seq_len, model.pwl_segments, tuple(layers))
+
+
+def _pack_lanes(values: np.ndarray, lanes: int, bits: int) -> list[int]:
+    """Pack a (words, lanes) array of signed ints into ``lanes * bits``-bit words, lane 0 lowest."""
+    mask = (1 << bits) - 1
+    words = []
+    for row in values.reshape(-1, lanes):
+        word = 0
+        for lane, v in enumerate(row):
+            word |= (int(v) & mask) << (lane * bits)
+        words.append(word)
+    return words
+
+
+def _pad_part(part: np.ndarray, words: int, width: int) -> np.ndarray:
+    """(rows, n) to (rows * words, width), zero padded."""
+    out = np.zeros((part.shape[0], words * width), dtype=np.int64)
+    out[:, :part.shape[1]] = part
+    return out.reshape(part.shape[0] * words, width)
+
+
+def _layer_dirs(model: QModel, layout: Layout):
+    for desc in layout.layers:
+        yield desc, model.layers[desc.layer][desc.direction]
+
+
+def weight_words(model: QModel, layout: Layout) -> list[int]:
+    """The weight memory image: ``P`` int8 lanes a word."""
+    words = []
+    for desc, q in _layer_dirs(model, layout):
+        x = _pad_part(q.weight[:, :desc.in_size], desc.x_words, layout.lanes)
+        h = _pad_part(q.weight[:, desc.in_size:], desc.h_words, layout.lanes)
+        per_row = np.concatenate([x.reshape(layout.rows, -1), h.reshape(layout.rows, -1)], axis=1)
+        words += _pack_lanes(per_row, layout.lanes, nx.WEIGHT_BITS)
+    return words
+
+
+def weight_bit_words(model: QModel, layout: Layout) -> list[int]:
+    """The weight-sign memory image: ``B`` bits a word, padding bits 0."""
+    words = []
+    for desc, q in _layer_dirs(model, layout):
+        bits = q.weight_bits
+        x = _pad_part(bits[:, :desc.in_size], desc.xbit_words, layout.bnn_width)
+        h = _pad_part(bits[:, desc.in_size:], desc.hbit_words, layout.bnn_width)
+        per_row = np.concatenate([x.reshape(layout.rows, -1), h.reshape(layout.rows, -1)], axis=1)
+        words += _pack_lanes(per_row, layout.bnn_width, 1)
+    return words
+
+
+def bias_words(model: QModel, layout: Layout) -> list[int]:
+    """Row biases (two's complement, ``BIAS_BITS``), address ``ld*G*H + r``."""
+    mask = (1 << nx.BIAS_BITS) - 1
+    return [int(v) & mask for _, q in _layer_dirs(model, layout) for v in q.bias]
+
+
+#: Row parameter word: multiplier in the low bits, shift above it.
+SHIFT_FIELD_BITS = 6
+
+
+def requant_words(model: QModel, layout: Layout) -> list[int]:
+    """Row requantization parameters, ``mult | shift << MULT_BITS``, address ``ld*G*H + r``."""
+    return [int(m) | (int(s) << nx.MULT_BITS) for _, q in _layer_dirs(model, layout)
+            for m, s in zip(q.mult, q.shift)]
+
+
+def bias_hn_words(model: QModel, layout: Layout) -> list[int]:
+    """GRU candidate h-part biases, address ``ld*H + j`` (empty for an LSTM)."""
+    if model.cell != "gru":
+        return []
+    mask = (1 << nx.BIAS_BITS) - 1
+    return [int(v) & mask for _, q in _layer_dirs(model, layout) for v in q.bias_hn]
+
+
+def offset_words(model: QModel, layout: Layout) -> list[int]:
+    """BNN offsets: ``P`` int8 lanes a word, ``cx`` words per layer direction."""
+    words = []
+    for desc, q in _layer_dirs(model, layout):
+        words += _pack_lanes(_pad_part(q.offset[None, :], desc.x_words, layout.lanes), layout.lanes, 8)
+    return words
+
+
+#: Load-port memory selectors, in register-map order.
+MEMORIES = ("weights", "weight_bits", "bias", "requant", "bias_hn", "offsets")
+
+
+def memory_images(model: QModel, layout: Layout) -> dict[str, list[int]]:
+    """Every loadable memory's image, keyed by the names of :data:`MEMORIES`."""
+    return {"weights": weight_words(model, layout), "weight_bits": weight_bit_words(model, layout),
+            "bias": bias_words(model, layout), "requant": requant_words(model, layout),
+            "bias_hn": bias_hn_words(model, layout), "offsets": offset_words(model, layout)}

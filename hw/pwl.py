@@ -1,0 +1,153 @@
+"""Piecewise-linear sigmoid and tanh, bit-exact with ``nx.pwl_eval``."""
+
+import numpy as np
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import memory, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..golden import numerics as nx
+from .requant import saturate
+
+__all__ = ["PwlUnit", "PWL_FUNCS"]
+
+#: The functions a :class:`PwlUnit` evaluates.
+PWL_FUNCS = ("sigmoid", "tanh")
+
+
+def _shape_of(values):
+    """The narrowest shape holding every int in ``values``."""
+    low, high = min(values), max(values)
+    if low < 0:
+        return signed(max(high.bit_length(), (-low - 1).bit_length()) + 1)
+    return unsigned(max(high.bit_length(), 1))
+
+
+class PwlUnit(wiring.Component):
+    """PWL ``func`` of a Q3.12 pre-activation: ``y = nx.pwl_eval(nx.pwl_table(func, segments), x)``.
+
+    Pipelined: one input a cycle, its result ``LATENCY`` cycles later.
+
+    Stages
+    ------
+    1. ``a = min(|x|, 32767)``; its top bits address the segment ROMs (synchronous read
+       ports, so they map to block or distributed RAM); ``dx`` (the low bits of ``a``)
+       and the sign of ``x`` are registered alongside.
+    2. ``acc = slope[k] * dx + base[k]``, registered (a DSP multiply-add).
+    3. ``y = clip(acc >> PWL_SLOPE_FRAC, 0, 32767)``, mirrored for ``x < 0``
+       (``32768 - y`` for sigmoid, ``-y`` for tanh), registered.
+
+    Parameters
+    ----------
+    func : str
+        ``"sigmoid"`` or ``"tanh"``.
+    segments : int
+        Segment count, one of ``nx.PWL_SEGMENT_CHOICES``.
+
+    Attributes
+    ----------
+    LATENCY : int
+        Cycles from an input (``in_valid``) to its result (``out_valid``): 3.
+
+    Members
+    -------
+    x : In(signed(nx.PRE_BITS))
+        Q3.12 pre-activation.
+    in_valid : In(1)
+    y : Out(signed(nx.GATE_BITS))
+        Q0.15 activation.
+    out_valid : Out(1)
+    """
+
+    LATENCY = 3
+
+    x: In(signed(nx.PRE_BITS))
+    in_valid: In(1)
+    y: Out(signed(nx.GATE_BITS))
+    out_valid: Out(1)
+
+    def __init__(self, func: str, segments: int = nx.PWL_DEFAULT_SEGMENTS):
+        if func not in PWL_FUNCS:
+            raise ValueError(f"PWL function must be one of {PWL_FUNCS}, got {func!r}")
+        if segments not in nx.PWL_SEGMENT_CHOICES:
+            raise ValueError(f"PWL segment count must be one of {nx.PWL_SEGMENT_CHOICES}, got {segments!r}")
+        self._func = func
+        self._segments = segments
+        self._table = nx.pwl_table(func, segments)
+        # The sigmoid mirror 32768 - y only fits signed(16) while y > 0 for x < 0; the
+        # tables guarantee it, but check the whole input range rather than assume it.
+        x_low, x_high = nx.int_range(nx.PRE_BITS)
+        every_y = nx.pwl_eval(self._table, np.arange(x_low, x_high + 1))
+        low, high = nx.int_range(nx.GATE_BITS)
+        if every_y.min() < low or every_y.max() > high:
+            raise ValueError(f"PWL {func!r} with {segments!r} segments leaves the Q0.15 range")
+        super().__init__()
+
+    @property
+    def func(self) -> str:
+        return self._func
+
+    @property
+    def segments(self) -> int:
+        return self._segments
+
+    def elaborate(self, platform):
+        m = Module()
+        table = self._table
+        seg_shift = table.seg_shift
+        frac = nx.PWL_SLOPE_FRAC
+        mag_bits = nx.PRE_BITS - 1
+        out_max = 2**nx.GATE_FRAC - 1
+
+        # ROM contents. `base` folds the intercept and the rounding half into one
+        # constant: intercept + ((slope*dx + 2**(f-1)) >> f) equals
+        # (slope*dx + (intercept << f) + 2**(f-1)) >> f exactly, because intercept << f
+        # is a multiple of 2**f; so stage 2 is a single multiply-add.
+        slopes = list(table.slope)
+        bases = [(c << frac) + (1 << (frac - 1)) for c in table.intercept]
+        m.submodules.slope_rom = slope_rom = memory.Memory(
+            shape=_shape_of(slopes), depth=table.segments, init=slopes)
+        m.submodules.base_rom = base_rom = memory.Memory(
+            shape=_shape_of(bases), depth=table.segments, init=bases)
+        slope_rd = slope_rom.read_port()
+        base_rd = base_rom.read_port()
+
+        # 1: |x| saturated to 15 bits (only -32768 needs it), then segment index.
+        neg_0 = self.x < 0
+        mag = Signal(unsigned(mag_bits))
+        m.d.comb += mag.eq(saturate(Mux(neg_0, -self.x, self.x), mag_bits, signed_=False))
+        m.d.comb += [
+            slope_rd.addr.eq(mag[seg_shift:]),
+            base_rd.addr.eq(mag[seg_shift:]),
+        ]
+        dx_1 = Signal(unsigned(seg_shift))
+        neg_1 = Signal()
+        valid_1 = Signal()
+        m.d.sync += [
+            dx_1.eq(mag[:seg_shift]),
+            neg_1.eq(neg_0),
+            valid_1.eq(self.in_valid),
+        ]
+
+        # 2: multiply-add.
+        acc_2 = Signal(signed(max(slope_rd.data.shape().width + seg_shift,
+                                  base_rd.data.shape().width) + 2))
+        neg_2 = Signal()
+        valid_2 = Signal()
+        m.d.sync += [
+            acc_2.eq(slope_rd.data * dx_1 + base_rd.data),
+            neg_2.eq(neg_1),
+            valid_2.eq(valid_1),
+        ]
+
+        # 3: clip to [0, 2**15 - 1], then mirror for negative inputs.
+        y_pos = Signal(unsigned(nx.GATE_FRAC))
+        m.d.comb += y_pos.eq(saturate(acc_2 >> frac, nx.GATE_FRAC, signed_=False))
+        if self._func == "sigmoid":
+            y_neg = (out_max + 1) - y_pos
+        else:
+            y_neg = -y_pos
+        m.d.sync += [
+            self.y.eq(Mux(neg_2, y_neg, y_pos)),
+            self.out_valid.eq(valid_2),
+        ]
+        return m

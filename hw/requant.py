@@ -1,0 +1,136 @@
+"""Requantization of an accumulator to a Q3.12 pre-activation, and fixed-point helpers.
+
+:class:`Requantizer` computes ``nx.requantize(acc + bias, mult, shift)``. The two helper
+functions :func:`rshift_round_const` and :func:`saturate` build the Amaranth expressions
+for ``nx.rshift_round`` (constant shift) and ``nx.saturate``; the other datapath blocks
+(:mod:`.pwl`, :mod:`.cell`) use them so the rounding and saturation rules are written in
+hardware once, like they are in :mod:`memornn.golden.numerics`.
+"""
+
+from amaranth.hdl import Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from ..golden import numerics as nx
+
+__all__ = ["Requantizer", "rshift_round_const", "saturate"]
+
+
+def rshift_round_const(value, shift: int):
+    """Amaranth expression for ``nx.rshift_round(value, shift)`` with a constant ``shift``.
+
+    Round half up: ``(value + 2**(shift-1)) >> shift`` with an arithmetic shift (for a
+    signed ``value``); ``shift == 0`` returns ``value``. The result is as wide as needed.
+    """
+    value = Value.cast(value)
+    if not isinstance(shift, int) or shift < 0:
+        raise ValueError(f"shift must be a non-negative int, got {shift!r}")
+    if shift == 0:
+        return value
+    return (value + Const(1 << (shift - 1))) >> shift
+
+
+def saturate(value, bits: int, signed_: bool = True):
+    """Amaranth expression for ``nx.saturate(value, bits, signed_)``, ``bits`` wide.
+
+    Clips ``value`` to the range of a ``bits``-wide integer; the result has exactly that
+    shape (``signed(bits)`` or ``unsigned(bits)``), so it never wraps.
+    """
+    value = Value.cast(value)
+    low, high = nx.int_range(bits, signed_)
+    clipped = Mux(value > high, high, Mux(value < low, low, value))
+    # Truncating after the clip is exact: the clipped value is in the target range.
+    return clipped[:bits].as_signed() if signed_ else clipped[:bits]
+
+
+class Requantizer(wiring.Component):
+    """``pre = nx.requantize(acc + bias, mult, shift)``: ``sat16(rshift_round((acc+bias)*mult, shift))``.
+
+    Pipelined: one input a cycle, the result ``LATENCY`` cycles later.
+
+    Stages
+    ------
+    1. ``sum = acc + bias`` at 33 bits (never wraps);
+    2. ``prod = sum * mult`` (48 bits; a DSP multiplier with its output register);
+    3. ``t = (prod << 1) >> shift`` (a 49-bit arithmetic barrel shifter);
+    4. ``pre = sat16((t + 1) >> 1)`` (rounding and saturation).
+
+    Attributes
+    ----------
+    LATENCY : int
+        Cycles from an input (``in_valid``) to its result (``out_valid``): 4.
+
+    Members
+    -------
+    acc, bias : In(signed(32))
+    mult : In(unsigned(nx.MULT_BITS))
+    shift : In(unsigned(6))
+        ``0 .. nx.SHIFT_MAX``.
+    in_valid : In(1)
+    pre : Out(signed(nx.PRE_BITS))
+        Q3.12 pre-activation.
+    out_valid : Out(1)
+    """
+
+    LATENCY = 4
+
+    #: Width of the shift input (holds 0 .. nx.SHIFT_MAX).
+    SHIFT_BITS = 6
+
+    acc: In(signed(nx.ACC_BITS))
+    bias: In(signed(nx.BIAS_BITS))
+    mult: In(unsigned(nx.MULT_BITS))
+    shift: In(unsigned(SHIFT_BITS))
+    in_valid: In(1)
+    pre: Out(signed(nx.PRE_BITS))
+    out_valid: Out(1)
+
+    def __init__(self):
+        assert nx.SHIFT_MAX < 2**self.SHIFT_BITS
+        super().__init__()
+
+    def elaborate(self, platform):
+        m = Module()
+
+        # 1: the sum at one bit more than either operand, so it cannot wrap.
+        total = Signal(signed(max(nx.ACC_BITS, nx.BIAS_BITS) + 1))
+        mult_1 = Signal.like(self.mult)
+        shift_1 = Signal.like(self.shift)
+        valid_1 = Signal()
+        m.d.sync += [
+            total.eq(self.acc + self.bias),
+            mult_1.eq(self.mult),
+            shift_1.eq(self.shift),
+            valid_1.eq(self.in_valid),
+        ]
+
+        # 2: the product (signed x unsigned: amaranth widens the unsigned operand).
+        prod = Signal(signed(total.shape().width + nx.MULT_BITS))
+        shift_2 = Signal.like(self.shift)
+        valid_2 = Signal()
+        m.d.sync += [
+            prod.eq(total * mult_1),
+            shift_2.eq(shift_1),
+            valid_2.eq(valid_1),
+        ]
+
+        # 3: why `(prod << 1) >> shift`: round half up is (p + 2**(s-1)) >> s, which
+        # equals ((p >> (s-1)) + 1) >> 1 for s >= 1, and (2p + 1) >> 1 == p covers s == 0;
+        # so one barrel shifter of 2p plus a constant +1 replaces a variable-position
+        # half and a special case for shift 0. A shift past the width leaves 0 or -1,
+        # which rounds to 0, as in the golden model.
+        doubled = Signal(signed(prod.shape().width + 1))
+        m.d.comb += doubled.eq(prod << 1)
+        shifted = Signal.like(doubled)
+        valid_3 = Signal()
+        m.d.sync += [
+            shifted.eq(doubled >> shift_2),
+            valid_3.eq(valid_2),
+        ]
+
+        # 4: round and saturate.
+        m.d.sync += [
+            self.pre.eq(saturate((shifted + 1) >> 1, nx.PRE_BITS)),
+            self.out_valid.eq(valid_3),
+        ]
+        return m

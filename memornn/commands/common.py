@@ -1,0 +1,40 @@
+"""Argument types and helpers shared by the subcommands."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..golden.errors import MemornnError
+
+
+def output_path(path: str) -> str:
+    """An output file path: the file must end in ``.npz``."""
+    if not path.endswith(".npz"):
+        raise argparse.ArgumentTypeError(f"output file {path!r} must end in .npz")
+    return path
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is negative")
+    return value
+
+
+def add_run_options(parser: argparse.ArgumentParser, predictors: tuple[str, ...]) -> None:
+    """The options every inference command shares: threshold, predictor, reuse cap."""
+    parser.add_argument("--threshold", default="0.2", metavar="T",
+                        help="reuse threshold theta, global (0.2) or per layer (0.2,0.3); default 0.2")
+    parser.add_argument("--predictor", default="bnn", choices=predictors,
+                        help="reuse predictor (default bnn; none turns memoization off)")
+    parser.add_argument("--reuse-cap", type=non_negative_int, default=0, metavar="N",
+                        help="compute a neuron after N reuses in a row (default 0: no cap)")
+
+
+def require(condition: bool, message: str) -> None:
+    """Raise a one-line :class:`MemornnError` unless ``condition``."""
+    if not condition:
+        raise MemornnError(message)

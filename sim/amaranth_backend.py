@@ -1,0 +1,91 @@
+"""Running the generated core in ``amaranth.sim``.
+
+The core is driven directly (its streams and control inputs), which is the fastest way
+to check the datapath; the Icarus and Verilator back ends test the AXI top level.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from amaranth.sim import Simulator
+
+from ..golden.inputs import Batch, quantize_inputs
+from ..golden.intmodel import check_reuse_cap, parse_thresholds
+from ..golden.qmodel import QModel
+from ..hw.config import HwConfig
+from ..hw.core import MemoCore
+from ..hw.layout import make_layout, memory_images
+from .trace import assemble, decode_sequence, pack_x, trace_words_per_sequence
+
+
+def build_core(model: QModel, config: HwConfig) -> MemoCore:
+    """The core for ``model`` with its weights as memory initial contents and the trace on."""
+    layout = make_layout(model, config)
+    return MemoCore(layout, memory_images(model, layout), trace=True, row_fifo_depth=config.row_fifo_depth,
+                    counter_bits=config.counter_bits)
+
+
+def run_amaranth(model: QModel, batch: Batch, config: HwConfig = HwConfig(), threshold=0.0, predictor="bnn",
+                 reuse_cap: int = 0, vcd: str | None = None, max_cycles: int = 10_000_000) -> dict:
+    """Simulate the core on ``batch``; returns the golden key table plus ``cycles``.
+
+    Sequences go in back to back; every output beat and trace word is collected.
+    """
+    if predictor not in ("bnn", "none"):
+        raise ValueError(f"the hardware supports predictors bnn and none, not {predictor!r}")
+    thetas = parse_thresholds(threshold, model.num_layers)
+    reuse_cap = check_reuse_cap(reuse_cap)
+    core = build_core(model, config)
+    layout = core.layout
+    x_q = quantize_inputs(batch.x, model.input_scale)
+    lengths = [int(v) for v in batch.lengths]
+    beats_out: list[list[int]] = [[] for _ in lengths]
+    trace_out: list[list[int]] = [[] for _ in lengths]
+    trace_total = [trace_words_per_sequence(layout, n) for n in lengths]
+
+    sim = Simulator(core)
+    sim.add_clock(1e-8)
+
+    async def drive(ctx):
+        for k, theta in enumerate(thetas):
+            ctx.set(core.thetas[k], theta)
+        ctx.set(core.reuse_cap, reuse_cap)
+        ctx.set(core.predictor, 1 if predictor == "bnn" else 0)
+        for i, length in enumerate(lengths):
+            for t in range(length):
+                ctx.set(core.i_x.payload.data, pack_x(x_q[i, t]))
+                ctx.set(core.i_x.payload.last, t == length - 1)
+                ctx.set(core.i_x.valid, 1)
+                await ctx.tick().until(core.i_x.ready)
+            ctx.set(core.i_x.valid, 0)
+
+    async def collect_h(ctx):
+        ctx.set(core.o_h.ready, 1)
+        for i, length in enumerate(lengths):
+            while len(beats_out[i]) < length:
+                _, _, valid, data = await ctx.tick().sample(core.o_h.valid, core.o_h.payload.data)
+                if valid:
+                    beats_out[i].append(int(data))
+
+    async def collect_trace(ctx):
+        ctx.set(core.o_trace.ready, 1)
+        cycles = 0
+        for i in range(len(lengths)):
+            while len(trace_out[i]) < trace_total[i]:
+                _, _, valid, data = await ctx.tick().sample(core.o_trace.valid, core.o_trace.payload.data)
+                cycles += 1
+                if cycles > max_cycles:
+                    raise RuntimeError(f"simulation exceeded {max_cycles} cycles")
+                if valid:
+                    trace_out[i].append(int(data))
+
+    sim.add_testbench(drive)
+    sim.add_testbench(collect_h)
+    sim.add_testbench(collect_trace)
+    if vcd:
+        with sim.write_vcd(vcd):
+            sim.run()
+    else:
+        sim.run()
+    per_sequence = [decode_sequence(layout, n, beats_out[i], trace_out[i]) for i, n in enumerate(lengths)]
+    return assemble(layout, np.asarray(lengths), per_sequence)

@@ -1,0 +1,83 @@
+"""Decoding the accelerator's outputs into the golden model's key table.
+
+Every simulator back end collects the same three things per sequence (output beats,
+trace words, nothing else) and hands them here, so the comparison with the golden
+model is the same code whatever ran the RTL.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..golden import numerics as nx
+from ..golden.intmodel import COUNTERS
+from ..golden.qmodel import layer_suffix
+from ..hw.core import COUNTER_NAMES, TRACE_WIDTH
+from ..hw.layout import Layout, ceil_div
+
+
+def unpack_h(beat: int, width: int) -> np.ndarray:
+    """One output beat (``width`` int8 values, element 0 lowest) to an int array."""
+    raw = np.array([(beat >> (8 * i)) & 0xFF for i in range(width)], dtype=np.int64)
+    return np.where(raw >= 128, raw - 256, raw)
+
+
+def pack_x(x_q: np.ndarray) -> int:
+    """One step of int8 inputs to a beat, element 0 in the low byte."""
+    beat = 0
+    for i, v in enumerate(x_q):
+        beat |= (int(v) & 0xFF) << (8 * i)
+    return beat
+
+
+def trace_words_per_sequence(layout: Layout, length: int) -> int:
+    return layout.layer_dirs * length * ceil_div(layout.rows, TRACE_WIDTH) + len(COUNTER_NAMES)
+
+
+def decode_sequence(layout: Layout, length: int, beats: list[int], trace: list[int]) -> dict:
+    """One sequence's output beats and trace words to per-sequence arrays.
+
+    Returns a dict with ``h_int`` (length, H*D), ``reused_l{k}[_reverse]``
+    (length, G*H) and every counter (``cycles`` included) as Python ints.
+    """
+    if len(beats) != length:
+        raise ValueError(f"expected {length} output beats, got {len(beats)}")
+    expected = trace_words_per_sequence(layout, length)
+    if len(trace) != expected:
+        raise ValueError(f"expected {expected} trace words, got {len(trace)}")
+    out = {"h_int": np.stack([unpack_h(b, layout.output_size) for b in beats])}
+    words_per_step = ceil_div(layout.rows, TRACE_WIDTH)
+    pos = 0
+    for desc in layout.layers:
+        mask = np.zeros((length, layout.rows), dtype=bool)
+        for step in range(length):
+            t = length - 1 - step if desc.direction else step
+            bits = 0
+            for w in range(words_per_step):
+                bits |= trace[pos] << (TRACE_WIDTH * w)
+                pos += 1
+            mask[t] = [(bits >> r) & 1 for r in range(layout.rows)]
+        out["reused" + layer_suffix(desc.layer, desc.direction)] = mask
+    for name in COUNTER_NAMES:
+        out[name] = trace[pos]
+        pos += 1
+    return out
+
+
+def assemble(layout: Layout, lengths: np.ndarray, per_sequence: list[dict]) -> dict:
+    """Per-sequence decodes to the batch key table of :func:`golden_run`, plus ``cycles``."""
+    n, t_max = len(per_sequence), int(lengths.max())
+    result = {"h_int": np.zeros((n, t_max, layout.output_size), dtype=np.int8)}
+    for desc in layout.layers:
+        result["reused" + layer_suffix(desc.layer, desc.direction)] = np.zeros((n, t_max, layout.rows), bool)
+    for name in COUNTERS + ("cycles",):
+        result[name] = np.zeros(n, dtype=np.int64)
+    for i, seq in enumerate(per_sequence):
+        length = int(lengths[i])
+        for key, value in seq.items():
+            if isinstance(value, np.ndarray):
+                result[key][i, :length] = value
+            else:
+                result[key][i] = value
+    result["h"] = result["h_int"].astype(np.float64) / 2**nx.H_FRAC
+    return result
