@@ -15,7 +15,7 @@ from ..golden import numerics as nx
 from .bnn import BnnLane
 from .cell import GruCellUnit, LstmCellUnit
 from .decision import DecisionUnit
-from .layout import SHIFT_FIELD_BITS, Layout, memory_images
+from .layout import MEMORIES, SHIFT_FIELD_BITS, Layout, memory_widths
 from .mac import MacLanes
 from .requant import Requantizer
 
@@ -92,7 +92,7 @@ class MemoCore(wiring.Component):
         self._row_fifo_depth = row_fifo_depth
         self._counter_bits = counter_bits
         lay = layout
-        self._load_width = max(lay.lanes * 8, lay.bnn_width, nx.BIAS_BITS, nx.MULT_BITS + SHIFT_FIELD_BITS)
+        self._load_width = max(memory_widths(lay).values())
         beat = data.StructLayout({"data": unsigned(lay.input_size * 8), "last": 1})
         out_beat = data.StructLayout({"data": unsigned(lay.output_size * 8), "last": 1})
         members = {
@@ -173,7 +173,7 @@ class MemoCore(wiring.Component):
 
         # ------------------------------------------------------- runtime load port
         busy = Signal()
-        for index, name in enumerate(("weights", "weight_bits", "bias", "requant", "bias_hn", "offsets")):
+        for index, name in enumerate(MEMORIES):
             port = load_ports.get(name)
             if port is None:
                 continue

@@ -245,3 +245,17 @@ def memory_images(model: QModel, layout: Layout) -> dict[str, list[int]]:
     return {"weights": weight_words(model, layout), "weight_bits": weight_bit_words(model, layout),
             "bias": bias_words(model, layout), "requant": requant_words(model, layout),
             "bias_hn": bias_hn_words(model, layout), "offsets": offset_words(model, layout)}
+
+
+def memory_widths(layout: Layout) -> dict[str, int]:
+    """Word width in bits of every loadable memory, keyed by the names of :data:`MEMORIES`."""
+    return {"weights": layout.lanes * nx.WEIGHT_BITS, "weight_bits": layout.bnn_width, "bias": nx.BIAS_BITS,
+            "requant": nx.MULT_BITS + SHIFT_FIELD_BITS, "bias_hn": nx.BIAS_BITS, "offsets": layout.lanes * 8}
+
+
+def memory_depths(layout: Layout) -> dict[str, int]:
+    """Depth in words of every loadable memory (``bias_hn`` is 0 for an LSTM)."""
+    rows = layout.layer_dirs * layout.rows
+    return {"weights": layout.weight_depth, "weight_bits": layout.bits_depth, "bias": rows, "requant": rows,
+            "bias_hn": layout.layer_dirs * layout.hidden if layout.cell == "gru" else 0,
+            "offsets": layout.offset_depth}
