@@ -14,7 +14,9 @@ from .sequence import step_times
 
 
 def _sigmoid(v):
-    return 1.0 / (1.0 + np.exp(-v))
+    # exp(-v) overflows to inf for v < -709: the result, 0, is right; silence the warning.
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-v))
 
 
 def float_forward(model: FloatModel, batch: Batch, return_layers: bool = False):

@@ -34,8 +34,6 @@ class HwConfig:
         Rows the BNN may run ahead of the MAC lanes (2 to 256).
     trace : bool
         Generate the reuse-trace stream.
-    acc_bits : int
-        Accumulator width; the model's worst-case dot product must fit (16 to 32).
     counter_bits : int
         Width of the performance counters (16 to 64).
     weight_bits, act_bits : int
@@ -50,7 +48,6 @@ class HwConfig:
     max_seq_len: int = 64
     row_fifo_depth: int = 8
     trace: bool = False
-    acc_bits: int = nx.ACC_BITS
     counter_bits: int = 32
     weight_bits: int = nx.WEIGHT_BITS
     act_bits: int = nx.INPUT_BITS
@@ -66,7 +63,6 @@ class HwConfig:
         check_int("bnn_width", 1, 1024)
         check_int("max_seq_len", 1, 65536)
         check_int("row_fifo_depth", 2, 256)
-        check_int("acc_bits", 16, nx.ACC_BITS)
         check_int("counter_bits", 16, 64)
         check_int("max_weight_bytes", 1, 2**32)
         if not isinstance(self.trace, bool):

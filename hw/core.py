@@ -21,7 +21,8 @@ from .requant import Requantizer
 
 TRACE_WIDTH = 32
 #: Order of the per-sequence counters, in the trace and the register map.
-COUNTER_NAMES = ("cycles", "neurons_computed", "neurons_reused", "bnn_evals", "macs", "macs_skipped")
+COUNTER_NAMES = ("cycles", "neurons_computed", "neurons_reused", "bnn_evals", "macs", "macs_skipped",
+                 "mac_busy_cycles")
 LOAD_ADDR_BITS = 24
 
 
@@ -536,6 +537,7 @@ class MemoCore(wiring.Component):
         candidate = Signal()
         m.d.comb += candidate.eq(mac_row.g == 2) if gru else candidate.eq(0)
         with m.If(mac_busy):
+            m.d.sync += cnt["mac_busy_cycles"].eq(cnt["mac_busy_cycles"] + 1)
             m.d.comb += [w_rd.addr.eq(mac_row.wrow + mac_c), h_rd.addr.eq(mac_c - d_xw)]
             for i in range(2):
                 with m.If(d_inbuf == i):

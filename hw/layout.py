@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..golden import numerics as nx
+from ..golden.errors import MemornnError
 from ..golden.qmodel import QModel
 from .config import HwConfig
 
@@ -259,3 +260,11 @@ def memory_depths(layout: Layout) -> dict[str, int]:
     return {"weights": layout.weight_depth, "weight_bits": layout.bits_depth, "bias": rows, "requant": rows,
             "bias_hn": layout.layer_dirs * layout.hidden if layout.cell == "gru" else 0,
             "offsets": layout.offset_depth}
+
+
+def check_fits(model: QModel, layout: Layout, config: HwConfig) -> None:
+    """Refuse a model the configured hardware cannot hold, naming the numbers."""
+    weight_bytes = layout.weight_depth * layout.lanes
+    if weight_bytes > config.max_weight_bytes:
+        raise MemornnError(f"the model needs {weight_bytes} bytes of weight memory, more than max_weight_bytes = "
+                           f"{config.max_weight_bytes}")

@@ -64,8 +64,9 @@ class Requantizer(wiring.Component):
     -------
     acc, bias : In(signed(32))
     mult : In(unsigned(nx.MULT_BITS))
-    shift : In(unsigned(6))
-        ``0 .. nx.SHIFT_MAX``.
+    shift : In(unsigned(SHIFT_BITS))
+        ``0 .. nx.SHIFT_MAX``; larger values act like any shift past the product's
+        width (the result rounds to 0).
     in_valid : In(1)
     pre : Out(signed(nx.PRE_BITS))
         Q3.12 pre-activation.
@@ -74,8 +75,8 @@ class Requantizer(wiring.Component):
 
     LATENCY = 4
 
-    #: Width of the shift input (holds 0 .. nx.SHIFT_MAX).
-    SHIFT_BITS = 6
+    #: Width of the shift input: holds 0 .. nx.SHIFT_MAX (6 bits).
+    SHIFT_BITS = nx.SHIFT_MAX.bit_length()
 
     acc: In(signed(nx.ACC_BITS))
     bias: In(signed(nx.BIAS_BITS))
@@ -84,10 +85,6 @@ class Requantizer(wiring.Component):
     in_valid: In(1)
     pre: Out(signed(nx.PRE_BITS))
     out_valid: Out(1)
-
-    def __init__(self):
-        assert nx.SHIFT_MAX < 2**self.SHIFT_BITS
-        super().__init__()
 
     def elaborate(self, platform):
         m = Module()

@@ -14,22 +14,25 @@ from ..golden.intmodel import check_reuse_cap, parse_thresholds
 from ..golden.qmodel import QModel
 from ..hw.config import HwConfig
 from ..hw.core import MemoCore
-from ..hw.layout import make_layout, memory_images
+from ..hw.layout import check_fits, make_layout, memory_images
 from .trace import assemble, decode_sequence, pack_x, trace_words_per_sequence
 
 
 def build_core(model: QModel, config: HwConfig) -> MemoCore:
     """The core for ``model`` with its weights as memory initial contents and the trace on."""
     layout = make_layout(model, config)
+    check_fits(model, layout, config)
     return MemoCore(layout, memory_images(model, layout), trace=True, row_fifo_depth=config.row_fifo_depth,
                     counter_bits=config.counter_bits)
 
 
 def run_amaranth(model: QModel, batch: Batch, config: HwConfig = HwConfig(), threshold=0.0, predictor="bnn",
-                 reuse_cap: int = 0, vcd: str | None = None, max_cycles: int = 10_000_000) -> dict:
+                 reuse_cap: int = 0, vcd: str | None = None, max_cycles: int = 10_000_000,
+                 extra_counters: bool = False) -> dict:
     """Simulate the core on ``batch``; returns the golden key table plus ``cycles``.
 
     Sequences go in back to back; every output beat and trace word is collected.
+    ``extra_counters`` adds the hardware-only counters (``mac_busy_cycles``).
     """
     if predictor not in ("bnn", "none"):
         raise ValueError(f"the hardware supports predictors bnn and none, not {predictor!r}")
@@ -88,4 +91,4 @@ def run_amaranth(model: QModel, batch: Batch, config: HwConfig = HwConfig(), thr
     else:
         sim.run()
     per_sequence = [decode_sequence(layout, n, beats_out[i], trace_out[i]) for i, n in enumerate(lengths)]
-    return assemble(layout, np.asarray(lengths), per_sequence)
+    return assemble(layout, np.asarray(lengths), per_sequence, extra_counters)

@@ -64,17 +64,27 @@ def decode_sequence(layout: Layout, length: int, beats: list[int], trace: list[i
     return out
 
 
-def assemble(layout: Layout, lengths: np.ndarray, per_sequence: list[dict]) -> dict:
-    """Per-sequence decodes to the batch key table of :func:`golden_run`, plus ``cycles``."""
+#: Hardware counters beyond the golden key table; results carry them only on request.
+EXTRA_COUNTERS = tuple(name for name in COUNTER_NAMES if name not in COUNTERS and name != "cycles")
+
+
+def assemble(layout: Layout, lengths: np.ndarray, per_sequence: list[dict], extra: bool = False) -> dict:
+    """Per-sequence decodes to the batch key table of :func:`golden_run`, plus ``cycles``.
+
+    With ``extra``, also the counters of :data:`EXTRA_COUNTERS` (``mac_busy_cycles``).
+    """
     n, t_max = len(per_sequence), int(lengths.max())
     result = {"h_int": np.zeros((n, t_max, layout.output_size), dtype=np.int8)}
     for desc in layout.layers:
         result["reused" + layer_suffix(desc.layer, desc.direction)] = np.zeros((n, t_max, layout.rows), bool)
-    for name in COUNTERS + ("cycles",):
+    counters = COUNTERS + ("cycles",) + (EXTRA_COUNTERS if extra else ())
+    for name in counters:
         result[name] = np.zeros(n, dtype=np.int64)
     for i, seq in enumerate(per_sequence):
         length = int(lengths[i])
         for key, value in seq.items():
+            if key not in result:
+                continue
             if isinstance(value, np.ndarray):
                 result[key][i, :length] = value
             else:

@@ -1,6 +1,6 @@
 """Subcommands of the ``memornn`` CLI; each module has ``register(subparsers)``."""
 
-from . import golden, quantize
+from . import generate, golden, quantize, simulate
 
 #: In the order ``memornn --help`` lists them.
-COMMANDS = [quantize, golden]
+COMMANDS = [quantize, golden, generate, simulate]

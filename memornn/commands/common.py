@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from ..golden.errors import MemornnError
 
 
 def output_path(path: str) -> str:
@@ -32,9 +31,3 @@ def add_run_options(parser: argparse.ArgumentParser, predictors: tuple[str, ...]
                         help="reuse predictor (default bnn; none turns memoization off)")
     parser.add_argument("--reuse-cap", type=non_negative_int, default=0, metavar="N",
                         help="compute a neuron after N reuses in a row (default 0: no cap)")
-
-
-def require(condition: bool, message: str) -> None:
-    """Raise a one-line :class:`MemornnError` unless ``condition``."""
-    if not condition:
-        raise MemornnError(message)

@@ -1,0 +1,88 @@
+"""The analytic cycle model of the accelerator (written into ``manifest.json``).
+
+Counted as the core's ``cycles`` counter counts: from the start of the first layer's
+first step to the end of the last layer's last step (input and output streaming
+excluded). Exact for predictor ``none``; with memoization the rows phase lies between
+the MAC-bound and BNN-bound estimates given by :func:`rows_cycles_memo_estimate`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .bnn import BnnLane
+from .cell import GruCellUnit, LstmCellUnit
+from .decision import DecisionUnit
+from .layout import LayerDesc, Layout
+from .mac import MacLanes
+from .requant import Requantizer
+
+#: Cycles from a row FIFO write to the row leaving it (SyncFIFOBuffered).
+FIFO_LATENCY = 2
+
+
+@dataclass(frozen=True)
+class Latencies:
+    """Pipeline latencies of the blocks, read from the blocks themselves."""
+
+    bnn: int
+    decision: int
+    mac: int
+    requant: int
+    cell: int
+
+    @classmethod
+    def of(cls, layout: Layout) -> "Latencies":
+        cell = GruCellUnit if layout.cell == "gru" else LstmCellUnit
+        return cls(BnnLane.latency_for(layout.bnn_width), DecisionUnit.LATENCY, MacLanes.latency_for(layout.lanes),
+                   Requantizer.LATENCY, cell.LATENCY)
+
+    @property
+    def rows_fill(self) -> int:
+        """Cycles of the rows phase that are not MAC issue cycles (pipeline fill and drain)."""
+        # issue -> BNN input register -> lane -> decision -> FIFO -> pop, then after the
+        # last MAC word: operand register, lane, requantizer, write, done check.
+        return (1 + self.bnn + self.decision + FIFO_LATENCY) + (1 + self.mac + self.requant + 2)
+
+    @property
+    def cell_fill(self) -> int:
+        """Cycles of the cell phase beyond one per hidden unit."""
+        return 1 + self.cell + 1
+
+
+def mac_cycles_per_row(desc: LayerDesc) -> int:
+    """MAC issue cycles of one computed row: its x words, then its h words."""
+    return desc.row_words
+
+
+def bnn_cycles_per_row(desc: LayerDesc) -> int:
+    """BNN cycles of one row: its x sign words, then its h sign words."""
+    return desc.row_bit_words
+
+
+def prep_cycles(desc: LayerDesc) -> int:
+    """Input-bits phase: one cycle a word plus one of read latency."""
+    return desc.x_words + 1
+
+
+def step_cycles_none(layout: Layout, desc: LayerDesc, lat: Latencies) -> int:
+    """Exact cycles of one step of layer direction ``desc`` with predictor none."""
+    rows = layout.rows * mac_cycles_per_row(desc) + lat.rows_fill
+    return prep_cycles(desc) + rows + layout.hidden + lat.cell_fill
+
+
+def sequence_cycles_none(layout: Layout, length: int) -> int:
+    """Exact ``cycles`` counter of a sequence of ``length`` steps with predictor none."""
+    lat = Latencies.of(layout)
+    return sum(1 + length * step_cycles_none(layout, desc, lat) for desc in layout.layers)
+
+
+def rows_cycles_memo_estimate(layout: Layout, desc: LayerDesc, computed: int) -> int:
+    """Rows-phase estimate with memoization: the busier of the MAC lanes and the BNN lane."""
+    lat = Latencies.of(layout)
+    return max(computed * mac_cycles_per_row(desc), layout.rows * bnn_cycles_per_row(desc)) + lat.rows_fill
+
+
+def ideal_step_cycles(layout: Layout, desc: LayerDesc) -> float:
+    """The ideal ``G*H*(X+H)/P`` of one step, for comparison."""
+    return layout.rows * (desc.in_size + layout.hidden) / layout.lanes

@@ -1,0 +1,86 @@
+"""Verilog and ``manifest.json`` for one quantized model and hardware configuration."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from amaranth.back import verilog
+
+from .. import __version__
+from ..golden.errors import MemornnError
+from ..golden.qmodel import QModel
+from .config import HwConfig
+from .core import COUNTER_NAMES, TRACE_WIDTH
+from .cycles import Latencies, ideal_step_cycles, step_cycles_none
+from .layout import MEMORIES, check_fits, make_layout, memory_depths, memory_images, memory_widths
+from .top import REGISTERS, Accelerator
+
+TOP_NAME = "memornn_accel"
+MANIFEST_SCHEMA = "memornn.manifest"
+MANIFEST_VERSION = 1
+
+
+def build_accelerator(model: QModel, config: HwConfig) -> Accelerator:
+    """The top level for ``model`` with its weights as memory initial contents."""
+    layout = make_layout(model, config)
+    check_fits(model, layout, config)
+    return Accelerator(layout, memory_images(model, layout), trace=config.trace,
+                       row_fifo_depth=config.row_fifo_depth, counter_bits=config.counter_bits)
+
+
+def port_list(top: Accelerator) -> list[dict]:
+    """Every port of the top level: name, direction, width."""
+    ports = []
+    for path, member in top.signature.members.flatten():
+        if member.is_port:
+            ports.append({"name": "_".join(str(p) for p in path), "direction": member.flow.value,
+                          "width": member.shape.width if hasattr(member.shape, "width") else len(member.shape)})
+    return ports
+
+
+def manifest(model: QModel, config: HwConfig, top: Accelerator) -> dict:
+    """The generated design described as data."""
+    layout = top.layout
+    lat = Latencies.of(layout)
+    widths, depths = memory_widths(layout), memory_depths(layout)
+    return {
+        "schema": MANIFEST_SCHEMA, "version": MANIFEST_VERSION, "memornn": __version__, "top": TOP_NAME,
+        "model": {"cell": model.cell, "input_size": model.input_size, "hidden_size": model.hidden_size,
+                  "num_layers": model.num_layers, "bidirectional": model.bidirectional,
+                  "pwl_segments": model.pwl_segments},
+        "config": config.to_dict(),
+        "ports": port_list(top),
+        "registers": [dict(zip(("name", "offset", "access", "reset", "description"), r)) for r in REGISTERS],
+        "memories": {name: {"index": i, "width": widths[name], "depth": depths[name]}
+                     for i, name in enumerate(MEMORIES)},
+        "trace": {"present": config.trace, "word_bits": TRACE_WIDTH, "counters": list(COUNTER_NAMES)},
+        "cycles": {
+            "definition": "cycles counter: first layer's first step to last layer's last step",
+            "latencies": lat.__dict__,
+            "per_layer_direction_start": 1,
+            "step_none": [{"layer": d.layer, "direction": d.direction,
+                           "cycles": step_cycles_none(layout, d, lat),
+                           "formula": "(ceil(X/P)+1) + G*H*(ceil(X/P)+ceil(H/P)) + rows_fill + H + cell_fill",
+                           "ideal_GH(X+H)/P": ideal_step_cycles(layout, d)} for d in layout.layers],
+            "rows_fill": lat.rows_fill, "cell_fill": lat.cell_fill,
+            "sequence_none": "sum over layer directions of 1 + T * step_none",
+            "memo_rows_estimate": "max(computed*(ceil(X/P)+ceil(H/P)), G*H*(ceil(X/B)+ceil(H/B))) + rows_fill",
+        },
+    }
+
+
+def generate(model: QModel, config: HwConfig, outdir: str) -> dict:
+    """Write ``<outdir>/memornn_accel.v`` and ``manifest.json``; returns the manifest."""
+    top = build_accelerator(model, config)
+    text = verilog.convert(top, name=TOP_NAME, emit_src=False)
+    info = manifest(model, config, top)
+    try:
+        os.makedirs(outdir, exist_ok=True)
+        with open(os.path.join(outdir, f"{TOP_NAME}.v"), "w") as f:
+            f.write(text)
+        with open(os.path.join(outdir, "manifest.json"), "w") as f:
+            json.dump(info, f, indent=2)
+    except OSError as exc:
+        raise MemornnError(f"cannot write to {outdir!r}: {exc.strerror}") from None
+    return info

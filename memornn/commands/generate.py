@@ -1,0 +1,33 @@
+"""``memornn generate``: Verilog and manifest for a quantized model."""
+
+from __future__ import annotations
+
+from ..golden.qmodel import load_qmodel
+from ..hw.config import load_config
+
+
+def register(sub) -> None:
+    p = sub.add_parser("generate", help="generate the accelerator's Verilog",
+                       description="Generate the accelerator for a quantized model: DIR/memornn_accel.v (weights "
+                                   "as memory initial contents) and DIR/manifest.json (parameters, ports, register "
+                                   "map, memories, cycle model).")
+    p.add_argument("--model", required=True, metavar="Q.npz", help="quantized model (from memornn quantize)")
+    p.add_argument("--config", metavar="hw.toml", help="hardware configuration (defaults for every missing key)")
+    p.add_argument("--trace", action="store_true", help="include the reuse-trace stream (overrides the config)")
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from ..hw.generate import generate  # imports Amaranth: only when generating
+
+    model = load_qmodel(args.model)
+    config = load_config(args.config)
+    if args.trace:
+        config = config.replace(trace=True)
+    info = generate(model, config, args.output)
+    steps = info["cycles"]["step_none"]
+    print(f"{info['top']}: {model.cell} {model.num_layers}x{model.hidden_size}, P={config.mac_lanes}, "
+          f"B={config.bnn_width}; {sum(s['cycles'] for s in steps)} cycles per step without memoization; "
+          f"wrote {args.output}/{info['top']}.v and manifest.json")
+    return 0

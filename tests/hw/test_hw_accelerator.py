@@ -1,0 +1,50 @@
+"""The whole core in amaranth.sim against the golden model: outputs, reuse trace, counters."""
+
+import zlib
+
+import pytest
+
+from memornn.golden.intmodel import golden_run
+from memornn.golden.quantize import quantize_model
+from memornn.golden.randmodel import random_batch, random_float_model
+from memornn.hw.config import HwConfig
+from memornn.hw.cycles import sequence_cycles_none
+from memornn.hw.layout import make_layout
+from memornn.sim.amaranth_backend import run_amaranth
+from memornn.sim.compare import first_mismatch
+
+# Pairwise coverage of cell, layers, directions, odd sizes, P, B, threshold, predictor.
+CASES = [
+    # cell, layers, bidir, X, H, P, B, predictor, threshold, cap
+    ("lstm", 1, False, 5, 7, 4, 16, "bnn", "0", 0),
+    ("gru", 1, False, 3, 9, 8, 64, "bnn", "0.5", 0),
+    ("lstm", 2, True, 4, 5, 1, 64, "bnn", "0.1", 0),
+    ("gru", 2, True, 6, 4, 4, 16, "none", "0", 0),
+    ("lstm", 2, False, 13, 11, 8, 16, "bnn", "0.5,0.2", 2),
+    ("gru", 1, True, 9, 6, 1, 16, "bnn", "0.1", 0),
+    ("lstm", 1, False, 3, 8, 8, 64, "none", "0", 0),
+    ("gru", 2, False, 2, 13, 4, 64, "bnn", "2.0", 1),
+]
+
+
+def _case_id(case):
+    cell, layers, bidir, x, h, p, b, pred, theta, cap = case
+    return f"{cell}-{layers}l{'-bi' if bidir else ''}-x{x}h{h}-p{p}b{b}-{pred}{theta}-cap{cap}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=_case_id)
+def test_core_matches_golden(case):
+    cell, layers, bidir, x, h, p, b, predictor, theta, cap = case
+    seed = zlib.crc32(_case_id(case).encode()) % 1000
+    model = random_float_model(cell, layers, bidir, x, h, seed=seed)
+    batch = random_batch(x, sequences=3, max_len=6, seed=seed, smooth=0.8)
+    qmodel = quantize_model(model, batch)
+    config = HwConfig(mac_lanes=p, bnn_width=b, max_seq_len=8)
+    golden = golden_run(qmodel, batch, theta, predictor, cap)
+    hardware = run_amaranth(qmodel, batch, config, theta, predictor, cap)
+    assert first_mismatch(golden, hardware) is None
+    if predictor == "none":
+        layout = make_layout(qmodel, config)
+        assert hardware["cycles"].tolist() == [sequence_cycles_none(layout, int(n)) for n in batch.lengths]
+    elif float(theta.split(",")[0]) >= 0.5:
+        assert hardware["neurons_reused"].sum() > 0, "a large threshold should reuse some neurons"
