@@ -166,7 +166,7 @@ def _layer_direction(model: QModel, q: QLayer, x_seq: np.ndarray, lengths: np.nd
             f = nx.pwl_eval(sigmoid, pre[:, hidden:2 * hidden])
             g = nx.pwl_eval(tanh, pre[:, 2 * hidden:3 * hidden])
             o = nx.pwl_eval(sigmoid, pre[:, 3 * hidden:])
-            h_new, c_new = nx.lstm_cell(i, f, g, o, c)
+            h_new, c_new = nx.lstm_cell(i, f, g, o, c, segments)
             c = np.where(active[:, None], c_new, c)
         h = np.where(active[:, None], h_new, h)
         out[batch_rows[active], times[active]] = h_new[active]

@@ -142,18 +142,18 @@ def mul_shift(a, b, shift, bits):
     return saturate(rshift_round(prod, shift), bits)
 
 
-def lstm_cell(i, f, g, o, c):
+def lstm_cell(i, f, g, o, c, segments: int = PWL_DEFAULT_SEGMENTS):
     """One LSTM cell update from gate outputs (Q0.15) and the old cell state (Q4.11).
 
     Returns ``(h, c_new)``: h in Q0.7 (int8), c_new in Q4.11 (int16).
 
     ``c' = sat16(round(f*c >> 15) + round(i*g >> 19))`` and ``h = sat8(round(o*tanh(c') >> 23))``;
-    tanh takes ``c'`` moved to Q3.12 with saturation.
+    tanh (``segments`` PWL segments, as the gates) takes ``c'`` moved to Q3.12 with saturation.
     """
     fc = rshift_round(np.asarray(f, np.int64) * c, GATE_FRAC)
     ig = rshift_round(np.asarray(i, np.int64) * g, 2 * GATE_FRAC - CELL_FRAC)
     c_new = saturate(fc + ig, CELL_BITS)
-    tc = pwl_tanh(cell_to_pre(c_new))
+    tc = pwl_tanh(cell_to_pre(c_new), segments)
     h = mul_shift(o, tc, 2 * GATE_FRAC - H_FRAC, H_BITS)
     return h, c_new
 

@@ -8,7 +8,7 @@ from ..golden import numerics as nx
 from .pwl import PwlUnit
 from .requant import rshift_round_const, saturate
 
-__all__ = ["LstmCellUnit", "GruCellUnit", "CELL_TANH_SEGMENTS"]
+__all__ = ["LstmCellUnit", "GruCellUnit"]
 
 
 def _check_segments(segments):
@@ -29,20 +29,13 @@ def _delay(m, value, cycles, name):
 #: then a registered round/add/saturate.
 _MUL_STAGES = 2
 
-#: Segment count of the LSTM's tanh of the cell state. ``nx.lstm_cell`` (the golden
-#: model) evaluates it with ``nx.pwl_tanh``'s default table whatever the model's segment
-#: count, so the hardware does too; if ``nx.lstm_cell`` learns to take the model's count,
-#: use ``segments`` here instead.
-CELL_TANH_SEGMENTS = nx.PWL_DEFAULT_SEGMENTS
-
-
 class LstmCellUnit(wiring.Component):
     """One LSTM hidden unit a cycle: ``nx.lstm_cell`` on PWL-activated gates.
 
     ``i, f, o = sigmoid(pre_i, pre_f, pre_o)``, ``g = tanh(pre_g)`` (PWL, ``segments``),
     ``c_new = sat16(round(f*c >> 15) + round(i*g >> 19))``,
     ``h = sat8(round(o * tanh(cell_to_pre(c_new)) >> 23))``, this tanh with
-    :data:`CELL_TANH_SEGMENTS` segments like ``nx.lstm_cell``.
+    ``segments`` segments too, like ``nx.lstm_cell``.
 
     Fully pipelined, one unit a cycle, ``LATENCY`` cycles from input to output.
 
@@ -136,7 +129,7 @@ class LstmCellUnit(wiring.Component):
         ]
 
         # 4: tanh of the new cell state.
-        m.submodules.act_c = act_c = PwlUnit("tanh", CELL_TANH_SEGMENTS)
+        m.submodules.act_c = act_c = PwlUnit("tanh", self._segments)
         m.d.comb += [act_c.x.eq(c_pre), act_c.in_valid.eq(valid_c)]
         o = _delay(m, gates["o"], _MUL_STAGES + PwlUnit.LATENCY, "o")
         c_new_t = _delay(m, c_new, PwlUnit.LATENCY, "c_new")

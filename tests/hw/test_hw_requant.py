@@ -1,0 +1,68 @@
+"""Requantizer against nx.requantize, bit for bit."""
+
+import numpy as np
+
+from memornn.golden import numerics as nx
+from memornn.hw.requant import Requantizer
+
+A_MIN, A_MAX = nx.int_range(nx.ACC_BITS)
+B_MIN, B_MAX = nx.int_range(nx.BIAS_BITS)
+M_MAX = 2**nx.MULT_BITS - 1
+
+
+def _vectors(rng):
+    """(acc, bias, mult, shift) columns: random, realistic and corner cases."""
+    rows = []
+    # Uniform over every input's full range (acc + bias may exceed 32 bits: the 33-bit
+    # sum must still be exact).
+    n = 4000
+    rows.append(np.stack([rng.integers(A_MIN, A_MAX + 1, n), rng.integers(B_MIN, B_MAX + 1, n),
+                          rng.integers(0, M_MAX + 1, n), rng.integers(0, nx.SHIFT_MAX + 1, n)], 1))
+    # Realistic: normalised multipliers, shifts that land near the Q3.12 range.
+    n = 4000
+    acc = rng.integers(-(2**20), 2**20, n)
+    mult = rng.integers(2 ** (nx.MULT_BITS - 1), 2**nx.MULT_BITS, n)
+    shift = rng.integers(14, 32, n)
+    rows.append(np.stack([acc, rng.integers(-(2**16), 2**16, n), mult, shift], 1))
+    # Exact halves, positive and negative: v * mult = (2k+1) * 2**(s-1).
+    n = 600
+    shift = rng.integers(1, 40, n)
+    k = rng.integers(-200, 200, n)
+    acc = (2 * k + 1) << (shift - 1)
+    ok = (acc >= A_MIN) & (acc <= A_MAX)
+    rows.append(np.stack([acc[ok], np.zeros(ok.sum(), np.int64), np.ones(ok.sum(), np.int64), shift[ok]], 1))
+    # ... and halves split between acc and bias, and +-1 around them.
+    for d in (-1, 0, 1):
+        rows.append(np.stack([acc[ok] - 7 + d, np.full(ok.sum(), 7), np.ones(ok.sum(), np.int64), shift[ok]], 1))
+    # Corners: shift 0 and SHIFT_MAX, saturation both ways, zero multiplier, extremes.
+    corners = []
+    for a in (A_MIN, A_MIN + 1, -1, 0, 1, A_MAX):
+        for b in (B_MIN, -1, 0, 1, B_MAX):
+            for mlt in (0, 1, 2 ** (nx.MULT_BITS - 1), M_MAX):
+                for s in (0, 1, 2, 15, 31, 32, 46, 47, 48, 49, nx.SHIFT_MAX - 1, nx.SHIFT_MAX):
+                    corners.append((a, b, mlt, s))
+    # Just inside / outside the int16 range at shift 0 and shift 12.
+    for s in (0, 12):
+        for v in (-32769, -32768, -32767, 32766, 32767, 32768):
+            corners.append((v << s, 0, 1, s))
+            corners.append(((v << s) - (1 << s >> 1), 0, 1, s))  # rounding up into v
+    rows.append(np.array(corners, np.int64))
+    vec = np.concatenate(rows)
+    return vec[rng.permutation(len(vec))]
+
+
+def test_requantizer(simulate):
+    rng = np.random.default_rng(1)
+    vec = _vectors(rng)
+    valid = (rng.random(len(vec)) < 0.9).astype(np.int64)
+    dut = Requantizer()
+    drive = {"acc": vec[:, 0], "bias": vec[:, 1], "mult": vec[:, 2], "shift": vec[:, 3], "in_valid": valid}
+    cycles, got = simulate(dut, drive, ["pre"])
+    assert np.array_equal(cycles, np.flatnonzero(valid) + Requantizer.LATENCY)
+    used = vec[valid == 1]
+    expect = nx.requantize(used[:, 0] + used[:, 1], used[:, 2], used[:, 3])
+    bad = np.flatnonzero(got["pre"] != expect)
+    assert bad.size == 0, f"{bad.size} mismatches, first (acc, bias, mult, shift)={tuple(used[bad[0]])}: " \
+                          f"got {got['pre'][bad[0]]}, want {expect[bad[0]]}"
+    # The vectors do reach both saturation limits and the rounding cases.
+    assert {nx.int_range(nx.PRE_BITS)[0], nx.int_range(nx.PRE_BITS)[1]} <= set(expect.tolist())
