@@ -6,6 +6,7 @@ import json
 import os
 
 from amaranth.back import verilog
+from amaranth.hdl import Shape
 
 from .. import __version__
 from ..golden.errors import MemornnError
@@ -35,7 +36,7 @@ def port_list(top: Accelerator) -> list[dict]:
     for path, member in top.signature.members.flatten():
         if member.is_port:
             ports.append({"name": "_".join(str(p) for p in path), "direction": member.flow.value,
-                          "width": member.shape.width if hasattr(member.shape, "width") else len(member.shape)})
+                          "width": Shape.cast(member.shape).width})
     return ports
 
 
