@@ -141,6 +141,9 @@ def model_from_arrays(arrays: dict, where: str = "float model") -> FloatModel:
     num_layers = 1 + max(k for k, _ in found)
     directions = 2 if any(d for _, d in found) else 1
     has_bias = "bias_ih" in found[(0, 0)] or "bias_hh" in found[(0, 0)]
+    for name in ("weight_ih", "weight_hh"):
+        if name not in found[(0, 0)]:
+            raise MemornnError(f"{where}: missing key '{name}_l0'")
     w_hh0 = found[(0, 0)].get("weight_hh")
     if w_hh0 is None or w_hh0.ndim != 2 or w_hh0.shape[1] < 1 or w_hh0.shape[0] != gates * w_hh0.shape[1]:
         shape = None if w_hh0 is None else w_hh0.shape

@@ -183,6 +183,10 @@ def model_from_arrays(arrays: dict, where: str = "quantized model") -> QModel:
     MemornnError
         On a missing or unknown key, a wrong schema or version, a bad shape, dtype or range.
     """
+    if "schema" not in arrays:
+        hint = " (it looks like a float model: quantize it first with memornn quantize)" if "weight_ih_l0" in arrays \
+            else ""
+        raise MemornnError(f"{where}: missing key 'schema': not a memornn quantized model{hint}")
     for key in ("schema", "version", "cell", "hidden_size", "num_layers", "bidirectional", "pwl_segments",
                 "input_scale"):
         if key not in arrays:
