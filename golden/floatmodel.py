@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import MemornnError
+from .stack import LayerStackShape
 from .npzfile import load_npz, save_npz, scalar_string
 from .numerics import GATES
 
@@ -39,7 +40,7 @@ class FloatLayer:
 
 
 @dataclass
-class FloatModel:
+class FloatModel(LayerStackShape):
     """A float LSTM or GRU stack with an optional linear head.
 
     Attributes
@@ -57,22 +58,6 @@ class FloatModel:
     head_weight: np.ndarray | None = None
     head_bias: np.ndarray | None = None
     extras: dict = field(default_factory=dict)
-
-    @property
-    def gates(self) -> int:
-        return GATES[self.cell]
-
-    @property
-    def num_layers(self) -> int:
-        return len(self.layers)
-
-    @property
-    def directions(self) -> int:
-        return len(self.layers[0])
-
-    @property
-    def bidirectional(self) -> bool:
-        return self.directions == 2
 
     @property
     def hidden_size(self) -> int:

@@ -220,32 +220,28 @@ def _check_segments(segments: int) -> None:
 
 @lru_cache(maxsize=None)
 def pwl_table(func: str, segments: int = PWL_DEFAULT_SEGMENTS) -> PwlTable:
-    """The minimax piecewise-linear table of ``func`` over [0, 8) with ``segments`` segments.
+    """The continuous piecewise-linear table of ``func`` over [0, 8) with ``segments`` segments.
 
-    Each segment is the chord between the true values at its ends, shifted by half its
-    largest deviation from the function (the best straight line for a convex or
-    concave piece), then rounded to the integer formats.
+    The line joins knots at the segment ends. Sigmoid and tanh are concave on x > 0, so a
+    chord lies below the curve; each interior knot is raised by half the mean largest
+    chord deviation of its two segments, which roughly halves the error of plain
+    interpolation while keeping the function continuous and monotonic. The knot at 0 is
+    exact (sigmoid(0) = 1/2, tanh(0) = 0), so the mirrored function is continuous at 0.
     """
     _check_segments(segments)
     ref = {"sigmoid": lambda v: 1.0 / (1.0 + np.exp(-v)), "tanh": np.tanh}[func]
-    scale_in = 2.0**PRE_FRAC
-    scale_out = 2.0**GATE_FRAC
     width = 2 ** (PRE_BITS - 1) // segments  # input LSBs per segment
-    slopes, intercepts = [], []
+    steps = np.arange(width + 1)
+    deviation = []
     for k in range(segments):
-        a0 = k * width
-        xs = (a0 + np.arange(width + 1)) / scale_in
-        ys = ref(xs) * scale_out
-        slope = (ys[-1] - ys[0]) / width
-        chord = ys[0] + slope * np.arange(width + 1)
-        dev = ys - chord
-        offset = (dev.max() + dev.min()) / 2
-        slopes.append(int(round(slope * 2**PWL_SLOPE_FRAC)))
-        # Near tanh(8) the rounded intercept can reach 32768, one past Q0.15; clamping it
-        # changes no output (pwl_eval saturates to 32767 after adding a non-negative term)
-        # and keeps the table within its documented format.
-        intercepts.append(min(int(round(ys[0] + offset)), 2**GATE_FRAC - 1))
-    return PwlTable(func, segments, tuple(slopes), tuple(intercepts))
+        ys = ref((k * width + steps) / 2.0**PRE_FRAC) * 2.0**GATE_FRAC
+        deviation.append(float(np.max(ys - (ys[0] + (ys[-1] - ys[0]) * steps / width))))
+    knots = ref(np.arange(segments + 1) * width / 2.0**PRE_FRAC) * 2.0**GATE_FRAC
+    raise_by = [0.0] + [(deviation[k - 1] + deviation[k]) / 4 for k in range(1, segments)] + [deviation[-1] / 2]
+    knots = np.minimum(np.floor(knots + np.array(raise_by) + 0.5), 2**GATE_FRAC - 1).astype(np.int64)
+    # Slopes round down, so a segment never overshoots the next knot: monotonic everywhere.
+    slopes = [int((knots[k + 1] - knots[k]) * 2**PWL_SLOPE_FRAC // width) for k in range(segments)]
+    return PwlTable(func, segments, tuple(slopes), tuple(int(v) for v in knots[:-1]))
 
 
 def pwl_eval(table: PwlTable, x):

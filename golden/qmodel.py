@@ -43,6 +43,7 @@ import numpy as np
 
 from . import numerics as nx
 from .errors import MemornnError
+from .stack import LayerStackShape
 from .npzfile import load_npz, save_npz, scalar_string
 
 SCHEMA = "memornn.qmodel"
@@ -71,7 +72,7 @@ class QLayer:
 
 
 @dataclass
-class QModel:
+class QModel(LayerStackShape):
     """A quantized LSTM/GRU stack: the golden model's and the generator's input."""
 
     cell: str
@@ -81,22 +82,6 @@ class QModel:
     pwl_segments: int = nx.PWL_DEFAULT_SEGMENTS
     head_weight: np.ndarray | None = None
     head_bias: np.ndarray | None = None
-
-    @property
-    def gates(self) -> int:
-        return nx.GATES[self.cell]
-
-    @property
-    def num_layers(self) -> int:
-        return len(self.layers)
-
-    @property
-    def directions(self) -> int:
-        return len(self.layers[0])
-
-    @property
-    def bidirectional(self) -> bool:
-        return self.directions == 2
 
     @property
     def input_size(self) -> int:
