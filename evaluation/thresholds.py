@@ -1,0 +1,68 @@
+"""The threshold-list syntax of ``memornn sweep --thresholds``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..golden import numerics as nx
+from ..golden.errors import MemornnError
+
+#: Longest sweep accepted (a typo such as ``0:60:0.001`` would otherwise run for hours).
+MAX_THRESHOLDS = 1000
+
+
+def _number(text: str, spec: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise MemornnError(f"threshold range {spec!r}: {text.strip()!r} is not a number") from None
+    if not np.isfinite(value):
+        raise MemornnError(f"threshold range {spec!r}: {text.strip()!r} is not finite")
+    return value
+
+
+def _range(item: str, spec: str) -> list[float]:
+    parts = item.split(":")
+    if len(parts) != 3:
+        raise MemornnError(f"threshold range {item!r} must be start:stop:step (e.g. 0:0.6:0.05)")
+    start, stop, step = (_number(p, spec) for p in parts)
+    if step <= 0:
+        raise MemornnError(f"threshold range {item!r}: step must be positive")
+    if stop < start:
+        raise MemornnError(f"threshold range {item!r}: stop is below start")
+    count = int(np.floor((stop - start) / step + 1e-9)) + 1
+    if count > MAX_THRESHOLDS:
+        raise MemornnError(f"threshold range {item!r} has {count} values, more than {MAX_THRESHOLDS}")
+    return [start + i * step for i in range(count)]
+
+
+def parse_threshold_range(spec: str) -> list[float]:
+    """Thresholds from comma-separated items, each ``start:stop:step`` (``stop`` included)
+    or one number: ``0:0.6:0.05``, ``0,0.1,0.3``, ``0:0.6:0.05,0.8:2:0.2``.
+
+    Values are rounded to 6 decimals (``0:0.6:0.05`` gives exactly 0.0, 0.05, ..., 0.6),
+    then sorted with duplicates removed; the golden model uses each value's Q8.8
+    register value.
+
+    Raises
+    ------
+    MemornnError
+        On bad syntax, a non-positive step, ``stop < start``, a negative or too large
+        value, or more than :data:`MAX_THRESHOLDS` values.
+    """
+    spec = str(spec).strip()
+    items = [item.strip() for item in spec.split(",")]
+    if not spec or any(not item for item in items):
+        raise MemornnError(f"threshold list {spec!r} is empty or has an empty entry")
+    values = []
+    for item in items:
+        values += _range(item, spec) if ":" in item else [_number(item, spec)]
+        if len(values) > MAX_THRESHOLDS:
+            raise MemornnError(f"threshold list {spec!r} has more than {MAX_THRESHOLDS} values")
+    values = sorted(set(round(v, 6) for v in values))
+    for v in values:
+        try:
+            nx.theta_to_q(v)
+        except ValueError as exc:
+            raise MemornnError(str(exc)) from None
+    return values

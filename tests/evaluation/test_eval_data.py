@@ -1,0 +1,81 @@
+"""The data sets and the committed models (evaluation/datasets.py, models/*.npz, evaluation/train.py)."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from eval_testlib import tiny_dataset
+from memornn.evaluation.datasets import check_dataset_name, load_dataset, subset
+from memornn.evaluation.train import MODEL_SPECS, ModelSpec, float_accuracy, save_float32, train_model
+from memornn.golden.errors import MemornnError
+from memornn.golden.floatmodel import load_float_model
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def test_dataset_names():
+    assert check_dataset_name(" Digits") == "digits"
+    with pytest.raises(MemornnError, match="unknown dataset 'x'"):
+        check_dataset_name("x")
+
+
+def test_digits():
+    pytest.importorskip("sklearn")
+    d = load_dataset("digits")
+    assert (d.train.x.shape, d.test.x.shape, d.classes) == ((1347, 8, 8), (450, 8, 8), 10)
+    assert d.train.x.min() == -1.0 and d.train.x.max() == 1.0
+    assert sorted(np.unique(d.y_test)) == list(range(10))
+    again = load_dataset("digits")
+    np.testing.assert_array_equal(again.test.x, d.test.x)  # the split is fixed
+
+
+def test_japanese_vowels():
+    pytest.importorskip("aeon")
+    d = load_dataset("japanesevowels")
+    assert (d.train.size, d.test.size, d.input_size, d.classes) == (270, 370, 12, 9)
+    assert (d.test.lengths.min(), d.test.lengths.max()) == (7, 29)
+    assert sorted(np.unique(d.y_train)) == list(range(9))
+    frames = d.train.x[np.arange(d.train.x.shape[1])[None] < d.train.lengths[:, None]]
+    np.testing.assert_allclose(frames.mean(0), 0, atol=1e-12)
+    np.testing.assert_allclose(frames.std(0), 1, atol=1e-12)
+
+
+def test_subset():
+    d = tiny_dataset(test=5, max_len=7)
+    batch, y = subset(d.test, d.y_test, 2)
+    assert batch.size == 2 and batch.x.shape[1] == d.test.lengths[:2].max()
+    np.testing.assert_array_equal(y, d.y_test[:2])
+    assert subset(d.test, d.y_test, None)[0] is d.test
+
+
+def test_committed_models():
+    """Each committed model loads, fits its spec, and (with the data extra) has its logged accuracy."""
+    with open(os.path.join(ROOT, "benchmarks", "results", "eval_training.json")) as f:
+        log = json.load(f)
+    data = {}
+    for name, spec in MODEL_SPECS.items():
+        model = load_float_model(os.path.join(ROOT, "models", f"{name}.npz"))
+        assert (model.cell, model.hidden_size, model.num_layers, model.bidirectional) == (
+            spec.cell, spec.hidden, spec.layers, spec.bidirectional)
+        assert model.head_weight is not None
+        try:
+            d = data.setdefault(spec.dataset, load_dataset(spec.dataset))
+        except MemornnError:  # no data extra
+            continue
+        assert float_accuracy(model, d) == log[name]["float_accuracy"]
+
+
+def test_training_tiny(tmp_path):
+    pytest.importorskip("torch")
+    d = tiny_dataset(train=16, test=8)
+    spec = ModelSpec("tiny", "gru", 4, layers=2, epochs=2, batch=8)
+    model, info = train_model(spec, d, show_progress=False)
+    assert info["torch_accuracy"] == info["float_accuracy"]  # train_model also checks this
+    save_float32(model, tmp_path / "m.npz")
+    again = load_float_model(tmp_path / "m.npz")
+    assert again.num_layers == 2 and again.head_weight.shape == (3, 4)
+    assert float_accuracy(again, d) == info["float_accuracy"]
+    model2, _ = train_model(spec, d, show_progress=False)  # seeded: the same model again
+    np.testing.assert_array_equal(model2.layers[1][0].w_hh, model.layers[1][0].w_hh)
