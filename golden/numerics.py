@@ -259,14 +259,32 @@ def pwl_eval(table: PwlTable, x):
     return np.where(x < 0, -y, y)
 
 
+@lru_cache(maxsize=None)
+def pwl_lut(func: str, segments: int = PWL_DEFAULT_SEGMENTS) -> np.ndarray:
+    """:func:`pwl_eval` of ``func`` at every Q3.12 input, for fast evaluation by lookup.
+
+    Entry ``x + 2**15`` holds the value at ``x``; read it with :func:`pwl_lookup`. It is
+    the table's own evaluation, so a lookup equals :func:`pwl_eval` bit for bit.
+    """
+    low, high = int_range(PRE_BITS)
+    lut = pwl_eval(pwl_table(func, segments), np.arange(low, high + 1, dtype=np.int64))
+    lut.flags.writeable = False
+    return lut
+
+
+def pwl_lookup(lut: np.ndarray, x):
+    """``pwl_eval`` by :func:`pwl_lut`; ``x`` must already lie in the Q3.12 (int16) range."""
+    return lut[np.asarray(x, dtype=np.int64) + 2 ** (PRE_BITS - 1)]
+
+
 def pwl_sigmoid(x, segments: int | None = None):
-    """PWL sigmoid of Q3.12 ``x``, Q0.15 result."""
-    return pwl_eval(pwl_table("sigmoid", segments or PWL_DEFAULT_SEGMENTS), x)
+    """PWL sigmoid of Q3.12 ``x``, Q0.15 result (saturating ``x`` first changes nothing)."""
+    return pwl_lookup(pwl_lut("sigmoid", segments or PWL_DEFAULT_SEGMENTS), saturate(x, PRE_BITS))
 
 
 def pwl_tanh(x, segments: int | None = None):
-    """PWL tanh of Q3.12 ``x``, Q0.15 result."""
-    return pwl_eval(pwl_table("tanh", segments or PWL_DEFAULT_SEGMENTS), x)
+    """PWL tanh of Q3.12 ``x``, Q0.15 result (saturating ``x`` first changes nothing)."""
+    return pwl_lookup(pwl_lut("tanh", segments or PWL_DEFAULT_SEGMENTS), saturate(x, PRE_BITS))
 
 
 def pwl_max_error(func: str, segments: int = PWL_DEFAULT_SEGMENTS) -> float:
@@ -295,9 +313,29 @@ def bnn_output(in_bits, weight_bits):
     ``in_bits``: (..., N) of 0/1; ``weight_bits``: (R, N) of 0/1. Returns (..., R) int64.
     Computed as a +-1 dot product, which is the same number.
     """
-    a = np.asarray(in_bits, np.float64) * 2 - 1
-    w = np.asarray(weight_bits, np.float64) * 2 - 1
-    return np.rint(a @ w.T).astype(np.int64)
+    return bnn_rows(weight_bits)(in_bits)
+
+
+def bnn_rows(weight_bits, total_bits: int | None = None):
+    """:func:`bnn_output` with the weight side prepared once: returns ``in_bits -> yb``.
+
+    The +-1 dot product runs in floating point on a contiguous transposed weight matrix,
+    exact: every partial sum is an integer of magnitude at most N, within float32's
+    24-bit significand below N = 2**24 (float64 beyond). ``total_bits``: the N of a sum
+    of such outputs (over split inputs) that must stay exact too; default N.
+    """
+    weight_bits = np.asarray(weight_bits)
+    total = weight_bits.shape[-1] if total_bits is None else total_bits
+    dtype = np.float32 if total < 2**24 else np.float64
+    w = np.ascontiguousarray((weight_bits.astype(dtype) * 2 - 1).T)
+
+    def evaluate(in_bits, as_float: bool = False):
+        """``yb`` as int64, or (``as_float``) as the exact float products, for adding up."""
+        a = np.asarray(in_bits, dtype) * 2 - 1
+        yb = (a.reshape(-1, a.shape[-1]) @ w).reshape(a.shape[:-1] + (w.shape[1],))
+        return yb if as_float else yb.astype(np.int64)
+
+    return evaluate
 
 
 def theta_to_q(theta: float) -> int:
