@@ -1,6 +1,6 @@
 """Subcommands of the ``memornn`` CLI; each module has ``register(subparsers)``."""
 
-from . import generate, golden, quantize, simulate, synth, sweep
+from . import demo, generate, golden, quantize, simulate, sweep, synth
 
 #: In the order ``memornn --help`` lists them.
-COMMANDS = [quantize, golden, generate, simulate, sweep, synth]
+COMMANDS = [demo, quantize, golden, generate, simulate, synth, sweep]

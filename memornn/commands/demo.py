@@ -1,0 +1,53 @@
+"""``memornn demo``: the main job on the built-in JapaneseVowels LSTM (or another model)."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..demo import DEFAULT_DATA, DEFAULT_MODEL, DEFAULT_THRESHOLD, DemoOptions, run_demo
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return value
+
+
+def register(sub) -> None:
+    p = sub.add_parser("demo", help="run everything end to end on the built-in model",
+                       description="Quantize the built-in JapaneseVowels LSTM, run the golden model on its test "
+                                   "split, generate the Verilog, simulate test sequences in Verilator checked bit "
+                                   "for bit against the golden model, synthesize and place-and-route, and print a "
+                                   "summary (accuracy, reuse, cycles, speed-up, resources, Fmax).")
+    p.add_argument("--model", default=DEFAULT_MODEL, metavar="M.npz",
+                   help="float model with a classifier head (default: models/jv_lstm64.npz)")
+    p.add_argument("--data", default=DEFAULT_DATA, metavar="D.npz",
+                   help="exported data set (memornn.evaluation.export; default: models/jv_data.npz)")
+    p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, metavar="T",
+                   help=f"reuse threshold (default {DEFAULT_THRESHOLD})")
+    p.add_argument("--target", default="ecp5-85k", metavar="T", help="FPGA target (default ecp5-85k)")
+    p.add_argument("--simulator", default="verilator", choices=("verilator", "icarus", "amaranth"),
+                   help="RTL simulator (default verilator)")
+    p.add_argument("--sequences", type=_positive_int, default=8, metavar="N",
+                   help="test sequences to simulate in RTL (default 8)")
+    p.add_argument("--no-synth", action="store_true", help="skip synthesis and place-and-route")
+    p.add_argument("-o", "--output", default="build/demo", metavar="DIR", help="output folder (default build/demo)")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    if args.threshold < 0:
+        from ..golden.errors import MemornnError
+
+        raise MemornnError(f"threshold must be non-negative, got {args.threshold}")
+    if not args.no_synth:
+        from ..hw.synth.targets import get_target
+
+        get_target(args.target)  # an unknown target fails before any work
+    run_demo(DemoOptions(args.model, args.data, args.threshold, args.target, args.simulator, args.sequences,
+                         not args.no_synth, args.output))
+    return 0

@@ -1,0 +1,191 @@
+"""The main job end to end on a built-in model: quantize, golden, generate, simulate, synthesize.
+
+Everything lands in one folder (``build/demo`` by default): ``q.npz``, ``rtl/`` (Verilog,
+manifest, FuseSoC core), ``golden_*.npz``, ``rtl_*.npz``, ``synth/`` (reports and logs),
+``threshold_sweep.png``, ``summary.md`` and ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .golden.errors import MemornnError
+from .golden.floatmodel import load_float_model
+from .golden.floatref import apply_head, float_forward, last_outputs
+from .golden.inputs import Batch
+from .golden.intmodel import golden_run
+from .golden.npzfile import save_npz
+from .golden.quantize import quantize_model
+
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_MODEL = os.path.join(PACKAGE_ROOT, "models", "jv_lstm64.npz")
+DEFAULT_DATA = os.path.join(PACKAGE_ROOT, "models", "jv_data.npz")
+DEFAULT_THRESHOLD = 0.4
+SWEEP_THRESHOLDS = tuple(round(0.1 * i, 1) for i in range(11))
+
+
+@dataclass
+class DemoOptions:
+    """What the demo runs on and how far it goes."""
+
+    model: str = DEFAULT_MODEL
+    data: str = DEFAULT_DATA
+    threshold: float = DEFAULT_THRESHOLD
+    target: str = "ecp5-85k"
+    simulator: str = "verilator"
+    sequences: int = 8
+    synth: bool = True
+    outdir: str = os.path.join("build", "demo")
+
+
+class Progress:
+    """Numbered step lines with elapsed times."""
+
+    def __init__(self, steps: int):
+        self.steps, self.step, self.start = steps, 0, time.time()
+
+    def __call__(self, message: str) -> None:
+        self.step += 1
+        print(f"[{self.step}/{self.steps}] {message}  (t = {time.time() - self.start:.0f} s)", flush=True)
+
+
+def _accuracy(model, h: np.ndarray, batch: Batch, labels: np.ndarray) -> float:
+    scores = apply_head(model, last_outputs(h, batch.lengths))
+    return float(100 * np.mean(np.argmax(scores, axis=1) == labels))
+
+
+def _reuse_percent(result: dict) -> float:
+    total = result["neurons_computed"].sum() + result["neurons_reused"].sum()
+    return float(100 * result["neurons_reused"].sum() / total) if total else 0.0
+
+
+def _first(batch: Batch, count: int) -> Batch:
+    count = min(count, batch.size)
+    t_max = int(batch.lengths[:count].max())
+    return Batch(batch.x[:count, :t_max], batch.lengths[:count])
+
+
+def _plot_sweep(path: str, points: list[dict], int_acc: float, chosen: float) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    thetas = [p["threshold"] for p in points]
+    ax.plot(thetas, [int_acc - p["accuracy"] for p in points], "o-", color="tab:red", label="accuracy loss")
+    ax.set_xlabel("threshold theta")
+    ax.set_ylabel("accuracy loss (points)", color="tab:red")
+    other = ax.twinx()
+    other.plot(thetas, [p["reuse"] for p in points], "s-", color="tab:blue", label="reuse")
+    other.set_ylabel("neuron evaluations reused (%)", color="tab:blue")
+    ax.axvline(chosen, color="gray", linestyle=":", label=f"chosen theta {chosen}")
+    ax.set_title("BNN memoization on the test split")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def run_demo(options: DemoOptions) -> dict:
+    """Run every stage; returns the summary (also written to ``summary.json`` and ``.md``)."""
+    from .evaluation.export import load_exported
+    from .hw.config import HwConfig
+    from .hw.generate import generate
+    from .sim.backends import run_simulation
+    from .sim.compare import first_mismatch
+
+    os.makedirs(options.outdir, exist_ok=True)
+    progress = Progress(6 if options.synth else 5)
+    model = load_float_model(options.model)
+    if model.head_weight is None:
+        raise MemornnError(f"demo model {options.model!r} has no classifier head (head_weight, head_bias)")
+    if not os.path.isfile(options.data):
+        raise MemornnError(f"demo data {options.data!r} does not exist")
+    data = load_exported(options.data)
+    if data.input_size != model.input_size:
+        raise MemornnError(f"demo data has {data.input_size} features, the model takes {model.input_size}")
+    summary = {"model": options.model, "threshold": options.threshold, "test_sequences": data.test.size}
+
+    progress(f"quantize {os.path.basename(options.model)} with {data.train.size} calibration sequences")
+    qmodel = quantize_model(model, data.train)
+    qmodel.save(os.path.join(options.outdir, "q.npz"))
+
+    progress(f"golden model on {data.test.size} test sequences (float, integer, memoized, threshold sweep)")
+    summary["float_accuracy"] = _accuracy(model, float_forward(model, data.test), data.test, data.y_test)
+    plain = golden_run(qmodel, data.test, 0.0, "none")
+    memo = golden_run(qmodel, data.test, options.threshold, "bnn")
+    save_npz(os.path.join(options.outdir, "golden_none.npz"), plain)
+    save_npz(os.path.join(options.outdir, "golden_bnn.npz"), memo)
+    summary["int_accuracy"] = _accuracy(qmodel, plain["h"], data.test, data.y_test)
+    summary["memo_accuracy"] = _accuracy(qmodel, memo["h"], data.test, data.y_test)
+    summary["reuse_percent"] = _reuse_percent(memo)
+    points = []
+    for theta in SWEEP_THRESHOLDS:
+        run = golden_run(qmodel, data.test, theta, "bnn")
+        points.append({"threshold": theta, "accuracy": _accuracy(qmodel, run["h"], data.test, data.y_test),
+                       "reuse": _reuse_percent(run)})
+    summary["sweep"] = points
+    _plot_sweep(os.path.join(options.outdir, "threshold_sweep.png"), points, summary["int_accuracy"], options.threshold)
+
+    config = HwConfig(max_seq_len=max(64, int(data.test.lengths.max())))
+    progress(f"generate Verilog (P = {config.mac_lanes}, B = {config.bnn_width})")
+    info = generate(qmodel, config, os.path.join(options.outdir, "rtl"))
+    summary["analytic_cycles_per_step"] = sum(s["cycles"] for s in info["cycles"]["step_none"])
+
+    subset = _first(data.test, options.sequences)
+    progress(f"{options.simulator} simulation of {subset.size} test sequences, predictor none and bnn, "
+             f"checked against the golden model")
+    cycles = {}
+    for predictor in ("none", "bnn"):
+        theta = options.threshold if predictor == "bnn" else 0.0
+        hw = run_simulation(options.simulator, qmodel, subset, config.replace(trace=True), theta, predictor, 0)
+        save_npz(os.path.join(options.outdir, f"rtl_{predictor}.npz"), hw)
+        mismatch = first_mismatch(golden_run(qmodel, subset, theta, predictor), hw)
+        if mismatch:
+            raise MemornnError(f"RTL ({options.simulator}, predictor {predictor}) differs from the golden model: "
+                               f"{mismatch}")
+        cycles[predictor] = int(hw["cycles"].sum())
+        summary[f"rtl_reuse_percent_{predictor}"] = _reuse_percent(hw)
+    summary.update(simulator=options.simulator, simulated_sequences=subset.size, bit_exact=True,
+                   cycles_none=cycles["none"], cycles_bnn=cycles["bnn"], speedup=cycles["none"] / cycles["bnn"])
+
+    if options.synth:
+        from .hw.synth.flow import run_synth
+
+        progress(f"synthesis and place-and-route for {options.target} (Yosys, nextpnr)")
+        report = run_synth(qmodel, config, options.target, os.path.join(options.outdir, "synth"))
+        res, pnr = report["resources"], report.get("pnr") or {}
+        summary.update(target=options.target, luts=res["luts"], ffs=res["ffs"], dsp=res["dsp"], bram=res["bram"],
+                       fmax_mhz=pnr.get("fmax_mhz"))
+
+    progress("summary")
+    with open(os.path.join(options.outdir, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    text = summary_markdown(summary)
+    with open(os.path.join(options.outdir, "summary.md"), "w") as f:
+        f.write(text)
+    print(text)
+    return summary
+
+
+def summary_markdown(s: dict) -> str:
+    """The demo's summary table."""
+    rows = [
+        ("model", os.path.basename(s["model"])),
+        ("accuracy: float / integer / memoized", f"{s['float_accuracy']:.2f}% / {s['int_accuracy']:.2f}% / "
+                                                 f"{s['memo_accuracy']:.2f}% ({s['test_sequences']} test sequences)"),
+        ("threshold, neuron evaluations reused", f"{s['threshold']}, {s['reuse_percent']:.1f}%"),
+        (f"cycles without / with memoization ({s['simulated_sequences']} sequences, {s['simulator']})",
+         f"{s['cycles_none']} / {s['cycles_bnn']}"),
+        ("speed-up", f"{s['speedup']:.2f}x (RTL bit-exact with the golden model)"),
+    ]
+    if "luts" in s:
+        fmax = "n/a" if s["fmax_mhz"] is None else f"{s['fmax_mhz']:.1f} MHz"
+        rows.append((f"{s['target']}: LUTs, DSPs, BRAMs, Fmax", f"{s['luts']}, {s['dsp']}, {s['bram']}, {fmax}"))
+    lines = ["| | |", "|---|---|"] + [f"| {a} | {b} |" for a, b in rows]
+    return "\n".join(lines) + "\n"
