@@ -13,8 +13,9 @@ class DecisionUnit(wiring.Component):
     """Reuse a neuron's cached pre-activation or compute it (``nx.within_threshold`` and the cap).
 
     ``reuse = ~step0 & (cap == 0 | run < cap) & (|yb - yb_m| << THETA_FRAC <= theta * |yb_m|)``,
-    ``run_next = reuse ? min(run + 1, REUSE_CAP_MAX) : 0``. One decision a cycle, the
-    outputs registered: ``LATENCY`` = 1.
+    ``run_next = reuse ? min(run + 1, REUSE_CAP_MAX) : 0``. One decision a cycle in a
+    three-stage pipeline (inputs registered; magnitudes; multiply and compare):
+    ``LATENCY`` = 3.
 
     The saturation of ``run_next`` only acts with no cap (``cap == 0``, where the golden
     counter grows unbounded but is never read); with a cap, ``run < cap`` keeps
@@ -29,7 +30,7 @@ class DecisionUnit(wiring.Component):
     Attributes
     ----------
     LATENCY : int
-        Cycles from an input (``in_valid``) to its result (``out_valid``): 1.
+        Cycles from an input (``in_valid``) to its result (``out_valid``): 3.
 
     Members
     -------
@@ -49,7 +50,7 @@ class DecisionUnit(wiring.Component):
     out_valid : Out(1)
     """
 
-    LATENCY = 1
+    LATENCY = 3
 
     def __init__(self, yb_bits: int):
         if isinstance(yb_bits, bool) or not isinstance(yb_bits, int) or yb_bits < 1:
@@ -74,24 +75,35 @@ class DecisionUnit(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        yb_bits = self._yb_bits
 
+        # Stage 1: register every input. yb_m and run come straight out of a block RAM
+        # and yb out of the BNN lane's adder, both slow: nothing else shares their cycle.
+        yb, yb_m = Signal(signed(yb_bits)), Signal(signed(yb_bits))
+        run, cap = Signal(unsigned(nx.REUSE_CAP_BITS)), Signal(unsigned(nx.REUSE_CAP_BITS))
+        theta, step0, valid1 = Signal(unsigned(nx.THETA_BITS)), Signal(), Signal()
+        m.d.sync += [yb.eq(self.yb), yb_m.eq(self.yb_m), run.eq(self.run), cap.eq(self.cap), theta.eq(self.theta),
+                     step0.eq(self.step0), valid1.eq(self.in_valid)]
+
+        # Stage 2: magnitudes, and every condition but the threshold test.
         # Why no divider: |yb - yb_m| / |yb_m| <= theta / 2**8 is cross-multiplied into
         # |yb - yb_m| << 8 <= theta * |yb_m|, exact on integers (and false for yb_m == 0
         # unless yb == yb_m, as in the golden model). abs() of an n-bit signed value is
         # n bits unsigned, so |-2**(n-1)| is exact.
-        diff = Signal(signed(self._yb_bits + 1))
-        m.d.comb += diff.eq(self.yb - self.yb_m)
-        lhs = abs(diff) << nx.THETA_FRAC
-        rhs = self.theta * abs(self.yb_m)
-        close = lhs <= rhs
+        diff_abs = Signal(unsigned(yb_bits + 1))
+        cached_abs = Signal(unsigned(yb_bits))
+        theta2, allowed, run2, valid2 = Signal.like(theta), Signal(), Signal.like(run), Signal()
+        under_cap = (cap == 0) | (run < cap)
+        m.d.sync += [diff_abs.eq(abs(yb - yb_m)), cached_abs.eq(abs(yb_m)), theta2.eq(theta),
+                     allowed.eq(~step0 & under_cap), run2.eq(run), valid2.eq(valid1)]
 
-        under_cap = (self.cap == 0) | (self.run < self.cap)
-        reuse = ~self.step0 & under_cap & close
-
-        run_inc = Mux(self.run == nx.REUSE_CAP_MAX, nx.REUSE_CAP_MAX, self.run + 1)
+        # Stage 3: the cross-multiplied test (one multiplier), registered outputs.
+        close = (diff_abs << nx.THETA_FRAC) <= theta2 * cached_abs
+        reuse = allowed & close
+        run_inc = Mux(run2 == nx.REUSE_CAP_MAX, nx.REUSE_CAP_MAX, run2 + 1)
         m.d.sync += [
             self.reuse.eq(reuse),
             self.run_next.eq(Mux(reuse, run_inc, 0)),
-            self.out_valid.eq(self.in_valid),
+            self.out_valid.eq(valid2),
         ]
         return m
