@@ -550,26 +550,36 @@ class MemoCore(wiring.Component):
                      m1.last.eq(mac_c_last | (candidate & (mac_c == d_xw - 1))),
                      m1.part_h.eq(mac_part_h), m1.hpart_product.eq(candidate & mac_part_h),
                      m1.r.eq(mac_row.r), m1.g.eq(mac_row.g), m1.j.eq(mac_row.j)]
+        # Operands are registered once out of their RAMs before the multipliers: a block
+        # RAM's clock-to-output plus a multiplier does not fit one cycle at speed.
         m.submodules.mac = mac = MacLanes(P)
         acts = Mux(m1.part_h, Mux(step0, 0, h_rd.data), Mux(d_inbuf, seq_rd[1].data, seq_rd[0].data))
-        m.d.comb += [mac.weights.as_value().eq(w_rd.data), mac.acts.as_value().eq(acts),
-                     mac.in_valid.eq(m1.valid), mac.first.eq(m1.first), mac.last.eq(m1.last)]
+        m2 = Signal(mac_meta)
+        w2, a2 = Signal(P * 8), Signal(P * 8)
+        m.d.sync += [m2.eq(m1), w2.eq(w_rd.data), a2.eq(acts)]
+        m.d.comb += [mac.weights.as_value().eq(w2), mac.acts.as_value().eq(a2),
+                     mac.in_valid.eq(m2.valid), mac.first.eq(m2.first), mac.last.eq(m2.last)]
         inflight = Signal(range(depth + 8))
         product_issued = Signal()
-        m.d.comb += product_issued.eq(m1.valid & m1.last)
+        m.d.comb += product_issued.eq(m2.valid & m2.last)
         prod0 = Signal(mac_meta)
-        m.d.comb += [prod0.eq(m1), prod0.valid.eq(product_issued)]
+        m.d.comb += [prod0.eq(m2), prod0.valid.eq(product_issued)]
         prod = DelayLine(m, prod0, mac.LATENCY, "prod")
-        prod_param = prod.stage(mac.LATENCY - 1)
+        # Row parameters are read two cycles ahead and registered, for the same reason.
+        prod_param = prod.stage(mac.LATENCY - 2)
         m.d.comb += [bias_rd.addr.eq(d_memo_base + prod_param.r), rq_rd.addr.eq(d_memo_base + prod_param.r)]
         at_acc = prod.stage(mac.LATENCY)
         m.submodules.requantizer = req = Requantizer()
-        bias_value = bias_rd.data
+        bias_q, rq_q = Signal.like(bias_rd.data), Signal.like(rq_rd.data)
+        m.d.sync += [bias_q.eq(bias_rd.data), rq_q.eq(rq_rd.data)]
+        bias_value = bias_q
         if gru:
             m.d.comb += bhn_rd.addr.eq(d_pre_base + prod_param.j)
-            bias_value = Mux(at_acc.hpart_product, bhn_rd.data, bias_rd.data)
-        m.d.comb += [req.acc.eq(mac.acc), req.bias.eq(bias_value), req.mult.eq(rq_rd.data[:nx.MULT_BITS]),
-                     req.shift.eq(rq_rd.data[nx.MULT_BITS:]), req.in_valid.eq(at_acc.valid)]
+            bhn_q = Signal.like(bhn_rd.data)
+            m.d.sync += bhn_q.eq(bhn_rd.data)
+            bias_value = Mux(at_acc.hpart_product, bhn_q, bias_q)
+        m.d.comb += [req.acc.eq(mac.acc), req.bias.eq(bias_value), req.mult.eq(rq_q[:nx.MULT_BITS]),
+                     req.shift.eq(rq_q[nx.MULT_BITS:]), req.in_valid.eq(at_acc.valid)]
         done_line = DelayLine(m, at_acc, Requantizer.LATENCY, "req_meta")
         wrote = done_line.stage(Requantizer.LATENCY)
         for i, port in enumerate(pre_wr):
@@ -578,7 +588,7 @@ class MemoCore(wiring.Component):
                          port.en.eq(wrote.valid & bank_hit)]
         m.d.sync += inflight.eq(inflight + product_issued - wrote.valid)
         m.d.comb += rows_done.eq(in_rows & (decided == GH) & (row_fifo.level == 0) & ~mac_busy & ~m1.valid
-                                 & (inflight == 0))
+                                 & ~m2.valid & (inflight == 0))
 
         # ------------------------------------------------------------ CELL
         # One hidden unit a cycle: read its gate pre-activations, activate, update,
