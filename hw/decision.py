@@ -14,8 +14,8 @@ class DecisionUnit(wiring.Component):
 
     ``reuse = ~step0 & (cap == 0 | run < cap) & (|yb - yb_m| << THETA_FRAC <= theta * |yb_m|)``,
     ``run_next = reuse ? min(run + 1, REUSE_CAP_MAX) : 0``. One decision a cycle in a
-    three-stage pipeline (inputs registered; magnitudes; multiply and compare):
-    ``LATENCY`` = 3.
+    four-stage pipeline (inputs registered; magnitudes; multiply; compare):
+    ``LATENCY`` = 4.
 
     The saturation of ``run_next`` only acts with no cap (``cap == 0``, where the golden
     counter grows unbounded but is never read); with a cap, ``run < cap`` keeps
@@ -30,7 +30,7 @@ class DecisionUnit(wiring.Component):
     Attributes
     ----------
     LATENCY : int
-        Cycles from an input (``in_valid``) to its result (``out_valid``): 3.
+        Cycles from an input (``in_valid``) to its result (``out_valid``): 4.
 
     Members
     -------
@@ -50,7 +50,7 @@ class DecisionUnit(wiring.Component):
     out_valid : Out(1)
     """
 
-    LATENCY = 3
+    LATENCY = 4
 
     def __init__(self, yb_bits: int):
         if isinstance(yb_bits, bool) or not isinstance(yb_bits, int) or yb_bits < 1:
@@ -97,13 +97,19 @@ class DecisionUnit(wiring.Component):
         m.d.sync += [diff_abs.eq(abs(yb - yb_m)), cached_abs.eq(abs(yb_m)), theta2.eq(theta),
                      allowed.eq(~step0 & under_cap), run2.eq(run), valid2.eq(valid1)]
 
-        # Stage 3: the cross-multiplied test (one multiplier), registered outputs.
-        close = (diff_abs << nx.THETA_FRAC) <= theta2 * cached_abs
-        reuse = allowed & close
-        run_inc = Mux(run2 == nx.REUSE_CAP_MAX, nx.REUSE_CAP_MAX, run2 + 1)
+        # Stage 3: the one multiply, registered (a DSP block's output is slow too).
+        lhs = Signal(unsigned(yb_bits + 1 + nx.THETA_FRAC))
+        rhs = Signal(unsigned(nx.THETA_BITS + yb_bits))
+        allowed3, run3, valid3 = Signal(), Signal.like(run), Signal()
+        m.d.sync += [lhs.eq(diff_abs << nx.THETA_FRAC), rhs.eq(theta2 * cached_abs), allowed3.eq(allowed),
+                     run3.eq(run2), valid3.eq(valid2)]
+
+        # Stage 4: compare, registered outputs.
+        reuse = allowed3 & (lhs <= rhs)
+        run_inc = Mux(run3 == nx.REUSE_CAP_MAX, nx.REUSE_CAP_MAX, run3 + 1)
         m.d.sync += [
             self.reuse.eq(reuse),
             self.run_next.eq(Mux(reuse, run_inc, 0)),
-            self.out_valid.eq(valid2),
+            self.out_valid.eq(valid3),
         ]
         return m
