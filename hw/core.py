@@ -261,7 +261,7 @@ class MemoCore(wiring.Component):
         in_addr = Signal(range(lay.seq_buffer_depth + 1))
         too_long = Signal()
 
-        prep_c = Signal(range(lay.max_x_words + 2))
+        prep_c = Signal(range(lay.max_x_words + 3))
         prep_rd_valid = Signal()
         prep_rd_word = Signal.like(prep_c)
         m.d.sync += prep_rd_valid.eq(0)
@@ -328,8 +328,8 @@ class MemoCore(wiring.Component):
                 m.d.comb += [busy.eq(1), in_compute.eq(1)]
                 m.d.comb += [seq_rd_addr[0].eq(t_base + prep_c), seq_rd_addr[1].eq(t_base + prep_c),
                              off_rd.addr.eq(d_obase + prep_c)]
-                m.d.sync += [prep_c.eq(prep_c + 1), prep_rd_valid.eq(prep_c != d_xw), prep_rd_word.eq(prep_c)]
-                with m.If(prep_c == d_xw):
+                m.d.sync += [prep_c.eq(prep_c + 1), prep_rd_valid.eq(prep_c < d_xw), prep_rd_word.eq(prep_c)]
+                with m.If(prep_c == d_xw + 1):
                     m.d.sync += prep_c.eq(0)
                     m.d.comb += rows_start.eq(1)
                     m.next = "ROWS"
@@ -394,12 +394,16 @@ class MemoCore(wiring.Component):
             m.d.sync += cnt["cycles"].eq(cnt["cycles"] + 1)
 
         # ------------------------------------------------------------ PREP datapath
-        # The word read last cycle is compared lane by lane with its offsets.
-        with m.If(prep_rd_valid):
-            word = Mux(d_inbuf, seq_rd[1].data, seq_rd[0].data)
-            lane_bits = Cat(word.word_select(i, 8).as_signed() >= off_rd.data.word_select(i, 8).as_signed()
+        # The words read last cycle are registered (block RAM outputs are slow), then
+        # compared lane by lane with their offsets.
+        prep_word_q, prep_off_q = Signal(P * 8), Signal(P * 8)
+        prep_valid_q, prep_idx_q = Signal(), Signal.like(prep_rd_word)
+        m.d.sync += [prep_word_q.eq(Mux(d_inbuf, seq_rd[1].data, seq_rd[0].data)), prep_off_q.eq(off_rd.data),
+                     prep_valid_q.eq(prep_rd_valid), prep_idx_q.eq(prep_rd_word)]
+        with m.If(prep_valid_q):
+            lane_bits = Cat(prep_word_q.word_select(i, 8).as_signed() >= prep_off_q.word_select(i, 8).as_signed()
                             for i in range(P))
-            m.d.sync += xbits.word_select(prep_rd_word, P).eq(lane_bits)
+            m.d.sync += xbits.word_select(prep_idx_q, P).eq(lane_bits)
 
         # ------------------------------------------------------------ ROWS: BNN issue
         # A row's chunks walk the weight-sign memory; its first chunk takes a credit

@@ -61,8 +61,8 @@ def bnn_cycles_per_row(desc: LayerDesc) -> int:
 
 
 def prep_cycles(desc: LayerDesc) -> int:
-    """Input-bits phase: one cycle a word plus one of read latency."""
-    return desc.x_words + 1
+    """Input-bits phase: one cycle a word, one of read latency, one of operand register."""
+    return desc.x_words + 2
 
 
 def step_cycles_none(layout: Layout, desc: LayerDesc, lat: Latencies) -> int:
