@@ -452,15 +452,20 @@ class MemoCore(wiring.Component):
         m.d.sync += [s1_valid.eq(go), s1_first.eq(iss_chunk == 0), s1_last.eq(chunk_last), s1_bits.eq(chunk_bits),
                      s1_mask.eq(chunk_mask)]
         m.submodules.bnn = bnn = BnnLane(B, max_bits=lay.max_row_inputs)
-        m.d.comb += [bnn.in_bits.eq(s1_bits), bnn.w_bits.eq(wb_rd.data), bnn.mask.eq(s1_mask),
-                     bnn.in_valid.eq(s1_valid), bnn.first.eq(s1_first), bnn.last.eq(s1_last)]
+        # The sign-bit word is registered out of its RAM before the XNOR-popcount.
+        s2_valid, s2_first, s2_last = Signal(), Signal(), Signal()
+        s2_bits, s2_mask, s2_w = Signal(B), Signal(B), Signal(B)
+        m.d.sync += [s2_valid.eq(s1_valid), s2_first.eq(s1_first), s2_last.eq(s1_last), s2_bits.eq(s1_bits),
+                     s2_mask.eq(s1_mask), s2_w.eq(wb_rd.data)]
+        m.d.comb += [bnn.in_bits.eq(s2_bits), bnn.w_bits.eq(s2_w), bnn.mask.eq(s2_mask),
+                     bnn.in_valid.eq(s2_valid), bnn.first.eq(s2_first), bnn.last.eq(s2_last)]
 
         row_meta = data.StructLayout({"valid": 1, "r": range(GH), "g": range(G), "j": range(H),
                                       "wrow": range(lay.weight_depth + 1)})
         meta0 = Signal(row_meta)
         m.d.comb += [meta0.valid.eq(go & chunk_last), meta0.r.eq(iss_row), meta0.g.eq(iss_g), meta0.j.eq(iss_j),
                      meta0.wrow.eq(wrow_ptr)]
-        at_bnn = 1 + bnn.LATENCY  # stage where the row's matches come out
+        at_bnn = 2 + bnn.LATENCY  # stage where the row's matches come out
         at_act = at_bnn + DecisionUnit.LATENCY  # stage where the decision acts
         meta = DelayLine(m, meta0, at_act, "row_meta")
         m.d.comb += my_rd.addr.eq(d_memo_base + meta.stage(at_bnn - 1).r)

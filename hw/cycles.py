@@ -40,9 +40,10 @@ class Latencies:
     @property
     def rows_fill(self) -> int:
         """Cycles of the rows phase that are not MAC issue cycles (pipeline fill and drain)."""
-        # issue -> BNN input register -> lane -> decision -> FIFO -> pop, then after the
-        # last MAC word: RAM read, operand register, lane, requantizer, write, done check.
-        return (1 + self.bnn + self.decision + FIFO_LATENCY) + (2 + self.mac + self.requant + 2)
+        # issue -> RAM read -> operand register -> lane -> decision -> FIFO -> pop, then
+        # after the last MAC word: RAM read, operand register, lane, requantizer, write,
+        # done check.
+        return (2 + self.bnn + self.decision + FIFO_LATENCY) + (2 + self.mac + self.requant + 2)
 
     @property
     def cell_fill(self) -> int:
