@@ -15,6 +15,7 @@ from .config import HwConfig
 from .core import COUNTER_NAMES, TRACE_WIDTH
 from .cycles import Latencies, ideal_step_cycles, step_cycles_none
 from .layout import MEMORIES, check_fits, make_layout, memory_depths, memory_images, memory_widths
+from .synth.fusesoc import write_fusesoc_core
 from .top import REGISTERS, Accelerator
 
 TOP_NAME = "memornn_accel"
@@ -62,7 +63,7 @@ def manifest(model: QModel, config: HwConfig, top: Accelerator) -> dict:
             "per_layer_direction_start": 1,
             "step_none": [{"layer": d.layer, "direction": d.direction,
                            "cycles": step_cycles_none(layout, d, lat),
-                           "formula": "(ceil(X/P)+1) + G*H*(ceil(X/P)+ceil(H/P)) + rows_fill + H + cell_fill",
+                           "formula": "(ceil(X/P)+2) + G*H*(ceil(X/P)+ceil(H/P)) + rows_fill + H + cell_fill",
                            "ideal_GH(X+H)/P": ideal_step_cycles(layout, d)} for d in layout.layers],
             "rows_fill": lat.rows_fill, "cell_fill": lat.cell_fill,
             "sequence_none": "sum over layer directions of 1 + T * step_none",
@@ -82,6 +83,7 @@ def generate(model: QModel, config: HwConfig, outdir: str) -> dict:
             f.write(text)
         with open(os.path.join(outdir, "manifest.json"), "w") as f:
             json.dump(info, f, indent=2)
+        write_fusesoc_core(outdir, info)
     except OSError as exc:
         raise MemornnError(f"cannot write to {outdir!r}: {exc.strerror}") from None
     return info
