@@ -489,7 +489,9 @@ class MemoCore(wiring.Component):
 
         fifo_entry = data.StructLayout({"r": range(GH), "g": range(G), "j": range(H),
                                         "wrow": range(lay.weight_depth + 1)})
-        m.submodules.row_fifo = row_fifo = SyncFIFOBuffered(width=fifo_entry.size, depth=depth)
+        # One entry more than the credits: SyncFIFOBuffered's w_rdy drops for the cycle an
+        # entry moves into its output register, which would drop a row when it is full.
+        m.submodules.row_fifo = row_fifo = SyncFIFOBuffered(width=fifo_entry.size, depth=depth + 1)
         m.d.comb += [row_fifo.w_data.eq(Cat(act.r, act.g, act.j, act.wrow)), row_fifo.w_en.eq(compute)]
         with m.If(act.valid):
             m.d.sync += decided.eq(decided + 1)

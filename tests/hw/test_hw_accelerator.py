@@ -27,6 +27,17 @@ CASES = [
 ]
 
 
+def test_smallest_row_fifo_with_predictor_none():
+    """A row FIFO of 2 credits with a row issued every cycle loses no row."""
+    model = random_float_model("lstm", 1, False, 2, 2, seed=0)
+    batch = random_batch(2, sequences=2, max_len=3, seed=0)
+    qmodel = quantize_model(model, batch)
+    config = HwConfig(mac_lanes=2, bnn_width=8, max_seq_len=4, row_fifo_depth=2)
+    for predictor in ("none", "bnn"):
+        golden = golden_run(qmodel, batch, 0.5, predictor)
+        assert first_mismatch(golden, run_amaranth(qmodel, batch, config, 0.5, predictor)) is None
+
+
 def _case_id(case):
     cell, layers, bidir, x, h, p, b, pred, theta, cap = case
     return f"{cell}-{layers}l{'-bi' if bidir else ''}-x{x}h{h}-p{p}b{b}-{pred}{theta}-cap{cap}"
