@@ -64,6 +64,35 @@ def decode_sequence(layout: Layout, length: int, beats: list[int], trace: list[i
     return out
 
 
+def encode_sequence(layout: Layout, length: int, table: dict, i: int) -> tuple[list[int], list[int | None]]:
+    """The output beats and trace words the hardware should send for sequence ``i`` of a key table.
+
+    The inverse of :func:`decode_sequence`: ``table`` is a golden key table
+    (:func:`memornn.golden.intmodel.golden_run`). Counters missing from it (``cycles``
+    and the other hardware-only ones) are ``None`` in the trace: any value is right.
+
+    Returns
+    -------
+    beats : list of int
+        One int per step (element 0 in the low byte).
+    trace : list of int or None
+        The reuse words of every layer direction and step in processing order, then one
+        word per counter of ``COUNTER_NAMES``.
+    """
+    beats = [pack_x(table["h_int"][i, t]) for t in range(length)]
+    words_per_step = ceil_div(layout.rows, TRACE_WIDTH)
+    mask = 2**TRACE_WIDTH - 1
+    trace: list[int | None] = []
+    for desc in layout.layers:
+        reused = np.asarray(table["reused" + layer_suffix(desc.layer, desc.direction)][i])
+        for step in range(length):
+            t = length - 1 - step if desc.direction else step
+            bits = sum(1 << int(r) for r in np.flatnonzero(reused[t]))
+            trace += [(bits >> (TRACE_WIDTH * w)) & mask for w in range(words_per_step)]
+    trace += [int(table[name][i]) & mask if name in table else None for name in COUNTER_NAMES]
+    return beats, trace
+
+
 #: Hardware counters beyond the golden key table; results carry them only on request.
 EXTRA_COUNTERS = tuple(name for name in COUNTER_NAMES if name not in COUNTERS and name != "cycles")
 
