@@ -158,7 +158,8 @@ def run_demo(options: DemoOptions) -> dict:
         from .hw.synth.flow import run_synth
 
         progress(f"synthesis and place-and-route for {options.target} (Yosys, nextpnr)")
-        report = run_synth(qmodel, config, options.target, os.path.join(options.outdir, "synth"))
+        report = run_synth(qmodel, config, options.target, os.path.join(options.outdir, "synth"),
+                           progress=lambda message: print(f"      {message}", flush=True))
         res, pnr = report["resources"], report.get("pnr") or {}
         summary.update(target=options.target, luts=res["luts"], ffs=res["ffs"], dsp=res["dsp"], bram=res["bram"],
                        fmax_mhz=pnr.get("fmax_mhz"))
