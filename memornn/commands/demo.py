@@ -2,19 +2,8 @@
 
 from __future__ import annotations
 
-import argparse
-
 from ..demo import DEFAULT_DATA, DEFAULT_MODEL, DEFAULT_THRESHOLD, DemoOptions, run_demo
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
-    return value
+from .common import positive_int
 
 
 def register(sub) -> None:
@@ -32,7 +21,7 @@ def register(sub) -> None:
     p.add_argument("--target", default="ecp5-85k", metavar="T", help="FPGA target (default ecp5-85k)")
     p.add_argument("--simulator", default="verilator", choices=("verilator", "icarus", "amaranth"),
                    help="RTL simulator (default verilator)")
-    p.add_argument("--sequences", type=_positive_int, default=8, metavar="N",
+    p.add_argument("--sequences", type=positive_int, default=8, metavar="N",
                    help="test sequences to simulate in RTL (default 8)")
     p.add_argument("--no-synth", action="store_true", help="skip synthesis and place-and-route")
     p.add_argument("-o", "--output", default="build/demo", metavar="DIR", help="output folder (default build/demo)")

@@ -256,7 +256,7 @@ BAD = {  # name: (argv builder, words the error line must contain)
     "threshold too large": (lambda f: _golden(f, "--threshold", "300"), "exceeds"),
     "unknown predictor": (lambda f: _golden(f, "--predictor", "magic"), "invalid choice: 'magic'"),
     "reuse cap too large": (lambda f: _golden(f, "--reuse-cap", "256"), "reuse cap must be an integer in [0, 255]"),
-    "reuse cap negative": (lambda f: _golden(f, "--reuse-cap", "-1"), "'-1' is negative"),
+    "reuse cap negative": (lambda f: _golden(f, "--reuse-cap", "-1"), "'-1' is below 0"),
     "missing option": (lambda f: ["golden", "--model", f["q"], "-o", f["out"]], "--inputs"),
 }
 
