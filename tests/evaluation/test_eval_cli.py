@@ -40,7 +40,7 @@ def test_sweep_digits(model8, tmp_path, capsys):
     (["--dataset", "digits", "--thresholds", "0:0.6"], "start:stop:step"),
     (["--dataset", "digits", "--thresholds", "0:x:0.1"], "not a number"),
     (["--dataset", "digits", "--predictor", "bnn,magic"], "unknown predictor 'magic'"),
-    (["--dataset", "digits", "--reuse-cap", "-1"], "negative"),
+    (["--dataset", "digits", "--reuse-cap", "-1"], "is below 0"),
     (["--dataset", "digits", "--limit", "0"], "--limit"),
 ])
 def test_bad_arguments(model8, tmp_path, capsys, args, words):
