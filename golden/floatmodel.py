@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -57,7 +57,6 @@ class FloatModel(LayerStackShape):
     layers: list
     head_weight: np.ndarray | None = None
     head_bias: np.ndarray | None = None
-    extras: dict = field(default_factory=dict)
 
     @property
     def hidden_size(self) -> int:

@@ -1,6 +1,6 @@
 """BNN lane: XNOR-popcount of a binarized row, ``width`` bits a beat."""
 
-from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
