@@ -299,6 +299,13 @@ async def _start(bench: Bench) -> None:
 
 # ---------------------------------------------------------------------- tests
 
+async def _run_all(bench) -> None:
+    """Every run of the job in order, then check the DUT sends nothing more."""
+    for i, run in enumerate(bench.job.runs):
+        await bench.run(i, run)
+    await bench.nothing_more()
+
+
 @cocotb.test()
 async def run_job(dut):
     """Every run of the job in order, checked by the scoreboard."""
@@ -306,9 +313,7 @@ async def run_job(dut):
 
     async def body():
         await _start(bench)
-        for i, run in enumerate(bench.job.runs):
-            await bench.run(i, run)
-        await bench.nothing_more()
+        await _run_all(bench)
 
     await bench.execute(body)
 
@@ -323,9 +328,7 @@ async def threshold_change(dut):
         thetas = [tuple(run.thetas) for run in bench.job.runs]
         if len(set(thetas)) < 2 or any(run.load for run in bench.job.runs[1:]):
             raise TestbenchError("threshold_change needs runs with different thresholds and one load")
-        for i, run in enumerate(bench.job.runs):
-            await bench.run(i, run)
-        await bench.nothing_more()
+        await _run_all(bench)
 
     await bench.execute(body)
 
@@ -339,9 +342,7 @@ async def predictor_toggle(dut):
         await _start(bench)
         if len({run.predictor for run in bench.job.runs}) < 2:
             raise TestbenchError("predictor_toggle needs runs with and without the predictor")
-        for i, run in enumerate(bench.job.runs):
-            await bench.run(i, run)
-        await bench.nothing_more()
+        await _run_all(bench)
 
     await bench.execute(body)
 
@@ -372,9 +373,7 @@ async def weight_reload(dut):
         await _start(bench)
         if sum(1 for run in bench.job.runs if run.load) < 2:
             raise TestbenchError("weight_reload needs two runs that load")
-        for i, run in enumerate(bench.job.runs):
-            await bench.run(i, run)
-        await bench.nothing_more()
+        await _run_all(bench)
 
     await bench.execute(body)
 

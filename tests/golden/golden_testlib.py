@@ -287,3 +287,16 @@ def run_main(argv, capsys):
         code = exc.code
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def wide_row_qmodel(rng, cell, hidden, x_size=1040):
+    """A one-layer model whose rows' partial sums pass 2**24 (float32's exact range)."""
+    from memornn.golden.qmodel import QLayer, QModel
+
+    rows = nx.GATES[cell] * hidden
+    layer = QLayer(weight=rng.choice([-127, 127], (rows, x_size + hidden)), bias=rng.integers(-999, 999, rows),
+                   mult=rng.integers(2**14, 2**15, rows), shift=rng.integers(28, 36, rows),
+                   offset=rng.integers(-3, 4, x_size),
+                   bias_hn=rng.integers(-999, 999, hidden) if cell == "gru" else None)
+    assert int(np.abs(layer.weight).sum(axis=1).max()) * 128 >= 2**24
+    return QModel(cell, hidden, [[layer]], np.full(x_size, 0.02))

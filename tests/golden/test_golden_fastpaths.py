@@ -10,7 +10,7 @@ test_golden_reference.py.
 import numpy as np
 import pytest
 
-from golden_testlib import random_qmodel
+from golden_testlib import random_qmodel, wide_row_qmodel
 from memornn.golden import intmodel as im
 from memornn.golden import numerics as nx
 from memornn.golden.inputs import make_batch, quantize_inputs
@@ -287,14 +287,7 @@ def test_fast_direction_large_shifts_and_saturation(cell, largest_shift):
 def test_fast_direction_float64_rows(cell):
     """Rows whose partial sums pass 2**24: the float64 product."""
     rng = np.random.default_rng(9)
-    x_size, hidden = 1040, 3
-    rows = nx.GATES[cell] * hidden
-    layer = QLayer(weight=rng.choice([-127, 127], (rows, x_size + hidden)), bias=rng.integers(-999, 999, rows),
-                   mult=rng.integers(2**14, 2**15, rows), shift=rng.integers(28, 36, rows),
-                   offset=rng.integers(-3, 4, x_size),
-                   bias_hn=rng.integers(-999, 999, hidden) if cell == "gru" else None)
-    assert int(np.abs(layer.weight).sum(axis=1).max()) * 128 >= 2**24
-    qmodel = QModel(cell, hidden, [[layer]], np.full(x_size, 0.02))
+    qmodel = wide_row_qmodel(rng, cell, hidden=3)
     x_q, lengths = _inputs(qmodel, rng, 3, 6)
     _assert_fast_equals_int64(qmodel, x_q, lengths, RUNS[:5])
 

@@ -8,7 +8,7 @@ every predictor, thresholds global and per layer, with and without a reuse cap.
 import numpy as np
 import pytest
 
-from golden_testlib import assert_matches_reference, random_lengths, random_qmodel, reference_run
+from golden_testlib import assert_matches_reference, random_lengths, random_qmodel, reference_run, wide_row_qmodel
 from memornn.golden.inputs import make_batch
 from memornn.golden.intmodel import golden_run
 
@@ -106,17 +106,9 @@ def test_golden_equals_reference_across_step_blocks(monkeypatch, block):
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_golden_equals_reference_with_wide_rows(cell):
     """Rows whose products can pass 2**24 (float32's exact range): the float64 path."""
-    from memornn.golden.qmodel import QLayer, QModel
-
     rng = np.random.default_rng(121)
-    x_size, hidden = 1040, 2
-    rows = (4 if cell == "lstm" else 3) * hidden
-    layer = QLayer(weight=rng.choice([-127, 127], (rows, x_size + hidden)), bias=rng.integers(-999, 999, rows),
-                   mult=rng.integers(2**14, 2**15, rows), shift=rng.integers(28, 36, rows),
-                   offset=rng.integers(-3, 4, x_size),
-                   bias_hn=rng.integers(-999, 999, hidden) if cell == "gru" else None)
-    assert int(np.abs(layer.weight).sum(axis=1).max()) * 128 >= 2**24
-    qmodel = QModel(cell, hidden, [[layer]], np.full(x_size, 0.02))
+    qmodel = wide_row_qmodel(rng, cell, hidden=2)
+    x_size = qmodel.input_size
     lengths = np.array([4, 2])
     batch = make_batch(rng.standard_normal((2, 4, x_size)), lengths)
     for predictor in ("none", "bnn"):
