@@ -51,7 +51,7 @@ def measure(cell, x, h, p, b, theta):
     memo = run_amaranth(qmodel, batch, config, theta, "bnn", extra_counters=True)
     analytic = sequence_cycles_none(layout, STEPS)
     computed = int(memo["neurons_computed"][0])
-    overhead_per_step = prep_cycles(desc) + lat.rows_fill + layout.hidden + lat.cell_fill
+    overhead_per_step = prep_cycles(desc) + lat.rows_fill + lat.cell_cycles(layout.hidden)
     return {
         "cell": cell, "X": x, "H": h, "P": p, "B": b, "threshold": theta, "steps": STEPS,
         "none_cycles": int(none["cycles"][0]), "none_analytic": analytic,

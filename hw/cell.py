@@ -74,6 +74,8 @@ class LstmCellUnit(wiring.Component):
     """
 
     LATENCY = 2 * PwlUnit.LATENCY + 2 * _MUL_STAGES
+    #: Cycles between hidden units.
+    INTERVAL = 1
 
     pre_i: In(signed(nx.PRE_BITS))
     pre_f: In(signed(nx.PRE_BITS))
@@ -195,6 +197,8 @@ class GruCellUnit(wiring.Component):
     """
 
     LATENCY = 2 * PwlUnit.LATENCY + 2 * _MUL_STAGES
+    #: Cycles between hidden units.
+    INTERVAL = 1
 
     pre_r: In(signed(nx.PRE_BITS))
     pre_z: In(signed(nx.PRE_BITS))

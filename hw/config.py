@@ -6,6 +6,7 @@ Example ``hw.toml``::
     bnn_width = 64       # B: XNOR-popcount bits per cycle
     max_seq_len = 64     # longer sequences are rejected with an error status
     trace = false        # emit the reuse trace stream (tests turn it on)
+    datapath = "parallel"   # or "shared": multipliers time-shared (small FPGAs)
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from dataclasses import asdict, dataclass, fields
 
 from ..golden import numerics as nx
 from ..golden.errors import MemornnError
+
+#: Values of ``datapath``: see :class:`HwConfig`.
+DATAPATHS = ("parallel", "shared")
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,15 @@ class HwConfig:
         only that value is accepted.
     max_weight_bytes : int
         Largest weight memory the generator will build, in bytes.
+    datapath : str
+        ``"parallel"``: the cell unit has five PWL units and three multipliers (LSTM;
+        GRU three and two) and takes a hidden unit every cycle; the requantizer
+        multiplies in one pass. ``"shared"``: one PWL unit and one multiplier take a
+        hidden unit every 5 (LSTM) or 3 (GRU) cycles, and the requantizer multiplies in
+        two passes on a half-width multiplier (when products are at least two cycles
+        apart: always for LSTM, for GRU when X > P and H > P). For FPGAs whose
+        multipliers beyond the MAC lanes are built in logic (the iCE40s): about 3000
+        fewer logic cells, 4H (LSTM) or 2H (GRU) more cycles a step.
     """
 
     mac_lanes: int = 8
@@ -52,6 +65,7 @@ class HwConfig:
     weight_bits: int = nx.WEIGHT_BITS
     act_bits: int = nx.INPUT_BITS
     max_weight_bytes: int = 4 * 2**20
+    datapath: str = "parallel"
 
     def __post_init__(self):
         def check_int(name, low, high):
@@ -65,6 +79,9 @@ class HwConfig:
         check_int("row_fifo_depth", 2, 256)
         check_int("counter_bits", 16, 64)
         check_int("max_weight_bytes", 1, 2**32)
+        if self.datapath not in DATAPATHS:
+            raise MemornnError(f"hardware config: datapath = {self.datapath!r} must be one of "
+                               f"{', '.join(DATAPATHS)}")
         if not isinstance(self.trace, bool):
             raise MemornnError(f"hardware config: trace = {self.trace!r} must be true or false")
         for name, supported in (("weight_bits", nx.WEIGHT_BITS), ("act_bits", nx.INPUT_BITS)):

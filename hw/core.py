@@ -13,7 +13,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..golden import numerics as nx
 from .bnn import BnnLane
-from .cell import GruCellUnit, LstmCellUnit
+from .cell_shared import cell_unit_class
 from .decision import DecisionUnit
 from .layout import MEMORIES, SHIFT_FIELD_BITS, Layout, memory_widths
 from .mac import MacLanes
@@ -580,7 +580,7 @@ class MemoCore(wiring.Component):
         prod_param = prod.stage(mac.LATENCY - 2)
         m.d.comb += [bias_rd.addr.eq(d_memo_base + prod_param.r), rq_rd.addr.eq(d_memo_base + prod_param.r)]
         at_acc = prod.stage(mac.LATENCY)
-        m.submodules.requantizer = req = Requantizer()
+        m.submodules.requantizer = req = Requantizer(lay.requant_passes)
         bias_q, rq_q = Signal.like(bias_rd.data), Signal.like(rq_rd.data)
         m.d.sync += [bias_q.eq(bias_rd.data), rq_q.eq(rq_rd.data)]
         bias_value = bias_q
@@ -591,8 +591,8 @@ class MemoCore(wiring.Component):
             bias_value = Mux(at_acc.hpart_product, bhn_q, bias_q)
         m.d.comb += [req.acc.eq(mac.acc), req.bias.eq(bias_value), req.mult.eq(rq_q[:nx.MULT_BITS]),
                      req.shift.eq(rq_q[nx.MULT_BITS:]), req.in_valid.eq(at_acc.valid)]
-        done_line = DelayLine(m, at_acc, Requantizer.LATENCY, "req_meta")
-        wrote = done_line.stage(Requantizer.LATENCY)
+        done_line = DelayLine(m, at_acc, req.latency, "req_meta")
+        wrote = done_line.stage(req.latency)
         for i, port in enumerate(pre_wr):
             bank_hit = (wrote.g == i) & ~wrote.hpart_product if i < G else wrote.hpart_product
             m.d.comb += [port.addr.eq(d_pre_base + wrote.j), port.data.eq(req.pre),
@@ -602,62 +602,80 @@ class MemoCore(wiring.Component):
                                  & ~m2.valid & (inflight == 0))
 
         # ------------------------------------------------------------ CELL
-        # One hidden unit a cycle: read its gate pre-activations, activate, update,
-        # write h (h buffer, h bits, seq buffer) and c.
+        # One hidden unit every `interval` cycles (1 for the parallel cell unit): read its
+        # gate pre-activations, activate, update, write h (h buffer, h bits, seq buffer)
+        # and c.
+        cell_cls = cell_unit_class(lay.cell, lay.datapath)
+        interval = cell_cls.INTERVAL
         cj = Signal(range(H + 1))
         cw = Signal(range(H + 1))
-        cell_meta = data.StructLayout({"valid": 1, "j": range(H), "hw": range(d_hw), "hl": range(P),
-                                       "ow": range(lay.seq_buffer_depth + 1), "ol": range(P)})
-        c0 = Signal(cell_meta)
+        ck = Signal(range(interval))  # cycles since the last issue, mod interval
+        # Where hidden unit j lives: h-buffer word and lane, seq-buffer word and lane. The
+        # issue side walks these for the reads; the write side walks its own copy as results
+        # come out (in issue order), so only a valid bit rides along the cell pipeline.
+        cell_pos = data.StructLayout({"hw": range(d_hw), "hl": range(P), "ow": range(lay.seq_buffer_depth + 1),
+                                      "ol": range(P)})
+        c0 = Signal(cell_pos)
+        cwp = Signal(cell_pos)
         issue_cell = Signal()
-        m.d.comb += issue_cell.eq(in_cell & (cj != H))
+        m.d.comb += issue_cell.eq(in_cell & (cj != H) & (ck == 0))
+        if interval > 1:
+            with m.If(cell_start):
+                m.d.sync += ck.eq(0)
+            with m.Elif(in_cell):
+                m.d.sync += ck.eq(Mux(ck == interval - 1, 0, ck + 1))
+
+        def advance(pos):
+            """Step ``pos`` to the next hidden unit."""
+            return [pos.hl.eq(Mux(pos.hl == P - 1, 0, pos.hl + 1)),
+                    pos.hw.eq(Mux(pos.hl == P - 1, pos.hw + 1, pos.hw)),
+                    pos.ol.eq(Mux(pos.ol == P - 1, 0, pos.ol + 1)),
+                    pos.ow.eq(Mux(pos.ol == P - 1, pos.ow + 1, pos.ow))]
+
+        def first(pos):
+            """``pos`` at hidden unit 0."""
+            return [pos.hw.eq(0), pos.hl.eq(0), pos.ow.eq(t_base + d_out_word0), pos.ol.eq(d_out_lane0)]
+
+        cdone_valid = Signal()
         with m.If(cell_start):
-            m.d.sync += [cj.eq(0), cw.eq(0), c0.hw.eq(0), c0.hl.eq(0), c0.ow.eq(t_base + d_out_word0),
-                         c0.ol.eq(d_out_lane0)]
-        with m.Elif(issue_cell):
-            m.d.sync += cj.eq(cj + 1)
-            with m.If(c0.hl == P - 1):
-                m.d.sync += [c0.hl.eq(0), c0.hw.eq(c0.hw + 1)]
-            with m.Else():
-                m.d.sync += c0.hl.eq(c0.hl + 1)
-            with m.If(c0.ol == P - 1):
-                m.d.sync += [c0.ol.eq(0), c0.ow.eq(c0.ow + 1)]
-            with m.Else():
-                m.d.sync += c0.ol.eq(c0.ol + 1)
-        cmeta0 = Signal(cell_meta)
-        m.d.comb += [cmeta0.eq(c0), cmeta0.valid.eq(issue_cell), cmeta0.j.eq(cj)]
+            m.d.sync += [cj.eq(0), cw.eq(0), *first(c0), *first(cwp)]
+        with m.Else():
+            with m.If(issue_cell):
+                m.d.sync += [cj.eq(cj + 1), *advance(c0)]
+            with m.If(cdone_valid):
+                m.d.sync += [cw.eq(cw + 1), *advance(cwp)]
         with m.If(in_cell):
             m.d.comb += h_rd.addr.eq(c0.hw)
         for port in pre_rd:
             m.d.comb += port.addr.eq(d_pre_base + cj)
-        cm1 = Signal(cell_meta)
-        m.d.sync += cm1.eq(cmeta0)
+        cm1_valid = Signal()
+        cm1_hl = Signal.like(c0.hl)
+        m.d.sync += [cm1_valid.eq(issue_cell), cm1_hl.eq(c0.hl)]
         if gru:
-            m.submodules.cell = cell = GruCellUnit(lay.pwl_segments)
-            h_prev = Mux(step0, 0, h_rd.data.word_select(cm1.hl, 8))
+            m.submodules.cell = cell = cell_cls(lay.pwl_segments)
+            h_prev = Mux(step0, 0, h_rd.data.word_select(cm1_hl, 8))
             m.d.comb += [cell.pre_r.eq(pre_rd[0].data), cell.pre_z.eq(pre_rd[1].data),
                          cell.pre_n.eq(pre_rd[2].data), cell.pre_hn.eq(pre_rd[3].data),
-                         cell.h.eq(h_prev), cell.in_valid.eq(cm1.valid)]
+                         cell.h.eq(h_prev), cell.in_valid.eq(cm1_valid)]
             h_out = cell.h_new
         else:
-            m.submodules.cell = cell = LstmCellUnit(lay.pwl_segments)
+            m.submodules.cell = cell = cell_cls(lay.pwl_segments)
             m.d.comb += c_rd.addr.eq(cj)
             m.d.comb += [cell.pre_i.eq(pre_rd[0].data), cell.pre_f.eq(pre_rd[1].data),
                          cell.pre_g.eq(pre_rd[2].data), cell.pre_o.eq(pre_rd[3].data),
-                         cell.c.eq(Mux(step0, 0, c_rd.data)), cell.in_valid.eq(cm1.valid)]
+                         cell.c.eq(Mux(step0, 0, c_rd.data)), cell.in_valid.eq(cm1_valid)]
             h_out = cell.h
-        cline = DelayLine(m, cm1, cell.LATENCY, "cell_meta")
-        cdone = cline.stage(cell.LATENCY)
+        m.d.comb += cdone_valid.eq(cell.out_valid)
         h_word = Cat(h_out for _ in range(P))
-        m.d.comb += [h_wr.addr.eq(cdone.hw), h_wr.data.eq(h_word), h_wr.en.eq(Mux(cdone.valid, 1 << cdone.hl, 0))]
+        m.d.comb += [h_wr.addr.eq(cwp.hw), h_wr.data.eq(h_word), h_wr.en.eq(Mux(cdone_valid, 1 << cwp.hl, 0))]
         for i in range(2):
-            with m.If(cdone.valid & (out_buf == i)):
-                m.d.comb += [seq_wr[i].addr.eq(cdone.ow), seq_wr[i].data.eq(h_word), seq_wr[i].en.eq(1 << cdone.ol)]
+            with m.If(cdone_valid & (out_buf == i)):
+                m.d.comb += [seq_wr[i].addr.eq(cwp.ow), seq_wr[i].data.eq(h_word), seq_wr[i].en.eq(1 << cwp.ol)]
         if not gru:
-            m.d.comb += [c_wr.addr.eq(cdone.j), c_wr.data.eq(cell.c_new), c_wr.en.eq(cdone.valid)]
-        with m.If(cdone.valid):
-            m.d.sync += [hbits.bit_select(cdone.j, 1).eq(~h_out[7]), cw.eq(cw + 1)]
+            m.d.comb += [c_wr.addr.eq(cw), c_wr.data.eq(cell.c_new), c_wr.en.eq(cdone_valid)]
+        with m.If(cdone_valid):
+            m.d.sync += hbits.bit_select(cw, 1).eq(~h_out[7])
         m.d.comb += cell_done.eq(in_cell & (cw == H))
-        self._debug = dict(cdone=cdone, h_out=h_out, wrote=wrote, pre=req.pre, mac_acc=mac.acc, at_acc=at_acc,
+        self._debug = dict(cdone_valid=cdone_valid, h_out=h_out, wrote=wrote, pre=req.pre, mac_acc=mac.acc, at_acc=at_acc,
                            in_cell=in_cell, in_rows=in_rows)
         return m

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .bnn import BnnLane
-from .cell import GruCellUnit, LstmCellUnit
+from .cell_shared import cell_unit_class
 from .decision import DecisionUnit
 from .layout import LayerDesc, Layout
 from .mac import MacLanes
@@ -30,12 +30,13 @@ class Latencies:
     mac: int
     requant: int
     cell: int
+    cell_interval: int = 1
 
     @classmethod
     def of(cls, layout: Layout) -> "Latencies":
-        cell = GruCellUnit if layout.cell == "gru" else LstmCellUnit
+        cell = cell_unit_class(layout.cell, layout.datapath)
         return cls(BnnLane.latency_for(layout.bnn_width), DecisionUnit.LATENCY, MacLanes.latency_for(layout.lanes),
-                   Requantizer.LATENCY, cell.LATENCY)
+                   Requantizer.latency_for(layout.requant_passes), cell.LATENCY, cell.INTERVAL)
 
     @property
     def rows_fill(self) -> int:
@@ -47,8 +48,12 @@ class Latencies:
 
     @property
     def cell_fill(self) -> int:
-        """Cycles of the cell phase beyond one per hidden unit."""
+        """Cycles of the cell phase beyond the issue of its hidden units."""
         return 1 + self.cell + 1
+
+    def cell_cycles(self, hidden: int) -> int:
+        """The cell phase: a hidden unit every ``cell_interval`` cycles, then the fill."""
+        return self.cell_interval * (hidden - 1) + 1 + self.cell_fill
 
 
 def mac_cycles_per_row(desc: LayerDesc) -> int:
@@ -69,7 +74,7 @@ def prep_cycles(desc: LayerDesc) -> int:
 def step_cycles_none(layout: Layout, desc: LayerDesc, lat: Latencies) -> int:
     """Exact cycles of one step of layer direction ``desc`` with predictor none."""
     rows = layout.rows * mac_cycles_per_row(desc) + lat.rows_fill
-    return prep_cycles(desc) + rows + layout.hidden + lat.cell_fill
+    return prep_cycles(desc) + rows + lat.cell_cycles(layout.hidden)
 
 
 def sequence_cycles_none(layout: Layout, length: int) -> int:

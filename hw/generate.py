@@ -63,7 +63,8 @@ def manifest(model: QModel, config: HwConfig, top: Accelerator) -> dict:
             "per_layer_direction_start": 1,
             "step_none": [{"layer": d.layer, "direction": d.direction,
                            "cycles": step_cycles_none(layout, d, lat),
-                           "formula": "(ceil(X/P)+2) + G*H*(ceil(X/P)+ceil(H/P)) + rows_fill + H + cell_fill",
+                           "formula": ("(ceil(X/P)+2) + G*H*(ceil(X/P)+ceil(H/P)) + rows_fill"
+                                       " + cell_interval*(H-1) + 1 + cell_fill"),
                            "ideal_GH(X+H)/P": ideal_step_cycles(layout, d)} for d in layout.layers],
             "rows_fill": lat.rows_fill, "cell_fill": lat.cell_fill,
             "sequence_none": "sum over layer directions of 1 + T * step_none",

@@ -73,6 +73,18 @@ class Layout:
     max_seq_len: int
     pwl_segments: int
     layers: tuple
+    datapath: str = "parallel"
+
+    @property
+    def requant_passes(self) -> int:
+        """Multiplier passes of the requantizer: 2 with the shared datapath when its products
+        are always two or more cycles apart (a row's x and h parts, for the GRU candidate,
+        are products of their own), else 1."""
+        if self.datapath != "shared":
+            return 1
+        if self.cell == "gru" and any(min(d.x_words, d.h_words) < 2 for d in self.layers):
+            return 1
+        return 2
 
     @property
     def rows(self) -> int:
@@ -155,7 +167,7 @@ def make_layout(model: QModel, config: HwConfig) -> Layout:
             bits_base += rows * desc.row_bit_words
             offset_base += desc.x_words
     return Layout(model.cell, model.gates, hidden, model.input_size, model.num_layers, model.directions, p, b,
-                  config.max_seq_len, model.pwl_segments, tuple(layers))
+                  config.max_seq_len, model.pwl_segments, tuple(layers), config.datapath)
 
 
 def _pack_lanes(values: np.ndarray, lanes: int, bits: int) -> list[int]:

@@ -1,14 +1,14 @@
 """Piecewise-linear sigmoid and tanh, bit-exact with ``nx.pwl_eval``."""
 
 import numpy as np
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..golden import numerics as nx
 from .requant import saturate
 
-__all__ = ["PwlUnit", "PWL_FUNCS"]
+__all__ = ["PwlUnit", "DualPwlUnit", "PWL_FUNCS"]
 
 #: The functions a :class:`PwlUnit` evaluates.
 PWL_FUNCS = ("sigmoid", "tanh")
@@ -66,20 +66,9 @@ class PwlUnit(wiring.Component):
     out_valid: Out(1)
 
     def __init__(self, func: str, segments: int = nx.PWL_DEFAULT_SEGMENTS):
-        if func not in PWL_FUNCS:
-            raise ValueError(f"PWL function must be one of {PWL_FUNCS}, got {func!r}")
-        if segments not in nx.PWL_SEGMENT_CHOICES:
-            raise ValueError(f"PWL segment count must be one of {nx.PWL_SEGMENT_CHOICES}, got {segments!r}")
         self._func = func
         self._segments = segments
-        self._table = nx.pwl_table(func, segments)
-        # The sigmoid mirror 32768 - y only fits signed(16) while y > 0 for x < 0; the
-        # tables guarantee it, but check the whole input range rather than assume it.
-        x_low, x_high = nx.int_range(nx.PRE_BITS)
-        every_y = nx.pwl_eval(self._table, np.arange(x_low, x_high + 1))
-        low, high = nx.int_range(nx.GATE_BITS)
-        if every_y.min() < low or every_y.max() > high:
-            raise ValueError(f"PWL {func!r} with {segments!r} segments leaves the Q0.15 range")
+        self._tables = _checked_tables((func,), segments)
         super().__init__()
 
     @property
@@ -91,63 +80,133 @@ class PwlUnit(wiring.Component):
         return self._segments
 
     def elaborate(self, platform):
-        m = Module()
-        table = self._table
-        seg_shift = table.seg_shift
-        frac = nx.PWL_SLOPE_FRAC
-        mag_bits = nx.PRE_BITS - 1
-        out_max = 2**nx.GATE_FRAC - 1
+        return _build_pwl(self, self._tables, sel=None)
 
-        # ROM contents. `base` folds the intercept and the rounding half into one
-        # constant: intercept + ((slope*dx + 2**(f-1)) >> f) equals
-        # (slope*dx + (intercept << f) + 2**(f-1)) >> f exactly, because intercept << f
-        # is a multiple of 2**f; so stage 2 is a single multiply-add.
-        slopes = list(table.slope)
-        bases = [(c << frac) + (1 << (frac - 1)) for c in table.intercept]
-        m.submodules.slope_rom = slope_rom = memory.Memory(
-            shape=_shape_of(slopes), depth=table.segments, init=slopes)
-        m.submodules.base_rom = base_rom = memory.Memory(
-            shape=_shape_of(bases), depth=table.segments, init=bases)
-        slope_rd = slope_rom.read_port()
-        base_rd = base_rom.read_port()
 
-        # 1: |x| saturated to 15 bits (only -32768 needs it), then segment index.
-        neg_0 = self.x < 0
-        mag = Signal(unsigned(mag_bits))
-        m.d.comb += mag.eq(saturate(Mux(neg_0, -self.x, self.x), mag_bits, signed_=False))
-        m.d.comb += [
-            slope_rd.addr.eq(mag[seg_shift:]),
-            base_rd.addr.eq(mag[seg_shift:]),
-        ]
-        dx_1 = Signal(unsigned(seg_shift))
-        neg_1 = Signal()
-        valid_1 = Signal()
-        m.d.sync += [
-            dx_1.eq(mag[:seg_shift]),
-            neg_1.eq(neg_0),
-            valid_1.eq(self.in_valid),
-        ]
+def _checked_tables(funcs, segments):
+    """The PWL tables of ``funcs``, each checked to stay in the Q0.15 range."""
+    for func in funcs:
+        if func not in PWL_FUNCS:
+            raise ValueError(f"PWL function must be one of {PWL_FUNCS}, got {func!r}")
+    if segments not in nx.PWL_SEGMENT_CHOICES:
+        raise ValueError(f"PWL segment count must be one of {nx.PWL_SEGMENT_CHOICES}, got {segments!r}")
+    tables = [nx.pwl_table(func, segments) for func in funcs]
+    # The sigmoid mirror 32768 - y only fits signed(16) while y > 0 for x < 0; the
+    # tables guarantee it, but check the whole input range rather than assume it.
+    x_low, x_high = nx.int_range(nx.PRE_BITS)
+    low, high = nx.int_range(nx.GATE_BITS)
+    for func, table in zip(funcs, tables):
+        every_y = nx.pwl_eval(table, np.arange(x_low, x_high + 1))
+        if every_y.min() < low or every_y.max() > high:
+            raise ValueError(f"PWL {func!r} with {segments!r} segments leaves the Q0.15 range")
+    return tables
 
-        # 2: multiply-add.
-        acc_2 = Signal(signed(max(slope_rd.data.shape().width + seg_shift,
-                                  base_rd.data.shape().width) + 2))
-        neg_2 = Signal()
-        valid_2 = Signal()
-        m.d.sync += [
-            acc_2.eq(slope_rd.data * dx_1 + base_rd.data),
-            neg_2.eq(neg_1),
-            valid_2.eq(valid_1),
-        ]
 
-        # 3: clip to [0, 2**15 - 1], then mirror for negative inputs.
-        y_pos = Signal(unsigned(nx.GATE_FRAC))
-        m.d.comb += y_pos.eq(saturate(acc_2 >> frac, nx.GATE_FRAC, signed_=False))
-        if self._func == "sigmoid":
-            y_neg = (out_max + 1) - y_pos
-        else:
-            y_neg = -y_pos
-        m.d.sync += [
-            self.y.eq(Mux(neg_2, y_neg, y_pos)),
-            self.out_valid.eq(valid_2),
-        ]
-        return m
+class DualPwlUnit(wiring.Component):
+    """Sigmoid or tanh, chosen per input by ``sel``: one :class:`PwlUnit` datapath, both tables.
+
+    The shared cell datapaths (:mod:`.cell_shared`) evaluate every gate activation on
+    one of these. Both tables sit in the same ROMs (``sel`` is the top address bit), so
+    the unit costs one multiply-add, like a :class:`PwlUnit`.
+
+    Parameters
+    ----------
+    segments : int
+        Segment count of both functions, one of ``nx.PWL_SEGMENT_CHOICES``.
+
+    Attributes
+    ----------
+    LATENCY : int
+        3, as :class:`PwlUnit`.
+
+    Members
+    -------
+    x : In(signed(nx.PRE_BITS))
+    sel : In(1)
+        0: sigmoid, 1: tanh.
+    in_valid : In(1)
+    y : Out(signed(nx.GATE_BITS))
+    out_valid : Out(1)
+    """
+
+    LATENCY = 3
+    FUNCS = ("sigmoid", "tanh")
+
+    x: In(signed(nx.PRE_BITS))
+    sel: In(1)
+    in_valid: In(1)
+    y: Out(signed(nx.GATE_BITS))
+    out_valid: Out(1)
+
+    def __init__(self, segments: int = nx.PWL_DEFAULT_SEGMENTS):
+        self._segments = segments
+        self._tables = _checked_tables(self.FUNCS, segments)
+        super().__init__()
+
+    @property
+    def segments(self) -> int:
+        return self._segments
+
+    def elaborate(self, platform):
+        return _build_pwl(self, self._tables, sel=self.sel)
+
+
+def _build_pwl(unit, tables, sel):
+    """The three PWL stages of ``unit`` over ``tables`` (one, or two chosen by ``sel``)."""
+    m = Module()
+    seg_shift = tables[0].seg_shift
+    frac = nx.PWL_SLOPE_FRAC
+    mag_bits = nx.PRE_BITS - 1
+    out_max = 2**nx.GATE_FRAC - 1
+
+    # ROM contents. `base` folds the intercept and the rounding half into one
+    # constant: intercept + ((slope*dx + 2**(f-1)) >> f) equals
+    # (slope*dx + (intercept << f) + 2**(f-1)) >> f exactly, because intercept << f
+    # is a multiple of 2**f; so stage 2 is a single multiply-add. With two tables the
+    # second follows the first (address bit `sel` on top).
+    slopes = [s for t in tables for s in t.slope]
+    bases = [(c << frac) + (1 << (frac - 1)) for t in tables for c in t.intercept]
+    m.submodules.slope_rom = slope_rom = memory.Memory(shape=_shape_of(slopes), depth=len(slopes), init=slopes)
+    m.submodules.base_rom = base_rom = memory.Memory(shape=_shape_of(bases), depth=len(bases), init=bases)
+    slope_rd = slope_rom.read_port()
+    base_rd = base_rom.read_port()
+
+    # 1: |x| saturated to 15 bits (only -32768 needs it), then segment index.
+    neg_0 = unit.x < 0
+    mag = Signal(unsigned(mag_bits))
+    m.d.comb += mag.eq(saturate(Mux(neg_0, -unit.x, unit.x), mag_bits, signed_=False))
+    addr = mag[seg_shift:] if sel is None else Cat(mag[seg_shift:], sel)
+    m.d.comb += [slope_rd.addr.eq(addr), base_rd.addr.eq(addr)]
+    dx_1 = Signal(unsigned(seg_shift))
+    neg_1 = Signal()
+    valid_1 = Signal()
+    tanh_1 = Signal()
+    m.d.sync += [
+        dx_1.eq(mag[:seg_shift]),
+        neg_1.eq(neg_0),
+        valid_1.eq(unit.in_valid),
+        tanh_1.eq(tables[0].func == "tanh" if sel is None else sel),
+    ]
+
+    # 2: multiply-add.
+    acc_2 = Signal(signed(max(slope_rd.data.shape().width + seg_shift, base_rd.data.shape().width) + 2))
+    neg_2 = Signal()
+    valid_2 = Signal()
+    tanh_2 = Signal()
+    m.d.sync += [
+        acc_2.eq(slope_rd.data * dx_1 + base_rd.data),
+        neg_2.eq(neg_1),
+        valid_2.eq(valid_1),
+        tanh_2.eq(tanh_1),
+    ]
+
+    # 3: clip to [0, 2**15 - 1], then mirror for negative inputs: 32768 - y for the
+    # sigmoid, -y for tanh.
+    y_pos = Signal(unsigned(nx.GATE_FRAC))
+    m.d.comb += y_pos.eq(saturate(acc_2 >> frac, nx.GATE_FRAC, signed_=False))
+    y_neg = Mux(tanh_2, -y_pos, (out_max + 1) - y_pos)
+    m.d.sync += [
+        unit.y.eq(Mux(neg_2, y_neg, y_pos)),
+        unit.out_valid.eq(valid_2),
+    ]
+    return m

@@ -46,19 +46,31 @@ def saturate(value, bits: int, signed_: bool = True):
 class Requantizer(wiring.Component):
     """``pre = nx.requantize(acc + bias, mult, shift)``: ``sat16(rshift_round((acc+bias)*mult, shift))``.
 
-    Pipelined: one input a cycle, the result ``LATENCY`` cycles later.
+    Pipelined: the result comes ``latency`` cycles after its input. With ``passes = 1``
+    it takes an input every cycle; with ``passes = 2`` the product is formed in two
+    cycles on a multiplier half as wide (``sum * mult[:8]``, then plus
+    ``sum * mult[8:] << 8``), for designs whose multipliers are built in logic, and
+    successive inputs must be at least two cycles apart.
 
     Stages
     ------
     1. ``sum = acc + bias`` at 33 bits (never wraps);
-    2. ``prod = sum * mult`` (48 bits; a DSP multiplier with its output register);
+    2. ``prod = sum * mult`` (48 bits; a DSP multiplier with its output register), or
+       the two passes;
     3. ``t = (prod << 1) >> shift`` (a 49-bit arithmetic barrel shifter);
     4. ``pre = sat16((t + 1) >> 1)`` (rounding and saturation).
+
+    Parameters
+    ----------
+    passes : int
+        1 or 2 multiplier passes per input.
 
     Attributes
     ----------
     LATENCY : int
-        Cycles from an input (``in_valid``) to its result (``out_valid``): 4.
+        Cycles from an input (``in_valid``) to its result (``out_valid``) with one pass: 4.
+    latency : int
+        This unit's: ``LATENCY + passes - 1``.
 
     Members
     -------
@@ -86,30 +98,67 @@ class Requantizer(wiring.Component):
     pre: Out(signed(nx.PRE_BITS))
     out_valid: Out(1)
 
+    #: Low multiplier bits of the first pass (``passes = 2``).
+    LOW_BITS = 8
+
+    def __init__(self, passes: int = 1):
+        if passes not in (1, 2):
+            raise ValueError(f"requantizer passes must be 1 or 2, got {passes!r}")
+        self._passes = passes
+        super().__init__()
+
+    @classmethod
+    def latency_for(cls, passes: int) -> int:
+        return cls.LATENCY + passes - 1
+
+    @property
+    def latency(self) -> int:
+        return self.latency_for(self._passes)
+
+    @property
+    def passes(self) -> int:
+        return self._passes
+
     def elaborate(self, platform):
         m = Module()
 
-        # 1: the sum at one bit more than either operand, so it cannot wrap.
+        # 1: the sum at one bit more than either operand, so it cannot wrap. With two
+        # passes the stage loads only on an input, so it holds through both passes.
         total = Signal(signed(max(nx.ACC_BITS, nx.BIAS_BITS) + 1))
         mult_1 = Signal.like(self.mult)
         shift_1 = Signal.like(self.shift)
         valid_1 = Signal()
-        m.d.sync += [
-            total.eq(self.acc + self.bias),
-            mult_1.eq(self.mult),
-            shift_1.eq(self.shift),
-            valid_1.eq(self.in_valid),
-        ]
+        with m.If(self.in_valid if self._passes == 2 else 1):
+            m.d.sync += [
+                total.eq(self.acc + self.bias),
+                mult_1.eq(self.mult),
+                shift_1.eq(self.shift),
+            ]
+        m.d.sync += valid_1.eq(self.in_valid)
 
         # 2: the product (signed x unsigned: amaranth widens the unsigned operand).
         prod = Signal(signed(total.shape().width + nx.MULT_BITS))
         shift_2 = Signal.like(self.shift)
         valid_2 = Signal()
-        m.d.sync += [
-            prod.eq(total * mult_1),
-            shift_2.eq(shift_1),
-            valid_2.eq(valid_1),
-        ]
+        if self._passes == 1:
+            m.d.sync += [
+                prod.eq(total * mult_1),
+                shift_2.eq(shift_1),
+                valid_2.eq(valid_1),
+            ]
+        else:
+            # Pass 1 in the cycle after the sum, pass 2 in the next; `total`, `mult_1` and
+            # `shift_1` hold for both: they load only on inputs, two or more cycles apart.
+            second = Signal()
+            low = Signal(signed(total.shape().width + self.LOW_BITS + 1))
+            part = total * Mux(second, mult_1[self.LOW_BITS:], mult_1[:self.LOW_BITS])
+            m.d.sync += [
+                second.eq(valid_1),
+                low.eq(part),
+                prod.eq(low + (part << self.LOW_BITS)),
+                shift_2.eq(shift_1),
+                valid_2.eq(second),
+            ]
 
         # 3: why `(prod << 1) >> shift`: round half up is (p + 2**(s-1)) >> s, which
         # equals ((p >> (s-1)) + 1) >> 1 for s >= 1, and (2p + 1) >> 1 == p covers s == 0;

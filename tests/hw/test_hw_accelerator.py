@@ -43,14 +43,42 @@ def _case_id(case):
     return f"{cell}-{layers}l{'-bi' if bidir else ''}-x{x}h{h}-p{p}b{b}-{pred}{theta}-cap{cap}"
 
 
+#: The shared datapath (one PWL unit and multiplier in the cell, a hidden unit every 5 or 3
+#: cycles; the requantizer in two passes except for the GRU with X <= P or H <= P).
+SHARED_CASES = [
+    ("lstm", 2, True, 5, 6, 4, 16, "bnn", "0.3", 0),
+    ("gru", 2, False, 4, 7, 2, 64, "bnn", "0.5", 0),
+    ("lstm", 1, False, 3, 9, 8, 64, "none", "0", 0),
+    ("gru", 1, True, 5, 5, 4, 16, "none", "0", 0),
+    ("gru", 1, False, 3, 9, 8, 64, "bnn", "0.5", 0),
+]
+
+
 @pytest.mark.parametrize("case", CASES, ids=_case_id)
 def test_core_matches_golden(case):
+    _check_core(case, "parallel")
+
+
+@pytest.mark.parametrize("case", SHARED_CASES, ids=_case_id)
+def test_core_with_shared_cell_matches_golden(case):
+    _check_core(case, "shared")
+
+
+def test_shared_cases_cover_both_requantizers():
+    passes = set()
+    for cell, layers, bidir, x, h, p, b, *_ in SHARED_CASES:
+        q = quantize_model(random_float_model(cell, layers, bidir, x, h, seed=0), random_batch(x, 2, 3, seed=0))
+        passes.add(make_layout(q, HwConfig(mac_lanes=p, bnn_width=b, datapath="shared")).requant_passes)
+    assert passes == {1, 2}
+
+
+def _check_core(case, datapath):
     cell, layers, bidir, x, h, p, b, predictor, theta, cap = case
     seed = zlib.crc32(_case_id(case).encode()) % 1000
     model = random_float_model(cell, layers, bidir, x, h, seed=seed)
     batch = random_batch(x, sequences=3, max_len=6, seed=seed, smooth=0.8)
     qmodel = quantize_model(model, batch)
-    config = HwConfig(mac_lanes=p, bnn_width=b, max_seq_len=8)
+    config = HwConfig(mac_lanes=p, bnn_width=b, max_seq_len=8, datapath=datapath)
     golden = golden_run(qmodel, batch, theta, predictor, cap)
     hardware = run_amaranth(qmodel, batch, config, theta, predictor, cap)
     assert first_mismatch(golden, hardware) is None

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from memornn.golden import numerics as nx
-from memornn.hw.pwl import PwlUnit
+from memornn.hw.pwl import DualPwlUnit, PwlUnit
 
 X_MIN, X_MAX = nx.int_range(nx.PRE_BITS)
 
@@ -52,3 +52,18 @@ def test_pwl_rejects_bad_arguments():
         PwlUnit("relu")
     with pytest.raises(ValueError, match="12"):
         PwlUnit("tanh", 12)
+
+
+@pytest.mark.parametrize("segments", [nx.PWL_DEFAULT_SEGMENTS, 8])
+def test_dual_pwl_switches_function_every_cycle(simulate, segments):
+    """DualPwlUnit: sigmoid or tanh chosen per input, mixed at random, with bubbles."""
+    rng = np.random.default_rng(segments)
+    xs = rng.permutation(_boundary_inputs(segments, rng, 4000))
+    sel = rng.integers(0, 2, xs.size)
+    valid = (rng.random(xs.size) < 0.9).astype(np.int64)
+    cycles, got = simulate(DualPwlUnit(segments), {"x": xs, "sel": sel, "in_valid": valid}, ["y"])
+    tables = [nx.pwl_table(f, segments) for f in DualPwlUnit.FUNCS]
+    expect = np.where(sel == 1, nx.pwl_eval(tables[1], xs), nx.pwl_eval(tables[0], xs))[valid == 1]
+    assert np.array_equal(cycles, np.flatnonzero(valid) + DualPwlUnit.LATENCY)
+    assert np.array_equal(got["y"], expect)
+    assert (sel[valid == 1] == 0).any() and (sel[valid == 1] == 1).any()

@@ -1,6 +1,7 @@
 """Requantizer against nx.requantize, bit for bit."""
 
 import numpy as np
+import pytest
 
 from memornn.golden import numerics as nx
 from memornn.hw.requant import Requantizer
@@ -51,14 +52,19 @@ def _vectors(rng):
     return vec[rng.permutation(len(vec))]
 
 
-def test_requantizer(simulate):
+@pytest.mark.parametrize("passes", [1, 2])
+def test_requantizer(simulate, passes):
     rng = np.random.default_rng(1)
     vec = _vectors(rng)
     valid = (rng.random(len(vec)) < 0.9).astype(np.int64)
-    dut = Requantizer()
+    if passes == 2:  # inputs at least two cycles apart, mostly exactly two
+        for i in range(1, len(valid)):
+            if valid[i] and valid[i - 1]:
+                valid[i] = 0
+    dut = Requantizer(passes)
     drive = {"acc": vec[:, 0], "bias": vec[:, 1], "mult": vec[:, 2], "shift": vec[:, 3], "in_valid": valid}
     cycles, got = simulate(dut, drive, ["pre"])
-    assert np.array_equal(cycles, np.flatnonzero(valid) + Requantizer.LATENCY)
+    assert np.array_equal(cycles, np.flatnonzero(valid) + dut.latency)
     used = vec[valid == 1]
     expect = nx.requantize(used[:, 0] + used[:, 1], used[:, 2], used[:, 3])
     bad = np.flatnonzero(got["pre"] != expect)

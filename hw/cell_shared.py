@@ -1,0 +1,253 @@
+"""Area-lean LSTM and GRU cell units: one PWL unit and one multiplier, time-shared.
+
+The units of :mod:`.cell` take a hidden unit every cycle with five (LSTM) or three (GRU)
+PWL units and three (two) multipliers. Where logic is scarce (the iCE40 parts, whose few
+DSP blocks go to the MAC lanes) the units here compute the same values, bit for bit,
+with a single :class:`.pwl.DualPwlUnit` and a single multiplier, taking a hidden unit
+every ``INTERVAL`` cycles.
+
+Each unit runs a fixed modulo schedule: every operation of a hidden unit issued at
+cycle 0 happens at a fixed cycle offset, and the offsets of the PWL inputs (and of the
+multiplier inputs) are distinct modulo ``INTERVAL``, so hidden units issued a multiple
+of ``INTERVAL`` cycles apart never compete for either. Intermediate values sit in
+registers loaded at fixed offsets; each holds its value until the next hidden unit
+reloads it ``INTERVAL`` cycles later, which the offsets below respect (checked by the
+tests at the full issue rate).
+"""
+
+from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from ..golden import numerics as nx
+from .cell import GruCellUnit, LstmCellUnit, _check_segments
+from .pwl import DualPwlUnit
+from .requant import rshift_round_const, saturate
+
+__all__ = ["SharedLstmCell", "SharedGruCell", "cell_unit_class"]
+
+_SIGMOID, _TANH = 0, 1
+
+
+def _valid_chain(m, first, length):
+    """``v[k]`` is ``first`` delayed by ``k`` cycles, ``k = 0 .. length``."""
+    v = [first]
+    for k in range(length):
+        reg = Signal(name=f"v{k + 1}")
+        m.d.sync += reg.eq(v[-1])
+        v.append(reg)
+    return v
+
+
+def _mux_by_slot(pairs, default):
+    """The value of the first ``(slot_valid, value)`` whose flag is set (slots never overlap)."""
+    out = default
+    for flag, value in reversed(pairs):
+        out = Mux(flag, value, out)
+    return out
+
+
+class SharedLstmCell(wiring.Component):
+    """``nx.lstm_cell`` on PWL gates, one hidden unit every ``INTERVAL`` = 5 cycles.
+
+    The same ports and results as :class:`.cell.LstmCellUnit`. Successive ``in_valid``
+    pulses must be a multiple of ``INTERVAL`` cycles apart, or at least ``LATENCY``.
+
+    Schedule (cycle offsets from ``in_valid``; PWL latency 3, multiplier 1)
+    ---------------------------------------------------------------------
+    PWL inputs: ``pre_i`` at 0, ``pre_f`` 1, ``pre_g`` 2, ``pre_o`` 3, the cell state's
+    tanh input at 9 (slots 0, 1, 2, 3, 4 mod 5). Products: ``f*c`` at 4, ``i*g`` at 5,
+    ``o*tanh(c_new)`` at 12 (slots 4, 0, 2). ``c_new`` is formed at 6, ``h`` at 13;
+    both leave at 14.
+
+    Parameters
+    ----------
+    segments : int
+        PWL segment count, one of ``nx.PWL_SEGMENT_CHOICES``.
+
+    Attributes
+    ----------
+    LATENCY : int
+        14.
+    INTERVAL : int
+        5: cycles between hidden units.
+    """
+
+    LATENCY = 14
+    INTERVAL = 5
+
+    pre_i: In(signed(nx.PRE_BITS))
+    pre_f: In(signed(nx.PRE_BITS))
+    pre_g: In(signed(nx.PRE_BITS))
+    pre_o: In(signed(nx.PRE_BITS))
+    c: In(signed(nx.CELL_BITS))
+    in_valid: In(1)
+    h: Out(signed(nx.H_BITS))
+    c_new: Out(signed(nx.CELL_BITS))
+    out_valid: Out(1)
+
+    def __init__(self, segments: int = nx.PWL_DEFAULT_SEGMENTS):
+        _check_segments(segments)
+        self._segments = segments
+        super().__init__()
+
+    @property
+    def segments(self) -> int:
+        return self._segments
+
+    def elaborate(self, platform):
+        m = Module()
+        v = _valid_chain(m, self.in_valid, self.LATENCY)
+        m.submodules.act = act = DualPwlUnit(self._segments)
+
+        # Inputs held for the later PWL slots (reloaded at offset 0 of the next unit, 5).
+        f_r, g_r, o_r = (Signal(signed(nx.PRE_BITS), name=n) for n in ("pre_f_r", "pre_g_r", "pre_o_r"))
+        c_r = Signal(signed(nx.CELL_BITS))
+        with m.If(v[0]):
+            m.d.sync += [f_r.eq(self.pre_f), g_r.eq(self.pre_g), o_r.eq(self.pre_o), c_r.eq(self.c)]
+
+        c_pre = Signal(signed(nx.PRE_BITS))  # loaded at 6, read at 9, reloaded at 11
+        m.d.comb += [
+            act.x.eq(_mux_by_slot([(v[0], self.pre_i), (v[1], f_r), (v[2], g_r), (v[3], o_r)], c_pre)),
+            act.sel.eq(v[2] | v[9]),
+            act.in_valid.eq(v[0] | v[1] | v[2] | v[3] | v[9]),
+        ]
+        # Gate outputs: i at 3 (kept until 5), f at 4, g at 5, o at 6 (kept until 12).
+        i_r = Signal(signed(nx.GATE_BITS))
+        o_a = Signal(signed(nx.GATE_BITS))  # loaded at 6, copied at 11 (its reload)
+        o_b = Signal(signed(nx.GATE_BITS))  # loaded at 11, read at 12, reloaded at 16
+        with m.If(v[3]):
+            m.d.sync += i_r.eq(act.y)
+        with m.If(v[6]):
+            m.d.sync += o_a.eq(act.y)
+        with m.If(v[11]):
+            m.d.sync += o_b.eq(o_a)
+
+        # The multiplier: f*c at 4, i*g at 5, o*tanh(c_new) at 12.
+        prod = Signal(signed(2 * nx.GATE_BITS))
+        mul_a = _mux_by_slot([(v[4], act.y), (v[5], i_r)], o_b)
+        mul_b = _mux_by_slot([(v[4], c_r)], act.y)
+        m.d.sync += prod.eq(mul_a * mul_b)
+
+        # c_new: round(f*c) at 5, the sum with round(i*g) at 6, as LstmCellUnit stage 3.
+        fc_r = Signal(signed(nx.CELL_BITS + 2))
+        with m.If(v[5]):
+            m.d.sync += fc_r.eq(rshift_round_const(prod, nx.GATE_FRAC))
+        total = fc_r + rshift_round_const(prod, 2 * nx.GATE_FRAC - nx.CELL_FRAC)
+        c_new_a = Signal(signed(nx.CELL_BITS))  # loaded at 6, copied at 9
+        c_new_b = Signal(signed(nx.CELL_BITS))  # loaded at 9, leaves at 14, reloaded at 14
+        with m.If(v[6]):
+            m.d.sync += [
+                c_new_a.eq(saturate(total, nx.CELL_BITS)),
+                c_pre.eq(saturate(total << (nx.PRE_FRAC - nx.CELL_FRAC), nx.PRE_BITS)),
+            ]
+        with m.If(v[9]):
+            m.d.sync += c_new_b.eq(c_new_a)
+
+        # h from o*tanh(c_new) at 13.
+        with m.If(v[13]):
+            m.d.sync += self.h.eq(saturate(rshift_round_const(prod, 2 * nx.GATE_FRAC - nx.H_FRAC), nx.H_BITS))
+        m.d.comb += self.c_new.eq(c_new_b)
+        m.d.sync += self.out_valid.eq(v[13])
+        return m
+
+
+class SharedGruCell(wiring.Component):
+    """``nx.gru_candidate_pre`` and ``nx.gru_update`` on PWL gates, one hidden unit every 3 cycles.
+
+    The same ports and results as :class:`.cell.GruCellUnit`. Successive ``in_valid``
+    pulses must be a multiple of ``INTERVAL`` cycles apart, or at least ``LATENCY``.
+
+    Schedule (cycle offsets from ``in_valid``)
+    ------------------------------------------
+    PWL inputs: ``pre_r`` at 0, ``pre_z`` 1, the candidate at 5 (slots 0, 1, 2 mod 3).
+    Products: ``r*pre_hn`` at 3, ``z*((h << 8) - n)`` at 8 (slots 0, 2). The candidate
+    pre-activation is formed at 4, ``h_new`` at 9 and leaves at 10.
+
+    Attributes
+    ----------
+    LATENCY : int
+        10.
+    INTERVAL : int
+        3.
+    """
+
+    LATENCY = 10
+    INTERVAL = 3
+
+    pre_r: In(signed(nx.PRE_BITS))
+    pre_z: In(signed(nx.PRE_BITS))
+    pre_n: In(signed(nx.PRE_BITS))
+    pre_hn: In(signed(nx.PRE_BITS))
+    h: In(signed(nx.H_BITS))
+    in_valid: In(1)
+    h_new: Out(signed(nx.H_BITS))
+    out_valid: Out(1)
+
+    def __init__(self, segments: int = nx.PWL_DEFAULT_SEGMENTS):
+        _check_segments(segments)
+        self._segments = segments
+        super().__init__()
+
+    @property
+    def segments(self) -> int:
+        return self._segments
+
+    def elaborate(self, platform):
+        m = Module()
+        v = _valid_chain(m, self.in_valid, self.LATENCY)
+        m.submodules.act = act = DualPwlUnit(self._segments)
+
+        # Inputs held from 0 (valid 1 .. 3); n and h are copied on before the reload at 3.
+        z_r, n_r, hn_r = (Signal(signed(nx.PRE_BITS), name=n) for n in ("pre_z_r", "pre_n_r", "pre_hn_r"))
+        h_r = Signal(signed(nx.H_BITS))
+        with m.If(v[0]):
+            m.d.sync += [z_r.eq(self.pre_z), n_r.eq(self.pre_n), hn_r.eq(self.pre_hn), h_r.eq(self.h)]
+        n_b = Signal(signed(nx.PRE_BITS))  # loaded at 3, read at 4
+        h_b = Signal(signed(nx.H_BITS))    # loaded at 3, copied at 6
+        h_c = Signal(signed(nx.H_BITS))    # loaded at 6, read at 8, reloaded at 9
+        with m.If(v[3]):
+            m.d.sync += [n_b.eq(n_r), h_b.eq(h_r)]
+        with m.If(v[6]):
+            m.d.sync += h_c.eq(h_b)
+
+        n_pre = Signal(signed(nx.PRE_BITS))  # loaded at 4, read at 5
+        m.d.comb += [
+            act.x.eq(_mux_by_slot([(v[0], self.pre_r), (v[1], z_r)], n_pre)),
+            act.sel.eq(v[5]),
+            act.in_valid.eq(v[0] | v[1] | v[5]),
+        ]
+        # z comes out at 4 (kept until 7, copied on), n at 8.
+        z_a = Signal(signed(nx.GATE_BITS))
+        z_b = Signal(signed(nx.GATE_BITS))  # loaded at 7, read at 8, reloaded at 10
+        with m.If(v[4]):
+            m.d.sync += z_a.eq(act.y)
+        with m.If(v[7]):
+            m.d.sync += z_b.eq(z_a)
+
+        # The multiplier: r*pre_hn at 3, z*((h << 8) - n) at 8, as GruCellUnit stages 2 and 5.
+        h15 = h_c << (nx.GATE_FRAC - nx.H_FRAC)
+        prod = Signal(signed(nx.GATE_BITS + nx.GATE_BITS + 2))
+        mul_a = Mux(v[3], act.y, z_b)
+        mul_b = Mux(v[3], hn_r, h15 - act.y)
+        m.d.sync += prod.eq(mul_a * mul_b)
+        with m.If(v[4]):
+            m.d.sync += n_pre.eq(saturate(n_b + rshift_round_const(prod, nx.GATE_FRAC), nx.PRE_BITS))
+
+        n_r9 = Signal(signed(nx.GATE_BITS))
+        with m.If(v[8]):
+            m.d.sync += n_r9.eq(act.y)
+        mixed = n_r9 + rshift_round_const(prod, nx.GATE_FRAC)
+        with m.If(v[9]):
+            m.d.sync += self.h_new.eq(saturate(rshift_round_const(mixed, nx.GATE_FRAC - nx.H_FRAC), nx.H_BITS))
+        m.d.sync += self.out_valid.eq(v[9])
+        return m
+
+
+def cell_unit_class(cell: str, datapath: str):
+    """The cell unit class of ``cell`` (``lstm``/``gru``) for ``datapath`` (``HwConfig.datapath``)."""
+    units = {("lstm", "parallel"): LstmCellUnit, ("gru", "parallel"): GruCellUnit,
+             ("lstm", "shared"): SharedLstmCell, ("gru", "shared"): SharedGruCell}
+    if (cell, datapath) not in units:
+        raise ValueError(f"no cell unit for cell {cell!r} with datapath {datapath!r}")
+    return units[cell, datapath]
