@@ -23,6 +23,7 @@ from ..golden import numerics as nx
 from .cell import GruCellUnit, LstmCellUnit, _check_segments
 from .pwl import DualPwlUnit
 from .requant import rshift_round_const, saturate
+from .sharedmul import mul_members, product
 
 __all__ = ["SharedLstmCell", "SharedGruCell", "cell_unit_class"]
 
@@ -64,6 +65,8 @@ class SharedLstmCell(wiring.Component):
     ----------
     segments : int
         PWL segment count, one of ``nx.PWL_SEGMENT_CHOICES``.
+    external_mul : bool
+        Use the core's shared multiplier (:mod:`.sharedmul`) instead of one's own.
 
     Attributes
     ----------
@@ -76,20 +79,22 @@ class SharedLstmCell(wiring.Component):
     LATENCY = 14
     INTERVAL = 5
 
-    pre_i: In(signed(nx.PRE_BITS))
-    pre_f: In(signed(nx.PRE_BITS))
-    pre_g: In(signed(nx.PRE_BITS))
-    pre_o: In(signed(nx.PRE_BITS))
-    c: In(signed(nx.CELL_BITS))
-    in_valid: In(1)
-    h: Out(signed(nx.H_BITS))
-    c_new: Out(signed(nx.CELL_BITS))
-    out_valid: Out(1)
-
-    def __init__(self, segments: int = nx.PWL_DEFAULT_SEGMENTS):
+    def __init__(self, segments: int = nx.PWL_DEFAULT_SEGMENTS, external_mul: bool = False):
         _check_segments(segments)
         self._segments = segments
-        super().__init__()
+        self._external = external_mul
+        members = {
+            "pre_i": In(signed(nx.PRE_BITS)),
+            "pre_f": In(signed(nx.PRE_BITS)),
+            "pre_g": In(signed(nx.PRE_BITS)),
+            "pre_o": In(signed(nx.PRE_BITS)),
+            "c": In(signed(nx.CELL_BITS)),
+            "in_valid": In(1),
+            "h": Out(signed(nx.H_BITS)),
+            "c_new": Out(signed(nx.CELL_BITS)),
+            "out_valid": Out(1),
+        }
+        super().__init__({**members, **(mul_members() if external_mul else {})})
 
     @property
     def segments(self) -> int:
@@ -127,7 +132,7 @@ class SharedLstmCell(wiring.Component):
         prod = Signal(signed(2 * nx.GATE_BITS))
         mul_a = _mux_by_slot([(v[4], act.y), (v[5], i_r)], o_b)
         mul_b = _mux_by_slot([(v[4], c_r)], act.y)
-        m.d.sync += prod.eq(mul_a * mul_b)
+        m.d.sync += prod.eq(product(m, self, mul_a, mul_b, self._external))
 
         # c_new: round(f*c) at 5, the sum with round(i*g) at 6, as LstmCellUnit stage 3.
         fc_r = Signal(signed(nx.CELL_BITS + 2))
@@ -164,6 +169,13 @@ class SharedGruCell(wiring.Component):
     Products: ``r*pre_hn`` at 3, ``z*((h << 8) - n)`` at 8 (slots 0, 2). The candidate
     pre-activation is formed at 4, ``h_new`` at 9 and leaves at 10.
 
+    Parameters
+    ----------
+    segments : int
+        PWL segment count, one of ``nx.PWL_SEGMENT_CHOICES``.
+    external_mul : bool
+        Use the core's shared multiplier (:mod:`.sharedmul`) instead of one's own.
+
     Attributes
     ----------
     LATENCY : int
@@ -175,19 +187,21 @@ class SharedGruCell(wiring.Component):
     LATENCY = 10
     INTERVAL = 3
 
-    pre_r: In(signed(nx.PRE_BITS))
-    pre_z: In(signed(nx.PRE_BITS))
-    pre_n: In(signed(nx.PRE_BITS))
-    pre_hn: In(signed(nx.PRE_BITS))
-    h: In(signed(nx.H_BITS))
-    in_valid: In(1)
-    h_new: Out(signed(nx.H_BITS))
-    out_valid: Out(1)
-
-    def __init__(self, segments: int = nx.PWL_DEFAULT_SEGMENTS):
+    def __init__(self, segments: int = nx.PWL_DEFAULT_SEGMENTS, external_mul: bool = False):
         _check_segments(segments)
         self._segments = segments
-        super().__init__()
+        self._external = external_mul
+        members = {
+            "pre_r": In(signed(nx.PRE_BITS)),
+            "pre_z": In(signed(nx.PRE_BITS)),
+            "pre_n": In(signed(nx.PRE_BITS)),
+            "pre_hn": In(signed(nx.PRE_BITS)),
+            "h": In(signed(nx.H_BITS)),
+            "in_valid": In(1),
+            "h_new": Out(signed(nx.H_BITS)),
+            "out_valid": Out(1),
+        }
+        super().__init__({**members, **(mul_members() if external_mul else {})})
 
     @property
     def segments(self) -> int:
@@ -226,11 +240,11 @@ class SharedGruCell(wiring.Component):
             m.d.sync += z_b.eq(z_a)
 
         # The multiplier: r*pre_hn at 3, z*((h << 8) - n) at 8, as GruCellUnit stages 2 and 5.
-        h15 = h_c << (nx.GATE_FRAC - nx.H_FRAC)
+        h15 = h_c.shift_left(nx.GATE_FRAC - nx.H_FRAC)
         prod = Signal(signed(nx.GATE_BITS + nx.GATE_BITS + 2))
         mul_a = Mux(v[3], act.y, z_b)
         mul_b = Mux(v[3], hn_r, h15 - act.y)
-        m.d.sync += prod.eq(mul_a * mul_b)
+        m.d.sync += prod.eq(product(m, self, mul_a, mul_b, self._external))
         with m.If(v[4]):
             m.d.sync += n_pre.eq(saturate(n_b + rshift_round_const(prod, nx.GATE_FRAC), nx.PRE_BITS))
 

@@ -7,6 +7,7 @@ Example ``hw.toml``::
     max_seq_len = 64     # longer sequences are rejected with an error status
     trace = false        # emit the reuse trace stream (tests turn it on)
     datapath = "parallel"   # or "shared": multipliers time-shared (small FPGAs)
+    weight_memory = "initialized"   # or "loaded": no initial contents (iCE40 SPRAM)
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from dataclasses import asdict, dataclass, fields
 from ..golden import numerics as nx
 from ..golden.errors import MemornnError
 
-#: Values of ``datapath``: see :class:`HwConfig`.
+#: Values of ``datapath`` and ``weight_memory``: see :class:`HwConfig`.
 DATAPATHS = ("parallel", "shared")
+WEIGHT_MEMORIES = ("initialized", "loaded")
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,14 @@ class HwConfig:
         apart: always for LSTM, for GRU when X > P and H > P). For FPGAs whose
         multipliers beyond the MAC lanes are built in logic (the iCE40s): about 3000
         fewer logic cells, 4H (LSTM) or 2H (GRU) more cycles a step.
+    weight_memory : str
+        ``"initialized"``: the weights are the weight memory's initial contents (and
+        can be overwritten through the load port). ``"loaded"``: the weight memory has
+        no initial contents and one address port shared by reads and loads, so Yosys
+        maps it to the iCE40 UP5K's SPRAM (1 Mbit, which has no initial contents); the
+        weights must be loaded through the LOAD_* registers before the first sequence
+        (``manifest.json`` lists the memories; :func:`memornn.hw.top.load_writes`
+        gives the writes).
     """
 
     mac_lanes: int = 8
@@ -66,6 +76,7 @@ class HwConfig:
     act_bits: int = nx.INPUT_BITS
     max_weight_bytes: int = 4 * 2**20
     datapath: str = "parallel"
+    weight_memory: str = "initialized"
 
     def __post_init__(self):
         def check_int(name, low, high):
@@ -82,6 +93,9 @@ class HwConfig:
         if self.datapath not in DATAPATHS:
             raise MemornnError(f"hardware config: datapath = {self.datapath!r} must be one of "
                                f"{', '.join(DATAPATHS)}")
+        if self.weight_memory not in WEIGHT_MEMORIES:
+            raise MemornnError(f"hardware config: weight_memory = {self.weight_memory!r} must be one of "
+                               f"{', '.join(WEIGHT_MEMORIES)}")
         if not isinstance(self.trace, bool):
             raise MemornnError(f"hardware config: trace = {self.trace!r} must be true or false")
         for name, supported in (("weight_bits", nx.WEIGHT_BITS), ("act_bits", nx.INPUT_BITS)):

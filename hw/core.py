@@ -17,6 +17,7 @@ from .cell_shared import cell_unit_class
 from .decision import DecisionUnit
 from .layout import MEMORIES, SHIFT_FIELD_BITS, Layout, memory_widths
 from .mac import MacLanes
+from . import sharedmul
 from .requant import Requantizer
 
 TRACE_WIDTH = 32
@@ -127,7 +128,7 @@ class MemoCore(wiring.Component):
 
         # ---------------------------------------------------------------- memories
         def mem(name, width, depth, granularity=None):
-            init = images.get(name, [])
+            init = [] if name in lay.loaded_memories else images.get(name, [])
             mm = memory.Memory(shape=unsigned(width), depth=max(depth, 1), init=init)
             m.submodules[name] = mm
             return mm
@@ -137,6 +138,7 @@ class MemoCore(wiring.Component):
         seq_wr = [b.write_port(granularity=8) for b in seq_bufs]
         weights = mem("weights", P * 8, lay.weight_depth)
         w_rd, w_ld = weights.read_port(), weights.write_port()
+        w_rd_addr = Signal.like(w_rd.addr)
         wbits = mem("weight_bits", B, lay.bits_depth)
         wb_rd, wb_ld = wbits.read_port(), wbits.write_port()
         bias = mem("bias", nx.BIAS_BITS, lay.layer_dirs * GH)
@@ -180,6 +182,14 @@ class MemoCore(wiring.Component):
                 continue
             m.d.comb += [port.addr.eq(self.load.addr), port.data.eq(self.load.data),
                          port.en.eq(self.load.en & ~busy & (self.load.sel == index))]
+        if "weights" in lay.loaded_memories:
+            # One address for reads and loads, and no read during a load: a single-port
+            # memory, which Yosys can map to the iCE40 UP5K's SPRAM (loads come only while
+            # idle, so the sequencer never reads in a load cycle).
+            shared_addr = Mux(w_ld.en, self.load.addr, w_rd_addr)
+            m.d.comb += [w_ld.addr.eq(shared_addr), w_rd.addr.eq(shared_addr), w_rd.en.eq(~w_ld.en)]
+        else:
+            m.d.comb += w_rd.addr.eq(w_rd_addr)
 
         # -------------------------------------------------------- sequence state
         S = lay.step_words
@@ -549,7 +559,7 @@ class MemoCore(wiring.Component):
         m.d.comb += candidate.eq(mac_row.g == 2) if gru else candidate.eq(0)
         with m.If(mac_busy):
             m.d.sync += cnt["mac_busy_cycles"].eq(cnt["mac_busy_cycles"] + 1)
-            m.d.comb += [w_rd.addr.eq(mac_row.wrow + mac_c), h_rd.addr.eq(mac_c - d_xw)]
+            m.d.comb += [w_rd_addr.eq(mac_row.wrow + mac_c), h_rd.addr.eq(mac_c - d_xw)]
             for i in range(2):
                 with m.If(d_inbuf == i):
                     m.d.comb += seq_rd_addr[i].eq(t_base + mac_c)
@@ -580,7 +590,10 @@ class MemoCore(wiring.Component):
         prod_param = prod.stage(mac.LATENCY - 2)
         m.d.comb += [bias_rd.addr.eq(d_memo_base + prod_param.r), rq_rd.addr.eq(d_memo_base + prod_param.r)]
         at_acc = prod.stage(mac.LATENCY)
-        m.submodules.requantizer = req = Requantizer(lay.requant_passes)
+        # The shared datapath gives the requantizer (rows phase) and the cell unit (cell
+        # phase) one multiplier, when the requantizer takes two passes.
+        share_mul = lay.datapath == "shared" and lay.requant_passes == 2
+        m.submodules.requantizer = req = Requantizer(lay.requant_passes, external_mul=share_mul)
         bias_q, rq_q = Signal.like(bias_rd.data), Signal.like(rq_rd.data)
         m.d.sync += [bias_q.eq(bias_rd.data), rq_q.eq(rq_rd.data)]
         bias_value = bias_q
@@ -606,6 +619,7 @@ class MemoCore(wiring.Component):
         # gate pre-activations, activate, update, write h (h buffer, h bits, seq buffer)
         # and c.
         cell_cls = cell_unit_class(lay.cell, lay.datapath)
+        cell_kwargs = {"external_mul": True} if share_mul else {}
         interval = cell_cls.INTERVAL
         cj = Signal(range(H + 1))
         cw = Signal(range(H + 1))
@@ -652,19 +666,21 @@ class MemoCore(wiring.Component):
         cm1_hl = Signal.like(c0.hl)
         m.d.sync += [cm1_valid.eq(issue_cell), cm1_hl.eq(c0.hl)]
         if gru:
-            m.submodules.cell = cell = cell_cls(lay.pwl_segments)
+            m.submodules.cell = cell = cell_cls(lay.pwl_segments, **cell_kwargs)
             h_prev = Mux(step0, 0, h_rd.data.word_select(cm1_hl, 8))
             m.d.comb += [cell.pre_r.eq(pre_rd[0].data), cell.pre_z.eq(pre_rd[1].data),
                          cell.pre_n.eq(pre_rd[2].data), cell.pre_hn.eq(pre_rd[3].data),
                          cell.h.eq(h_prev), cell.in_valid.eq(cm1_valid)]
             h_out = cell.h_new
         else:
-            m.submodules.cell = cell = cell_cls(lay.pwl_segments)
+            m.submodules.cell = cell = cell_cls(lay.pwl_segments, **cell_kwargs)
             m.d.comb += c_rd.addr.eq(cj)
             m.d.comb += [cell.pre_i.eq(pre_rd[0].data), cell.pre_f.eq(pre_rd[1].data),
                          cell.pre_g.eq(pre_rd[2].data), cell.pre_o.eq(pre_rd[3].data),
                          cell.c.eq(Mux(step0, 0, c_rd.data)), cell.in_valid.eq(cm1_valid)]
             h_out = cell.h
+        if share_mul:
+            sharedmul.connect(m, [req, cell], in_cell)
         m.d.comb += cdone_valid.eq(cell.out_valid)
         h_word = Cat(h_out for _ in range(P))
         m.d.comb += [h_wr.addr.eq(cwp.hw), h_wr.data.eq(h_word), h_wr.en.eq(Mux(cdone_valid, 1 << cwp.hl, 0))]

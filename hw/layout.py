@@ -74,6 +74,12 @@ class Layout:
     pwl_segments: int
     layers: tuple
     datapath: str = "parallel"
+    weight_memory: str = "initialized"
+
+    @property
+    def loaded_memories(self) -> tuple:
+        """Memories built without initial contents, to be loaded through the load port."""
+        return ("weights",) if self.weight_memory == "loaded" else ()
 
     @property
     def requant_passes(self) -> int:
@@ -167,7 +173,7 @@ def make_layout(model: QModel, config: HwConfig) -> Layout:
             bits_base += rows * desc.row_bit_words
             offset_base += desc.x_words
     return Layout(model.cell, model.gates, hidden, model.input_size, model.num_layers, model.directions, p, b,
-                  config.max_seq_len, model.pwl_segments, tuple(layers), config.datapath)
+                  config.max_seq_len, model.pwl_segments, tuple(layers), config.datapath, config.weight_memory)
 
 
 def _pack_lanes(values: np.ndarray, lanes: int, bits: int) -> list[int]:

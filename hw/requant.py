@@ -7,11 +7,12 @@ for ``nx.rshift_round`` (constant shift) and ``nx.saturate``; the other datapath
 hardware once, like they are in :mod:`memornn.golden.numerics`.
 """
 
-from amaranth.hdl import Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..golden import numerics as nx
+from .sharedmul import mul_members, product
 
 __all__ = ["Requantizer", "rshift_round_const", "saturate"]
 
@@ -48,9 +49,10 @@ class Requantizer(wiring.Component):
 
     Pipelined: the result comes ``latency`` cycles after its input. With ``passes = 1``
     it takes an input every cycle; with ``passes = 2`` the product is formed in two
-    cycles on a multiplier half as wide (``sum * mult[:8]``, then plus
-    ``sum * mult[8:] << 8``), for designs whose multipliers are built in logic, and
-    successive inputs must be at least two cycles apart.
+    cycles on a 17 x 17 multiplier (``sum[:16] * mult``, then plus
+    ``sum[16:] * mult << 16``), for designs whose multipliers are built in logic, and
+    successive inputs must be at least two cycles apart. With ``external_mul`` that
+    multiplier is the core's shared one (:mod:`.sharedmul`).
 
     Stages
     ------
@@ -64,6 +66,8 @@ class Requantizer(wiring.Component):
     ----------
     passes : int
         1 or 2 multiplier passes per input.
+    external_mul : bool
+        Use the shared multiplier's members (two passes only).
 
     Attributes
     ----------
@@ -90,22 +94,29 @@ class Requantizer(wiring.Component):
     #: Width of the shift input: holds 0 .. nx.SHIFT_MAX (6 bits).
     SHIFT_BITS = nx.SHIFT_MAX.bit_length()
 
-    acc: In(signed(nx.ACC_BITS))
-    bias: In(signed(nx.BIAS_BITS))
-    mult: In(unsigned(nx.MULT_BITS))
-    shift: In(unsigned(SHIFT_BITS))
-    in_valid: In(1)
-    pre: Out(signed(nx.PRE_BITS))
-    out_valid: Out(1)
 
-    #: Low multiplier bits of the first pass (``passes = 2``).
-    LOW_BITS = 8
+    #: Low bits of the sum in the first pass (``passes = 2``).
+    LOW_BITS = 16
 
-    def __init__(self, passes: int = 1):
+    def __init__(self, passes: int = 1, external_mul: bool = False):
         if passes not in (1, 2):
             raise ValueError(f"requantizer passes must be 1 or 2, got {passes!r}")
+        if external_mul and passes != 2:
+            raise ValueError("the shared multiplier needs the two-pass requantizer")
         self._passes = passes
-        super().__init__()
+        self._external = external_mul
+        members = {
+            "acc": In(signed(nx.ACC_BITS)),
+            "bias": In(signed(nx.BIAS_BITS)),
+            "mult": In(unsigned(nx.MULT_BITS)),
+            "shift": In(unsigned(self.SHIFT_BITS)),
+            "in_valid": In(1),
+            "pre": Out(signed(nx.PRE_BITS)),
+            "out_valid": Out(1),
+        }
+        if external_mul:
+            members.update(mul_members())
+        super().__init__(members)
 
     @classmethod
     def latency_for(cls, passes: int) -> int:
@@ -150,8 +161,11 @@ class Requantizer(wiring.Component):
             # Pass 1 in the cycle after the sum, pass 2 in the next; `total`, `mult_1` and
             # `shift_1` hold for both: they load only on inputs, two or more cycles apart.
             second = Signal()
-            low = Signal(signed(total.shape().width + self.LOW_BITS + 1))
-            part = total * Mux(second, mult_1[self.LOW_BITS:], mult_1[:self.LOW_BITS])
+            low = Signal(signed(self.LOW_BITS + nx.MULT_BITS + 1))
+            low_half = Cat(total[:self.LOW_BITS], Const(0, 1)).as_signed()
+            high_half = total[self.LOW_BITS:].as_signed()
+            part = product(m, self, Mux(second, high_half, low_half), Cat(mult_1, Const(0, 1)).as_signed(),
+                           self._external)
             m.d.sync += [
                 second.eq(valid_1),
                 low.eq(part),

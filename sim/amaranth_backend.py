@@ -14,16 +14,32 @@ from ..golden.intmodel import check_reuse_cap, parse_thresholds
 from ..golden.qmodel import QModel
 from ..hw.config import HwConfig
 from ..hw.core import MemoCore
-from ..hw.layout import check_fits, make_layout, memory_images
+from ..hw.layout import MEMORIES, check_fits, make_layout, memory_images
 from .trace import assemble, decode_sequence, pack_x, trace_words_per_sequence
 
 
 def build_core(model: QModel, config: HwConfig) -> MemoCore:
-    """The core for ``model`` with its weights as memory initial contents and the trace on."""
+    """The core for ``model`` with its weights as memory initial contents and the trace on.
+
+    Memories the configuration builds without initial contents (``weight_memory =
+    "loaded"``) are left empty: :func:`run_amaranth` loads them first.
+    """
     layout = make_layout(model, config)
     check_fits(model, layout, config)
     return MemoCore(layout, memory_images(model, layout), trace=True, row_fifo_depth=config.row_fifo_depth,
                     counter_bits=config.counter_bits)
+
+
+async def _load_memories(ctx, core: MemoCore, images: dict, names) -> None:
+    """Write ``images[name]`` for each of ``names`` through the core's load port, a word a cycle."""
+    for name in names:
+        ctx.set(core.load.sel, MEMORIES.index(name))
+        for addr, word in enumerate(images[name]):
+            ctx.set(core.load.addr, addr)
+            ctx.set(core.load.data, int(word))
+            ctx.set(core.load.en, 1)
+            await ctx.tick()
+    ctx.set(core.load.en, 0)
 
 
 def run_amaranth(model: QModel, batch: Batch, config: HwConfig = HwConfig(), threshold=0.0, predictor="bnn",
@@ -50,6 +66,7 @@ def run_amaranth(model: QModel, batch: Batch, config: HwConfig = HwConfig(), thr
     sim.add_clock(1e-8)
 
     async def drive(ctx):
+        await _load_memories(ctx, core, memory_images(model, layout), layout.loaded_memories)
         for k, theta in enumerate(thetas):
             ctx.set(core.thetas[k], theta)
         ctx.set(core.reuse_cap, reuse_cap)

@@ -54,6 +54,7 @@ class MemoryInfo:
     depth: int
     read_ports: int
     write_ports: int
+    cell: str = ""  # the $mem_v2 cell's name in the flattened design
 
     @property
     def bits(self) -> int:
@@ -108,7 +109,7 @@ def read_inventory(path: str, top: str) -> tuple[list[Multiplier], list[MemoryIn
                                    bool(_int(p["A_SIGNED"])), src))
         elif cell["type"] == "$mem_v2":
             mems.append(MemoryInfo(memory_display_name(p["MEMID"]), _int(p["WIDTH"]), _int(p["SIZE"]),
-                                   _int(p["RD_PORTS"]), _int(p["WR_PORTS"])))
+                                   _int(p["RD_PORTS"]), _int(p["WR_PORTS"]), name))
     ports = [(name, port["direction"], len(port["bits"])) for name, port in module["ports"].items()]
     return muls, mems, ports
 
@@ -136,3 +137,11 @@ def dsp_budget(muls: list[Multiplier], shape: tuple | None, min_y: int, availabl
 
 def to_dicts(items) -> list[dict]:
     return [asdict(i) for i in items]
+
+
+def spram_memories(mems: list[MemoryInfo], config: dict | None, has_spram: bool) -> list[MemoryInfo]:
+    """Memories to place in SPRAM: the weights, when built without initial contents
+    (``weight_memory = "loaded"``) for a device that has SPRAM."""
+    if not has_spram or not config or config.get("weight_memory") != "loaded":
+        return []
+    return [m for m in mems if m.name.split(".")[-1] == "weights"]

@@ -29,7 +29,7 @@ def selection_pattern(name: str) -> str:
 
 
 def synth_script(target: Target, verilog_files: list[str], top: str, dut: str, soft_muls: list[str],
-                 netlist_json: str, stat_json: str) -> str:
+                 netlist_json: str, stat_json: str, spram_mems: list = ()) -> str:
     """The synthesis script.
 
     Parameters
@@ -44,6 +44,8 @@ def synth_script(target: Target, verilog_files: list[str], top: str, dut: str, s
         counted apart from the harness.
     soft_muls : list of str
         Multipliers to build in logic (``booth``), outside the DSP budget.
+    spram_mems : list of MemoryInfo
+        Memories without initial contents to map to SPRAM (``ram_style "huge"``).
     netlist_json, stat_json : str
         Outputs: the netlist for nextpnr and the ``stat -json`` cell counts.
     """
@@ -52,6 +54,13 @@ def synth_script(target: Target, verilog_files: list[str], top: str, dut: str, s
     if dut != top:
         lines.append(f"setattr -mod -set keep_hierarchy 1 {dut}")
     lines += PREP
+    if spram_mems:
+        # SPRAM has no initial contents: drop the (all-zero) ones Amaranth writes, so
+        # Yosys' memory mapping may use it.
+        lines.append("memory_collect")
+        for mem in spram_mems:
+            sel = f"{dut}/c:{selection_pattern(mem.cell)}"
+            lines += [f'setattr -set ram_style "huge" {sel}', f"setparam -set INIT {mem.bits}'bx {sel}"]
     if soft_muls:
         lines.append("booth " + " ".join(f"{dut}/c:{selection_pattern(n)}" for n in soft_muls))
     # splitnets before LUT mapping: works around Yosys' ABC re-integration assert on

@@ -64,6 +64,28 @@ def test_core_with_shared_cell_matches_golden(case):
     _check_core(case, "shared")
 
 
+@pytest.mark.parametrize("case", [CASES[0], SHARED_CASES[1]], ids=_case_id)
+def test_core_with_loaded_weights_matches_golden(case):
+    """Weight memory without initial contents: the run loads it through the load port first."""
+    _check_core(case, "shared" if case in SHARED_CASES else "parallel", weight_memory="loaded")
+
+
+def test_loaded_weights_come_only_through_the_load_port(monkeypatch):
+    """Skip the load and the outputs go wrong: the memory really has no initial contents."""
+    import memornn.sim.amaranth_backend as backend
+
+    async def no_load(*args):
+        pass
+
+    monkeypatch.setattr(backend, "_load_memories", no_load)
+    model = random_float_model("lstm", 1, False, 3, 4, seed=5)
+    batch = random_batch(3, sequences=2, max_len=3, seed=5)
+    qmodel = quantize_model(model, batch)
+    config = HwConfig(mac_lanes=2, bnn_width=8, max_seq_len=4, weight_memory="loaded")
+    golden = golden_run(qmodel, batch, 0.0, "none")
+    assert first_mismatch(golden, backend.run_amaranth(qmodel, batch, config, 0.0, "none")) is not None
+
+
 def test_shared_cases_cover_both_requantizers():
     passes = set()
     for cell, layers, bidir, x, h, p, b, *_ in SHARED_CASES:
@@ -72,13 +94,13 @@ def test_shared_cases_cover_both_requantizers():
     assert passes == {1, 2}
 
 
-def _check_core(case, datapath):
+def _check_core(case, datapath, weight_memory="initialized"):
     cell, layers, bidir, x, h, p, b, predictor, theta, cap = case
     seed = zlib.crc32(_case_id(case).encode()) % 1000
     model = random_float_model(cell, layers, bidir, x, h, seed=seed)
     batch = random_batch(x, sequences=3, max_len=6, seed=seed, smooth=0.8)
     qmodel = quantize_model(model, batch)
-    config = HwConfig(mac_lanes=p, bnn_width=b, max_seq_len=8, datapath=datapath)
+    config = HwConfig(mac_lanes=p, bnn_width=b, max_seq_len=8, datapath=datapath, weight_memory=weight_memory)
     golden = golden_run(qmodel, batch, theta, predictor, cap)
     hardware = run_amaranth(qmodel, batch, config, theta, predictor, cap)
     assert first_mismatch(golden, hardware) is None
