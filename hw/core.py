@@ -265,9 +265,7 @@ class MemoCore(wiring.Component):
         hbits = Signal(d_hbw * B)
 
         # =========================================================== main FSM
-        in_beat = Signal(lay.in_words * P * 8)
         in_chunk = Signal(range(lay.in_words + 1))
-        in_last = Signal()
         in_addr = Signal(range(lay.seq_buffer_depth + 1))
         too_long = Signal()
 
@@ -295,18 +293,17 @@ class MemoCore(wiring.Component):
             m.d.comb += p.addr.eq(a)
 
         with m.FSM(name="seq"):
+            # An input beat is taken a word at a time straight from the stream (whose
+            # payload holds until it is accepted), and accepted with its last word.
             with m.State("IDLE"):
-                m.d.comb += self.i_x.ready.eq(1)
                 with m.If(self.i_x.valid):
-                    m.d.sync += [in_beat.eq(self.i_x.payload.data), in_last.eq(self.i_x.payload.last),
-                                 in_chunk.eq(0), in_addr.eq(0), seq_len.eq(1), too_long.eq(0),
+                    m.d.sync += [in_chunk.eq(0), in_addr.eq(0), seq_len.eq(1), too_long.eq(0),
                                  thetas_l.eq(self.thetas), cap_l.eq(self.reuse_cap), pred_l.eq(self.predictor)]
                     m.next = "IN_WRITE"
             with m.State("IN_WAIT"):
-                m.d.comb += [self.i_x.ready.eq(1), busy.eq(1)]
+                m.d.comb += busy.eq(1)
                 with m.If(self.i_x.valid):
-                    m.d.sync += [in_beat.eq(self.i_x.payload.data), in_last.eq(self.i_x.payload.last),
-                                 in_chunk.eq(0), in_addr.eq(in_addr + S)]
+                    m.d.sync += [in_chunk.eq(0), in_addr.eq(in_addr + S)]
                     with m.If(seq_len == lay.max_seq_len):
                         m.d.sync += too_long.eq(1)
                     with m.Else():
@@ -314,21 +311,24 @@ class MemoCore(wiring.Component):
                     m.next = "IN_WRITE"
             with m.State("IN_WRITE"):
                 m.d.comb += busy.eq(1)
-                with m.If(~too_long):
-                    m.d.comb += [seq_wr[0].addr.eq(in_addr + in_chunk),
-                                 seq_wr[0].data.eq(in_beat.word_select(in_chunk, P * 8)),
-                                 seq_wr[0].en.eq((1 << P) - 1)]
-                m.d.sync += in_chunk.eq(in_chunk + 1)
-                with m.If(in_chunk == lay.in_words - 1):
-                    with m.If(~in_last):
-                        m.next = "IN_WAIT"
-                    with m.Elif(too_long):
-                        m.d.comb += self.error_too_long.eq(1)
-                        m.next = "IDLE"
-                    with m.Else():
-                        m.d.sync += [last_base.eq(in_addr), ld.eq(0), step.eq(0), t_base.eq(0)]
-                        m.d.sync += [c.eq(0) for c in cnt.values()]
-                        m.next = "LD_START"
+                in_words = Cat(self.i_x.payload.data, Const(0, lay.in_words * P * 8 - lay.input_size * 8))
+                with m.If(self.i_x.valid):
+                    with m.If(~too_long):
+                        m.d.comb += [seq_wr[0].addr.eq(in_addr + in_chunk),
+                                     seq_wr[0].data.eq(in_words.word_select(in_chunk, P * 8)),
+                                     seq_wr[0].en.eq((1 << P) - 1)]
+                    m.d.sync += in_chunk.eq(in_chunk + 1)
+                    with m.If(in_chunk == lay.in_words - 1):
+                        m.d.comb += self.i_x.ready.eq(1)
+                        with m.If(~self.i_x.payload.last):
+                            m.next = "IN_WAIT"
+                        with m.Elif(too_long):
+                            m.d.comb += self.error_too_long.eq(1)
+                            m.next = "IDLE"
+                        with m.Else():
+                            m.d.sync += [last_base.eq(in_addr), ld.eq(0), step.eq(0), t_base.eq(0)]
+                            m.d.sync += [c.eq(0) for c in cnt.values()]
+                            m.next = "LD_START"
             with m.State("LD_START"):
                 m.d.comb += [busy.eq(1), in_compute.eq(1)]
                 m.d.sync += [step.eq(0), t_base.eq(Mux(d_dir, last_base, 0)), hbits.eq((1 << len(hbits)) - 1)]
@@ -470,25 +470,39 @@ class MemoCore(wiring.Component):
         m.d.comb += [bnn.in_bits.eq(s2_bits), bnn.w_bits.eq(s2_w), bnn.mask.eq(s2_mask),
                      bnn.in_valid.eq(s2_valid), bnn.first.eq(s2_first), bnn.last.eq(s2_last)]
 
-        row_meta = data.StructLayout({"valid": 1, "r": range(GH), "g": range(G), "j": range(H),
-                                      "wrow": range(lay.weight_depth + 1)})
-        meta0 = Signal(row_meta)
-        m.d.comb += [meta0.valid.eq(go & chunk_last), meta0.r.eq(iss_row), meta0.g.eq(iss_g), meta0.j.eq(iss_j),
-                     meta0.wrow.eq(wrow_ptr)]
+        # Rows leave the BNN and the decision unit in issue order (row 0 first), so only a
+        # valid bit rides along; the memo-table read and the decision side count rows.
+        row_valid = Signal()
+        m.d.comb += row_valid.eq(go & chunk_last)
         at_bnn = 2 + bnn.LATENCY  # stage where the row's matches come out
         at_act = at_bnn + DecisionUnit.LATENCY  # stage where the decision acts
-        meta = DelayLine(m, meta0, at_act, "row_meta")
-        m.d.comb += my_rd.addr.eq(d_memo_base + meta.stage(at_bnn - 1).r)
+        meta = DelayLine(m, row_valid, at_act, "row_valid")
+        read_r = Signal(range(GH + 1))  # the row at stage at_bnn - 1, whose memo entry is read
+        with m.If(rows_start):
+            m.d.sync += read_r.eq(0)
+        with m.Elif(meta.stage(at_bnn - 1)):
+            m.d.sync += read_r.eq(read_r + 1)
+        m.d.comb += my_rd.addr.eq(d_memo_base + read_r)
+        act_row = data.StructLayout({"valid": 1, "r": range(GH), "g": range(G), "j": range(H),
+                                     "wrow": range(lay.weight_depth + 1)})
+        act = Signal(act_row)
+        act_pos = Signal(act_row)  # r, g, j, wrow of the row the decision acts on
+        m.d.comb += [act.eq(act_pos), act.valid.eq(meta.stage(at_act)), act.r.eq(decided)]
+        with m.If(rows_start):
+            m.d.sync += [act_pos.g.eq(0), act_pos.j.eq(0), act_pos.wrow.eq(d_wbase)]
+        with m.Elif(act.valid):
+            m.d.sync += [act_pos.wrow.eq(act_pos.wrow + d_xw + d_hw),
+                         act_pos.j.eq(Mux(act_pos.j == H - 1, 0, act_pos.j + 1)),
+                         act_pos.g.eq(Mux(act_pos.j == H - 1, act_pos.g + 1, act_pos.g))]
 
         m.submodules.decision = dec = DecisionUnit(yb_bits)
         yb = Signal(signed(yb_bits))
         m.d.comb += yb.eq((bnn.matches << 1) - row_inputs)
         m.d.comb += [dec.yb.eq(yb), dec.yb_m.eq(my_rd.data.yb), dec.run.eq(my_rd.data.run),
                      dec.step0.eq(step0 | ~pred_l), dec.theta.eq(theta), dec.cap.eq(cap_l),
-                     dec.in_valid.eq(meta.stage(at_bnn).valid)]
+                     dec.in_valid.eq(meta.stage(at_bnn))]
         yb_line = DelayLine(m, Cat(yb, my_rd.data.yb), DecisionUnit.LATENCY, "yb")
         yb_act = yb_line.stage(DecisionUnit.LATENCY)
-        act = meta.stage(at_act)
         reuse = Signal()
         m.d.comb += reuse.eq(dec.reuse & act.valid)
         compute = Signal()
@@ -497,12 +511,12 @@ class MemoCore(wiring.Component):
                      my_wr.data.yb.eq(Mux(dec.reuse, yb_act[yb_bits:], yb_act[:yb_bits])),
                      my_wr.data.run.eq(dec.run_next), my_wr.en.eq(act.valid & pred_l)]
 
-        fifo_entry = data.StructLayout({"r": range(GH), "g": range(G), "j": range(H),
+        fifo_entry = data.StructLayout({"g": range(G), "j": range(H),
                                         "wrow": range(lay.weight_depth + 1)})
         # One entry more than the credits: SyncFIFOBuffered's w_rdy drops for the cycle an
         # entry moves into its output register, which would drop a row when it is full.
         m.submodules.row_fifo = row_fifo = SyncFIFOBuffered(width=fifo_entry.size, depth=depth + 1)
-        m.d.comb += [row_fifo.w_data.eq(Cat(act.r, act.g, act.j, act.wrow)), row_fifo.w_en.eq(compute)]
+        m.d.comb += [row_fifo.w_data.eq(Cat(act.g, act.j, act.wrow)), row_fifo.w_en.eq(compute)]
         with m.If(act.valid):
             m.d.sync += decided.eq(decided + 1)
             with m.If(pred_l):
@@ -564,13 +578,13 @@ class MemoCore(wiring.Component):
                 with m.If(d_inbuf == i):
                     m.d.comb += seq_rd_addr[i].eq(t_base + mac_c)
         mac_meta = data.StructLayout({"valid": 1, "first": 1, "last": 1, "part_h": 1, "hpart_product": 1,
-                                      "r": range(GH), "g": range(G), "j": range(H)})
+                                      "g": range(G), "j": range(H)})
         m1 = Signal(mac_meta)
         m.d.sync += [m1.valid.eq(mac_busy),
                      m1.first.eq((mac_c == 0) | (candidate & (mac_c == d_xw))),
                      m1.last.eq(mac_c_last | (candidate & (mac_c == d_xw - 1))),
                      m1.part_h.eq(mac_part_h), m1.hpart_product.eq(candidate & mac_part_h),
-                     m1.r.eq(mac_row.r), m1.g.eq(mac_row.g), m1.j.eq(mac_row.j)]
+                     m1.g.eq(mac_row.g), m1.j.eq(mac_row.j)]
         # Operands are registered once out of their RAMs before the multipliers: a block
         # RAM's clock-to-output plus a multiplier does not fit one cycle at speed.
         m.submodules.mac = mac = MacLanes(P)
@@ -583,12 +597,16 @@ class MemoCore(wiring.Component):
         inflight = Signal(range(depth + 8))
         product_issued = Signal()
         m.d.comb += product_issued.eq(m2.valid & m2.last)
-        prod0 = Signal(mac_meta)
-        m.d.comb += [prod0.eq(m2), prod0.valid.eq(product_issued)]
+        # What the write-back needs of a product (r follows from g and j).
+        prod_meta = data.StructLayout({"valid": 1, "hpart_product": 1, "g": range(G), "j": range(H)})
+        prod0 = Signal(prod_meta)
+        m.d.comb += [prod0.valid.eq(product_issued), prod0.hpart_product.eq(m2.hpart_product),
+                     prod0.g.eq(m2.g), prod0.j.eq(m2.j)]
         prod = DelayLine(m, prod0, mac.LATENCY, "prod")
         # Row parameters are read two cycles ahead and registered, for the same reason.
         prod_param = prod.stage(mac.LATENCY - 2)
-        m.d.comb += [bias_rd.addr.eq(d_memo_base + prod_param.r), rq_rd.addr.eq(d_memo_base + prod_param.r)]
+        param_r = prod_param.g * H + prod_param.j
+        m.d.comb += [bias_rd.addr.eq(d_memo_base + param_r), rq_rd.addr.eq(d_memo_base + param_r)]
         at_acc = prod.stage(mac.LATENCY)
         # The shared datapath gives the requantizer (rows phase) and the cell unit (cell
         # phase) one multiplier, when the requantizer takes two passes.

@@ -121,6 +121,8 @@ def synthesize(design: Design, target_name: str, outdir: str, about: dict, lanes
     muls, mems, ports = inventory.read_inventory(os.path.join(outdir, "inventory.json"), design.top)
     soft = inventory.dsp_budget(muls, target.dsp_shape, target.dsp_min_y, target.capacity.get("dsp"))
     spram = inventory.spram_memories(mems, about.get("config"), bool(target.capacity.get("spram")))
+    block = inventory.forced_block_memories(mems, target.lutram or target.family == "generic" or
+                                            not target.capacity.get("bram"), spram)
 
     files, top = [nfile], design.top
     if target.has_pnr:
@@ -130,7 +132,8 @@ def synthesize(design: Design, target_name: str, outdir: str, about: dict, lanes
     progress(f"[3/{steps}] synthesis: yosys {target.synth}" + (f" ({len(soft)} multipliers over the DSP budget "
                                                               f"built in logic)" if soft else ""))
     times["synthesis"] = _yosys("synth.ys", yosys.synth_script(target, files, top, design.top, sorted(soft),
-                                                               "netlist.json", "stat.json", spram),
+                                                               "netlist.json", "stat.json", spram,
+                                                               block),
                                 outdir, "synthesis")
     stat = yosys.read_stat(os.path.join(outdir, "stat.json"))
     res = yosys.count_resources(target, stat[design.top])

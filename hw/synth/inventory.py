@@ -145,3 +145,16 @@ def spram_memories(mems: list[MemoryInfo], config: dict | None, has_spram: bool)
     if not has_spram or not config or config.get("weight_memory") != "loaded":
         return []
     return [m for m in mems if m.name.split(".")[-1] == "weights"]
+
+
+#: Smallest memory (bits) put in block RAM on a device without LUT RAM, where flip-flops
+#: and their read multiplexer would cost more logic cells than the block RAM saves.
+BLOCK_MIN_BITS = 256
+
+
+def forced_block_memories(mems: list[MemoryInfo], lutram: bool, exclude: list[MemoryInfo]) -> list[MemoryInfo]:
+    """Writable memories of :data:`BLOCK_MIN_BITS` or more to force into block RAM on a
+    device without LUT RAM (Yosys would build the small ones from flip-flops)."""
+    if lutram:
+        return []
+    return [m for m in mems if not m.rom and m.bits >= BLOCK_MIN_BITS and m not in exclude]

@@ -29,7 +29,7 @@ def selection_pattern(name: str) -> str:
 
 
 def synth_script(target: Target, verilog_files: list[str], top: str, dut: str, soft_muls: list[str],
-                 netlist_json: str, stat_json: str, spram_mems: list = ()) -> str:
+                 netlist_json: str, stat_json: str, spram_mems: list = (), block_mems: list = ()) -> str:
     """The synthesis script.
 
     Parameters
@@ -46,6 +46,8 @@ def synth_script(target: Target, verilog_files: list[str], top: str, dut: str, s
         Multipliers to build in logic (``booth``), outside the DSP budget.
     spram_mems : list of MemoryInfo
         Memories without initial contents to map to SPRAM (``ram_style "huge"``).
+    block_mems : list of MemoryInfo
+        Memories to map to block RAM whatever their size (``ram_style "block"``).
     netlist_json, stat_json : str
         Outputs: the netlist for nextpnr and the ``stat -json`` cell counts.
     """
@@ -54,13 +56,15 @@ def synth_script(target: Target, verilog_files: list[str], top: str, dut: str, s
     if dut != top:
         lines.append(f"setattr -mod -set keep_hierarchy 1 {dut}")
     lines += PREP
-    if spram_mems:
+    if spram_mems or block_mems:
+        lines.append("memory_collect")
+    for mem in spram_mems:
         # SPRAM has no initial contents: drop the (all-zero) ones Amaranth writes, so
         # Yosys' memory mapping may use it.
-        lines.append("memory_collect")
-        for mem in spram_mems:
-            sel = f"{dut}/c:{selection_pattern(mem.cell)}"
-            lines += [f'setattr -set ram_style "huge" {sel}', f"setparam -set INIT {mem.bits}'bx {sel}"]
+        sel = f"{dut}/c:{selection_pattern(mem.cell)}"
+        lines += [f'setattr -set ram_style "huge" {sel}', f"setparam -set INIT {mem.bits}'bx {sel}"]
+    for mem in block_mems:
+        lines.append(f'setattr -set ram_style "block" {dut}/c:{selection_pattern(mem.cell)}')
     if soft_muls:
         lines.append("booth " + " ".join(f"{dut}/c:{selection_pattern(n)}" for n in soft_muls))
     # splitnets before LUT mapping: works around Yosys' ABC re-integration assert on
