@@ -54,12 +54,12 @@ class SharedLstmCell(wiring.Component):
     The same ports and results as :class:`.cell.LstmCellUnit`. Successive ``in_valid``
     pulses must be a multiple of ``INTERVAL`` cycles apart, or at least ``LATENCY``.
 
-    Schedule (cycle offsets from ``in_valid``; PWL latency 3, multiplier 1)
+    Schedule (cycle offsets from ``in_valid``; PWL latency 4, multiplier 1)
     ---------------------------------------------------------------------
     PWL inputs: ``pre_i`` at 0, ``pre_f`` 1, ``pre_g`` 2, ``pre_o`` 3, the cell state's
-    tanh input at 9 (slots 0, 1, 2, 3, 4 mod 5). Products: ``f*c`` at 4, ``i*g`` at 5,
-    ``o*tanh(c_new)`` at 12 (slots 4, 0, 2). ``c_new`` is formed at 6, ``h`` at 13;
-    both leave at 14.
+    tanh input at 9 (slots 0, 1, 2, 3, 4 mod 5). Products: ``f*c`` at 5, ``i*g`` at 6,
+    ``o*tanh(c_new)`` at 13 (slots 0, 1, 3). ``c_new`` is formed at 7, ``h`` at 14;
+    both leave at 15.
 
     Parameters
     ----------
@@ -71,12 +71,12 @@ class SharedLstmCell(wiring.Component):
     Attributes
     ----------
     LATENCY : int
-        14.
+        15.
     INTERVAL : int
         5: cycles between hidden units.
     """
 
-    LATENCY = 14
+    LATENCY = 15
     INTERVAL = 5
 
     def __init__(self, segments: int = nx.PWL_DEFAULT_SEGMENTS, external_mul: bool = False):
@@ -111,49 +111,49 @@ class SharedLstmCell(wiring.Component):
         with m.If(v[0]):
             m.d.sync += [f_r.eq(self.pre_f), g_r.eq(self.pre_g), o_r.eq(self.pre_o), c_r.eq(self.c)]
 
-        c_pre = Signal(signed(nx.PRE_BITS))  # loaded at 6, read at 9, reloaded at 11
+        c_pre = Signal(signed(nx.PRE_BITS))  # loaded at 7, read at 9, reloaded at 12
         m.d.comb += [
             act.x.eq(_mux_by_slot([(v[0], self.pre_i), (v[1], f_r), (v[2], g_r), (v[3], o_r)], c_pre)),
             act.sel.eq(v[2] | v[9]),
             act.in_valid.eq(v[0] | v[1] | v[2] | v[3] | v[9]),
         ]
-        # Gate outputs: i at 3 (kept until 5), f at 4, g at 5, o at 6 (kept until 12).
+        # Gate outputs: i at 4 (kept until 6), f at 5, g at 6, o at 7 (kept until 13).
         i_r = Signal(signed(nx.GATE_BITS))
-        o_a = Signal(signed(nx.GATE_BITS))  # loaded at 6, copied at 11 (its reload)
-        o_b = Signal(signed(nx.GATE_BITS))  # loaded at 11, read at 12, reloaded at 16
-        with m.If(v[3]):
+        o_a = Signal(signed(nx.GATE_BITS))  # loaded at 7, copied at 12 (its reload)
+        o_b = Signal(signed(nx.GATE_BITS))  # loaded at 12, read at 13, reloaded at 17
+        with m.If(v[4]):
             m.d.sync += i_r.eq(act.y)
-        with m.If(v[6]):
+        with m.If(v[7]):
             m.d.sync += o_a.eq(act.y)
-        with m.If(v[11]):
+        with m.If(v[12]):
             m.d.sync += o_b.eq(o_a)
 
-        # The multiplier: f*c at 4, i*g at 5, o*tanh(c_new) at 12.
+        # The multiplier: f*c at 5, i*g at 6, o*tanh(c_new) at 13.
         prod = Signal(signed(2 * nx.GATE_BITS))
-        mul_a = _mux_by_slot([(v[4], act.y), (v[5], i_r)], o_b)
-        mul_b = _mux_by_slot([(v[4], c_r)], act.y)
+        mul_a = _mux_by_slot([(v[5], act.y), (v[6], i_r)], o_b)
+        mul_b = _mux_by_slot([(v[5], c_r)], act.y)
         m.d.sync += prod.eq(product(m, self, mul_a, mul_b, self._external))
 
-        # c_new: round(f*c) at 5, the sum with round(i*g) at 6, as LstmCellUnit stage 3.
+        # c_new: round(f*c) at 6, the sum with round(i*g) at 7, as LstmCellUnit stage 3.
         fc_r = Signal(signed(nx.CELL_BITS + 2))
-        with m.If(v[5]):
+        with m.If(v[6]):
             m.d.sync += fc_r.eq(rshift_round_const(prod, nx.GATE_FRAC))
         total = fc_r + rshift_round_const(prod, 2 * nx.GATE_FRAC - nx.CELL_FRAC)
-        c_new_a = Signal(signed(nx.CELL_BITS))  # loaded at 6, copied at 9
-        c_new_b = Signal(signed(nx.CELL_BITS))  # loaded at 9, leaves at 14, reloaded at 14
-        with m.If(v[6]):
+        c_new_a = Signal(signed(nx.CELL_BITS))  # loaded at 7, copied at 10
+        c_new_b = Signal(signed(nx.CELL_BITS))  # loaded at 10, leaves at 15, reloaded at 15
+        with m.If(v[7]):
             m.d.sync += [
                 c_new_a.eq(saturate(total, nx.CELL_BITS)),
-                c_pre.eq(saturate(total << (nx.PRE_FRAC - nx.CELL_FRAC), nx.PRE_BITS)),
+                c_pre.eq(saturate(total.shift_left(nx.PRE_FRAC - nx.CELL_FRAC), nx.PRE_BITS)),
             ]
-        with m.If(v[9]):
+        with m.If(v[10]):
             m.d.sync += c_new_b.eq(c_new_a)
 
-        # h from o*tanh(c_new) at 13.
-        with m.If(v[13]):
+        # h from o*tanh(c_new) at 14.
+        with m.If(v[14]):
             m.d.sync += self.h.eq(saturate(rshift_round_const(prod, 2 * nx.GATE_FRAC - nx.H_FRAC), nx.H_BITS))
         m.d.comb += self.c_new.eq(c_new_b)
-        m.d.sync += self.out_valid.eq(v[13])
+        m.d.sync += self.out_valid.eq(v[14])
         return m
 
 
@@ -163,11 +163,11 @@ class SharedGruCell(wiring.Component):
     The same ports and results as :class:`.cell.GruCellUnit`. Successive ``in_valid``
     pulses must be a multiple of ``INTERVAL`` cycles apart, or at least ``LATENCY``.
 
-    Schedule (cycle offsets from ``in_valid``)
-    ------------------------------------------
-    PWL inputs: ``pre_r`` at 0, ``pre_z`` 1, the candidate at 5 (slots 0, 1, 2 mod 3).
-    Products: ``r*pre_hn`` at 3, ``z*((h << 8) - n)`` at 8 (slots 0, 2). The candidate
-    pre-activation is formed at 4, ``h_new`` at 9 and leaves at 10.
+    Schedule (cycle offsets from ``in_valid``; PWL latency 4)
+    ---------------------------------------------------------
+    PWL inputs: ``pre_r`` at 0, ``pre_z`` 1, the candidate at 8 (slots 0, 1, 2 mod 3).
+    Products: ``r*pre_hn`` at 4, ``z*((h << 8) - n)`` at 12 (slots 1, 0). The candidate
+    pre-activation is formed at 5, ``h_new`` at 13 and leaves at 14.
 
     Parameters
     ----------
@@ -179,12 +179,12 @@ class SharedGruCell(wiring.Component):
     Attributes
     ----------
     LATENCY : int
-        10.
+        14.
     INTERVAL : int
         3.
     """
 
-    LATENCY = 10
+    LATENCY = 14
     INTERVAL = 3
 
     def __init__(self, segments: int = nx.PWL_DEFAULT_SEGMENTS, external_mul: bool = False):
@@ -212,49 +212,52 @@ class SharedGruCell(wiring.Component):
         v = _valid_chain(m, self.in_valid, self.LATENCY)
         m.submodules.act = act = DualPwlUnit(self._segments)
 
-        # Inputs held from 0 (valid 1 .. 3); n and h are copied on before the reload at 3.
+        # Inputs held from 0 (valid 1 .. 3), copied on at 3 before their reload; h and z
+        # are copied on every three cycles until their product at 12.
         z_r, n_r, hn_r = (Signal(signed(nx.PRE_BITS), name=n) for n in ("pre_z_r", "pre_n_r", "pre_hn_r"))
         h_r = Signal(signed(nx.H_BITS))
         with m.If(v[0]):
             m.d.sync += [z_r.eq(self.pre_z), n_r.eq(self.pre_n), hn_r.eq(self.pre_hn), h_r.eq(self.h)]
-        n_b = Signal(signed(nx.PRE_BITS))  # loaded at 3, read at 4
-        h_b = Signal(signed(nx.H_BITS))    # loaded at 3, copied at 6
-        h_c = Signal(signed(nx.H_BITS))    # loaded at 6, read at 8, reloaded at 9
+        n_b, hn_b = Signal(signed(nx.PRE_BITS)), Signal(signed(nx.PRE_BITS))  # loaded at 3, valid 4 .. 6
+        h_b, h_c, h_d = (Signal(signed(nx.H_BITS), name=n) for n in ("h_b", "h_c", "h_d"))  # at 3, 6, 9
         with m.If(v[3]):
-            m.d.sync += [n_b.eq(n_r), h_b.eq(h_r)]
+            m.d.sync += [n_b.eq(n_r), hn_b.eq(hn_r), h_b.eq(h_r)]
         with m.If(v[6]):
             m.d.sync += h_c.eq(h_b)
+        with m.If(v[9]):
+            m.d.sync += h_d.eq(h_c)
 
-        n_pre = Signal(signed(nx.PRE_BITS))  # loaded at 4, read at 5
+        n_pre = Signal(signed(nx.PRE_BITS))  # loaded at 5, read at 8
         m.d.comb += [
             act.x.eq(_mux_by_slot([(v[0], self.pre_r), (v[1], z_r)], n_pre)),
-            act.sel.eq(v[5]),
-            act.in_valid.eq(v[0] | v[1] | v[5]),
+            act.sel.eq(v[8]),
+            act.in_valid.eq(v[0] | v[1] | v[8]),
         ]
-        # z comes out at 4 (kept until 7, copied on), n at 8.
-        z_a = Signal(signed(nx.GATE_BITS))
-        z_b = Signal(signed(nx.GATE_BITS))  # loaded at 7, read at 8, reloaded at 10
-        with m.If(v[4]):
+        # z comes out at 5 and is copied at 8 and 11 (its reloads); n at 12.
+        z_a, z_b, z_c = (Signal(signed(nx.GATE_BITS), name=n) for n in ("z_a", "z_b", "z_c"))
+        with m.If(v[5]):
             m.d.sync += z_a.eq(act.y)
-        with m.If(v[7]):
+        with m.If(v[8]):
             m.d.sync += z_b.eq(z_a)
+        with m.If(v[11]):
+            m.d.sync += z_c.eq(z_b)
 
-        # The multiplier: r*pre_hn at 3, z*((h << 8) - n) at 8, as GruCellUnit stages 2 and 5.
-        h15 = h_c.shift_left(nx.GATE_FRAC - nx.H_FRAC)
+        # The multiplier: r*pre_hn at 4, z*((h << 8) - n) at 12, as GruCellUnit stages 2 and 5.
+        h15 = h_d.shift_left(nx.GATE_FRAC - nx.H_FRAC)
         prod = Signal(signed(nx.GATE_BITS + nx.GATE_BITS + 2))
-        mul_a = Mux(v[3], act.y, z_b)
-        mul_b = Mux(v[3], hn_r, h15 - act.y)
+        mul_a = Mux(v[4], act.y, z_c)
+        mul_b = Mux(v[4], hn_b, h15 - act.y)
         m.d.sync += prod.eq(product(m, self, mul_a, mul_b, self._external))
-        with m.If(v[4]):
+        with m.If(v[5]):
             m.d.sync += n_pre.eq(saturate(n_b + rshift_round_const(prod, nx.GATE_FRAC), nx.PRE_BITS))
 
-        n_r9 = Signal(signed(nx.GATE_BITS))
-        with m.If(v[8]):
-            m.d.sync += n_r9.eq(act.y)
-        mixed = n_r9 + rshift_round_const(prod, nx.GATE_FRAC)
-        with m.If(v[9]):
+        n_r13 = Signal(signed(nx.GATE_BITS))
+        with m.If(v[12]):
+            m.d.sync += n_r13.eq(act.y)
+        mixed = n_r13 + rshift_round_const(prod, nx.GATE_FRAC)
+        with m.If(v[13]):
             m.d.sync += self.h_new.eq(saturate(rshift_round_const(mixed, nx.GATE_FRAC - nx.H_FRAC), nx.H_BITS))
-        m.d.sync += self.out_valid.eq(v[9])
+        m.d.sync += self.out_valid.eq(v[13])
         return m
 
 

@@ -107,7 +107,10 @@ class DualPwlUnit(wiring.Component):
 
     The shared cell datapaths (:mod:`.cell_shared`) evaluate every gate activation on
     one of these. Both tables sit in the same ROMs (``sel`` is the top address bit), so
-    the unit costs one multiply-add, like a :class:`PwlUnit`.
+    the unit costs one multiply-add, like a :class:`PwlUnit`. Its input is registered
+    first (the shared cells feed it through a multiplexer, and on the small FPGAs it
+    serves, multiplexer, magnitude and ROM lookup do not fit one cycle), so it takes a
+    cycle more.
 
     Parameters
     ----------
@@ -117,7 +120,7 @@ class DualPwlUnit(wiring.Component):
     Attributes
     ----------
     LATENCY : int
-        3, as :class:`PwlUnit`.
+        4: the input register, then the three stages of :class:`PwlUnit`.
 
     Members
     -------
@@ -129,7 +132,7 @@ class DualPwlUnit(wiring.Component):
     out_valid : Out(1)
     """
 
-    LATENCY = 3
+    LATENCY = 4
     FUNCS = ("sigmoid", "tanh")
 
     x: In(signed(nx.PRE_BITS))
@@ -148,12 +151,19 @@ class DualPwlUnit(wiring.Component):
         return self._segments
 
     def elaborate(self, platform):
-        return _build_pwl(self, self._tables, sel=self.sel)
+        m = Module()
+        x, sel, valid = Signal.like(self.x), Signal(), Signal()
+        m.d.sync += [x.eq(self.x), sel.eq(self.sel), valid.eq(self.in_valid)]
+        m.submodules.stages = _build_pwl(self, self._tables, sel=sel, x=x, in_valid=valid)
+        return m
 
 
-def _build_pwl(unit, tables, sel):
-    """The three PWL stages of ``unit`` over ``tables`` (one, or two chosen by ``sel``)."""
+def _build_pwl(unit, tables, sel, x=None, in_valid=None):
+    """The three PWL stages of ``unit`` over ``tables`` (one, or two chosen by ``sel``),
+    from ``x`` and ``in_valid`` (default: the unit's ports) to the unit's outputs."""
     m = Module()
+    x = unit.x if x is None else x
+    in_valid = unit.in_valid if in_valid is None else in_valid
     seg_shift = tables[0].seg_shift
     frac = nx.PWL_SLOPE_FRAC
     mag_bits = nx.PRE_BITS - 1
@@ -172,9 +182,9 @@ def _build_pwl(unit, tables, sel):
     base_rd = base_rom.read_port()
 
     # 1: |x| saturated to 15 bits (only -32768 needs it), then segment index.
-    neg_0 = unit.x < 0
+    neg_0 = x < 0
     mag = Signal(unsigned(mag_bits))
-    m.d.comb += mag.eq(saturate(Mux(neg_0, -unit.x, unit.x), mag_bits, signed_=False))
+    m.d.comb += mag.eq(saturate(Mux(neg_0, -x, x), mag_bits, signed_=False))
     addr = mag[seg_shift:] if sel is None else Cat(mag[seg_shift:], sel)
     m.d.comb += [slope_rd.addr.eq(addr), base_rd.addr.eq(addr)]
     dx_1 = Signal(unsigned(seg_shift))
@@ -184,7 +194,7 @@ def _build_pwl(unit, tables, sel):
     m.d.sync += [
         dx_1.eq(mag[:seg_shift]),
         neg_1.eq(neg_0),
-        valid_1.eq(unit.in_valid),
+        valid_1.eq(in_valid),
         tanh_1.eq(tables[0].func == "tanh" if sel is None else sel),
     ]
 
