@@ -132,7 +132,7 @@ class SharedLstmCell(wiring.Component):
         prod = Signal(signed(2 * nx.GATE_BITS))
         mul_a = _mux_by_slot([(v[5], act.y), (v[6], i_r)], o_b)
         mul_b = _mux_by_slot([(v[5], c_r)], act.y)
-        m.d.sync += prod.eq(product(m, self, mul_a, mul_b, self._external))
+        m.d.comb += prod.eq(product(m, self, mul_a, mul_b, self._external))  # registered
 
         # c_new: round(f*c) at 6, the sum with round(i*g) at 7, as LstmCellUnit stage 3.
         fc_r = Signal(signed(nx.CELL_BITS + 2))
@@ -247,7 +247,7 @@ class SharedGruCell(wiring.Component):
         prod = Signal(signed(nx.GATE_BITS + nx.GATE_BITS + 2))
         mul_a = Mux(v[4], act.y, z_c)
         mul_b = Mux(v[4], hn_b, h15 - act.y)
-        m.d.sync += prod.eq(product(m, self, mul_a, mul_b, self._external))
+        m.d.comb += prod.eq(product(m, self, mul_a, mul_b, self._external))  # registered
         with m.If(v[5]):
             m.d.sync += n_pre.eq(saturate(n_b + rshift_round_const(prod, nx.GATE_FRAC), nx.PRE_BITS))
 

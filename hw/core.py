@@ -194,6 +194,7 @@ class MemoCore(wiring.Component):
         # -------------------------------------------------------- sequence state
         S = lay.step_words
         seq_len = Signal(range(lay.max_seq_len + 1))  # T
+        seq_last = Signal(range(lay.max_seq_len))  # T - 1, kept apart for shorter compare paths
         last_base = Signal(range(lay.seq_buffer_depth + 1))  # (T-1) * S
         ld = Signal(range(lay.layer_dirs))
         step = Signal(range(lay.max_seq_len + 1))
@@ -297,7 +298,7 @@ class MemoCore(wiring.Component):
             # payload holds until it is accepted), and accepted with its last word.
             with m.State("IDLE"):
                 with m.If(self.i_x.valid):
-                    m.d.sync += [in_chunk.eq(0), in_addr.eq(0), seq_len.eq(1), too_long.eq(0),
+                    m.d.sync += [in_chunk.eq(0), in_addr.eq(0), seq_len.eq(1), seq_last.eq(0), too_long.eq(0),
                                  thetas_l.eq(self.thetas), cap_l.eq(self.reuse_cap), pred_l.eq(self.predictor)]
                     m.next = "IN_WRITE"
             with m.State("IN_WAIT"):
@@ -307,7 +308,7 @@ class MemoCore(wiring.Component):
                     with m.If(seq_len == lay.max_seq_len):
                         m.d.sync += too_long.eq(1)
                     with m.Else():
-                        m.d.sync += seq_len.eq(seq_len + 1)
+                        m.d.sync += [seq_len.eq(seq_len + 1), seq_last.eq(seq_len)]
                     m.next = "IN_WRITE"
             with m.State("IN_WRITE"):
                 m.d.comb += busy.eq(1)
@@ -353,7 +354,7 @@ class MemoCore(wiring.Component):
                 with m.If(cell_done):
                     m.d.sync += step.eq(step + 1)
                     m.d.sync += t_base.eq(Mux(d_dir, t_base - S, t_base + S))
-                    with m.If(step == seq_len - 1):
+                    with m.If(step == seq_last):
                         with m.If(d_last):
                             m.d.sync += [out_t.eq(0), out_c.eq(0), out_addr.eq(0)]
                             m.next = "OUT_READ"
@@ -373,10 +374,10 @@ class MemoCore(wiring.Component):
             with m.State("OUT_SEND"):
                 m.d.comb += [busy.eq(1), self.o_h.valid.eq(1),
                              self.o_h.payload.data.eq(out_beat[:lay.output_size * 8]),
-                             self.o_h.payload.last.eq(out_t == seq_len - 1)]
+                             self.o_h.payload.last.eq(out_t == seq_last)]
                 with m.If(self.o_h.ready):
                     m.d.sync += [out_t.eq(out_t + 1), out_c.eq(0), out_addr.eq(out_addr + S)]
-                    with m.If(out_t == seq_len - 1):
+                    with m.If(out_t == seq_last):
                         m.d.sync += cnt_idx.eq(0)
                         m.next = "COUNTERS" if self._trace else "DONE"
                     with m.Else():
@@ -629,7 +630,9 @@ class MemoCore(wiring.Component):
             m.d.comb += [port.addr.eq(d_pre_base + wrote.j), port.data.eq(req.pre),
                          port.en.eq(wrote.valid & bank_hit)]
         m.d.sync += inflight.eq(inflight + product_issued - wrote.valid)
-        m.d.comb += rows_done.eq(in_rows & (decided == GH) & (row_fifo.level == 0) & ~mac_busy & ~m1.valid
+        # Registered: this wide condition stays off the state register's enable path (the
+        # phase ends a cycle later; nothing is in flight by then, so it stays true).
+        m.d.sync += rows_done.eq(in_rows & (decided == GH) & (row_fifo.level == 0) & ~mac_busy & ~m1.valid
                                  & ~m2.valid & (inflight == 0))
 
         # ------------------------------------------------------------ CELL
@@ -698,7 +701,12 @@ class MemoCore(wiring.Component):
                          cell.c.eq(Mux(step0, 0, c_rd.data)), cell.in_valid.eq(cm1_valid)]
             h_out = cell.h
         if share_mul:
-            sharedmul.connect(m, [req, cell], in_cell)
+            # A registered select: the state decode stays off the multiplier's path. Safe
+            # as the cell's first product comes cycles after the phase starts, and the
+            # requantizer's cycles after the rows phase starts (PREP comes first).
+            cell_phase = Signal()
+            m.d.sync += cell_phase.eq(in_cell)
+            sharedmul.connect(m, [req, cell], cell_phase)
         m.d.comb += cdone_valid.eq(cell.out_valid)
         h_word = Cat(h_out for _ in range(P))
         m.d.comb += [h_wr.addr.eq(cwp.hw), h_wr.data.eq(h_word), h_wr.en.eq(Mux(cdone_valid, 1 << cwp.hl, 0))]

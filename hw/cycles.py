@@ -43,8 +43,8 @@ class Latencies:
         """Cycles of the rows phase that are not MAC issue cycles (pipeline fill and drain)."""
         # issue -> RAM read -> operand register -> lane -> decision -> FIFO -> pop, then
         # after the last MAC word: RAM read, operand register, lane, requantizer, write,
-        # done check.
-        return (2 + self.bnn + self.decision + FIFO_LATENCY) + (2 + self.mac + self.requant + 2)
+        # done check (registered).
+        return (2 + self.bnn + self.decision + FIFO_LATENCY) + (2 + self.mac + self.requant + 3)
 
     @property
     def cell_fill(self) -> int:

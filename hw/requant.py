@@ -74,7 +74,8 @@ class Requantizer(wiring.Component):
     LATENCY : int
         Cycles from an input (``in_valid``) to its result (``out_valid``) with one pass: 4.
     latency : int
-        This unit's: ``LATENCY + passes - 1``.
+        This unit's: ``LATENCY`` with one pass, ``LATENCY + 2`` with two (the second
+        pass, and a register between the products and their sum).
 
     Members
     -------
@@ -120,7 +121,7 @@ class Requantizer(wiring.Component):
 
     @classmethod
     def latency_for(cls, passes: int) -> int:
-        return cls.LATENCY + passes - 1
+        return cls.LATENCY if passes == 1 else cls.LATENCY + 2
 
     @property
     def latency(self) -> int:
@@ -158,20 +159,25 @@ class Requantizer(wiring.Component):
                 valid_2.eq(valid_1),
             ]
         else:
-            # Pass 1 in the cycle after the sum, pass 2 in the next; `total`, `mult_1` and
-            # `shift_1` hold for both: they load only on inputs, two or more cycles apart.
-            second = Signal()
+            # Pass 1 in the cycle after the sum, pass 2 in the next, their sum in the one
+            # after (the multiplier's product is registered: a multiplier built in logic
+            # and a 48-bit add do not fit one cycle). `total`, `mult_1` and `shift_1` hold
+            # through both passes: they load only on inputs, two or more cycles apart.
+            second, third = Signal(), Signal()
             low = Signal(signed(self.LOW_BITS + nx.MULT_BITS + 1))
+            shift_b = Signal.like(self.shift)
             low_half = Cat(total[:self.LOW_BITS], Const(0, 1)).as_signed()
             high_half = total[self.LOW_BITS:].as_signed()
             part = product(m, self, Mux(second, high_half, low_half), Cat(mult_1, Const(0, 1)).as_signed(),
-                           self._external)
+                           self._external)  # a cycle later
+            with m.If(second):
+                m.d.sync += [low.eq(part), shift_b.eq(shift_1)]
             m.d.sync += [
                 second.eq(valid_1),
-                low.eq(part),
-                prod.eq(low + (part << self.LOW_BITS)),
-                shift_2.eq(shift_1),
-                valid_2.eq(second),
+                third.eq(second),
+                prod.eq(low + part.shift_left(self.LOW_BITS)),
+                shift_2.eq(shift_b),
+                valid_2.eq(third),
             ]
 
         # 3: why `(prod << 1) >> shift`: round half up is (p + 2**(s-1)) >> s, which
@@ -188,9 +194,15 @@ class Requantizer(wiring.Component):
             valid_3.eq(valid_2),
         ]
 
-        # 4: round and saturate.
+        # 4: round and saturate, sat16((t + 1) >> 1), with the carry chains side by side
+        # rather than one after the other: the result saturates high exactly when
+        # t >= 2**16 - 1 and low when t < -2**16 - 1; otherwise its 16 bits are bits 1..16
+        # of t + 1, which depend on t's low 17 bits only.
+        low, high = nx.int_range(nx.PRE_BITS)
+        in_bits = nx.PRE_BITS + 1
+        rounded = (shifted[:in_bits] + 1)[1:in_bits].as_signed()
         m.d.sync += [
-            self.pre.eq(saturate((shifted + 1) >> 1, nx.PRE_BITS)),
+            self.pre.eq(Mux(shifted >= 2 * high + 1, high, Mux(shifted < 2 * low - 1, low, rounded))),
             self.out_valid.eq(valid_3),
         ]
         return m

@@ -4,7 +4,8 @@ The requantizer works only in the rows phase and the cell unit only in the cell 
 so with ``datapath = "shared"`` the core builds a single signed 17 x 17 multiplier and
 hands it to whichever phase is running. A unit built with ``external_mul`` gets the
 members of :func:`mul_members` instead of a multiplier of its own: it drives ``mul_a``
-and ``mul_b`` and reads their product on ``mul_y`` in the same cycle.
+and ``mul_b`` and reads their product on ``mul_y`` a cycle later (the product is
+registered: on the iCE40s a 17 x 17 product is a DSP block and an adder).
 """
 
 from amaranth.hdl import Signal, signed
@@ -23,12 +24,15 @@ def mul_members() -> dict:
 
 
 def product(m, unit, a, b, external: bool):
-    """``a * b``: on the unit's shared-multiplier members if ``external``, else a local ``*``.
+    """``a * b``, registered (one cycle): on the unit's shared-multiplier members if
+    ``external``, else a local multiplier.
 
     ``a`` and ``b`` must fit :data:`MUL_BITS` signed bits when ``external``.
     """
     if not external:
-        return a * b
+        y = Signal(signed(len(a) + len(b)))
+        m.d.sync += y.eq(a * b)
+        return y
     for value in (a, b):
         shape = value.shape()
         if shape.width + (not shape.signed) > MUL_BITS:
@@ -38,13 +42,14 @@ def product(m, unit, a, b, external: bool):
 
 
 def connect(m, users, select):
-    """Build the multiplier and give it to ``users[k]`` while ``select == k`` (a Value)."""
+    """Build the multiplier and give it to ``users[k]`` while ``select == k`` (a Value);
+    each user reads the product of its operands of the cycle before."""
     a = Signal(signed(MUL_BITS))
     b = Signal(signed(MUL_BITS))
     for k, unit in enumerate(users):
         with m.If(select == k):
             m.d.comb += [a.eq(unit.mul_a), b.eq(unit.mul_b)]
     y = Signal(signed(2 * MUL_BITS))
-    m.d.comb += y.eq(a * b)
+    m.d.sync += y.eq(a * b)
     for unit in users:
         m.d.comb += unit.mul_y.eq(y)

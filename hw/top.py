@@ -288,7 +288,10 @@ class Accelerator(wiring.Component):
 
         core = MemoCore(lay, self._images, trace=self._trace, row_fifo_depth=self._row_fifo_depth,
                         counter_bits=cb)
-        soft_reset = Signal()
+        # The soft reset acts the cycle after the CTRL write: registered, the register
+        # decode stays off the core's reset and enable paths.
+        soft_reset, soft_reset_req = Signal(), Signal()
+        m.d.sync += soft_reset.eq(soft_reset_req)
         m.submodules.core = ResetInserter(soft_reset)(core)
         m.submodules.axil = axil = AxiLiteRegisterInterface(AXIL_ADDR_BITS, AXIL_DATA_BITS)
         for name, member in AxiLiteSignature(AXIL_ADDR_BITS, AXIL_DATA_BITS).members.items():
@@ -365,7 +368,7 @@ class Accelerator(wiring.Component):
                 with m.If(axil.wr_en):
                     new = masked(Cat(predictor, run, Const(0, 1)))
                     m.d.sync += [predictor.eq(new[0]), run.eq(new[1])]
-                    m.d.comb += soft_reset.eq(new[2])
+                    m.d.comb += soft_reset_req.eq(new[2])
             with m.Case(STATUS):
                 with m.If(axil.wr_en):
                     clear = wdata & byte_mask

@@ -153,8 +153,9 @@ BLOCK_MIN_BITS = 256
 
 
 def forced_block_memories(mems: list[MemoryInfo], lutram: bool, exclude: list[MemoryInfo]) -> list[MemoryInfo]:
-    """Writable memories of :data:`BLOCK_MIN_BITS` or more to force into block RAM on a
-    device without LUT RAM (Yosys would build the small ones from flip-flops)."""
+    """Memories and ROMs of :data:`BLOCK_MIN_BITS` or more to force into block RAM on a
+    device without LUT RAM (Yosys builds the small ones from flip-flops, or LUTs for a
+    ROM such as a PWL table)."""
     if lutram:
         return []
-    return [m for m in mems if not m.rom and m.bits >= BLOCK_MIN_BITS and m not in exclude]
+    return [m for m in mems if m.bits >= BLOCK_MIN_BITS and m not in exclude]
