@@ -1,13 +1,12 @@
 """The synthesis flow end to end, through the CLI, for every target.
 
-The ECP5, Xilinx and generic targets synthesize (ECP5: and place and route) the
-accelerator for an LSTM with 2 inputs and 4 hidden units on P = 2 lanes. No accelerator
-fits an iCE40 yet (its fixed datapath, mostly the five PWL units, the requantizer and
-the cell multipliers, needs about 5700 logic cells on the UP5K with its DSPs and 8500
-LUTs on the HX8K), so for the iCE40 parts the tests check the one-line does-not-fit
-error on the accelerator, and place and route the MAC lanes alone to test the iCE40
-flow. The YoWASP tools compile their WebAssembly on first use (about a minute each,
-cached afterwards), which the first test of each tool pays.
+Every target synthesizes (ECP5 and iCE40: and places and routes) the accelerator for an
+LSTM with 2 inputs and 4 hidden units on P = 2 lanes: the ECP5, Xilinx and generic
+targets with the parallel datapath, the iCE40s with the shared one (``datapath =
+"shared"``; on the UP5K with the weights in SPRAM, ``weight_memory = "loaded"``). The
+default configuration (P = 8, B = 64, parallel datapath) does not fit an iCE40, which
+the does-not-fit tests use. The YoWASP tools compile their WebAssembly on first use
+(about a minute each, cached afterwards), which the first test of each tool pays.
 """
 
 import json
@@ -25,6 +24,11 @@ from memornn.hw.synth.tools import find_tool
 pytestmark = pytest.mark.synth
 
 TINY_CONFIG = "mac_lanes = 2\nbnn_width = 8\nmax_seq_len = 4\ncounter_bits = 16\n"
+#: The iCE40 configuration: the shared datapath; on the UP5K the weights go to SPRAM.
+ICE40_CONFIG = {"ice40-up5k": TINY_CONFIG + 'datapath = "shared"\nweight_memory = "loaded"\n',
+                "ice40-hx8k": TINY_CONFIG + 'datapath = "shared"\n'}
+#: The defaults (P = 8, B = 64, parallel datapath) with a short sequence buffer.
+DEFAULT_CONFIG = "max_seq_len = 4\ncounter_bits = 16\n"
 REPORT_KEYS = {"schema", "version", "target", "design", "fits", "resources", "available", "utilization_percent",
                "harness", "pnr", "dsp_inference", "memory_inference", "notes", "tools", "run_time_s", "logs"}
 
@@ -47,16 +51,20 @@ def tiny(tmp_path_factory):
     model = random_float_model("lstm", 1, False, 2, 4, seed=3)
     quantize_model(model, random_batch(2, sequences=3, max_len=5, seed=3)).save(str(d / "q.npz"))
     (d / "hw.toml").write_text(TINY_CONFIG)
+    for target, text in ICE40_CONFIG.items():
+        (d / f"{target}.toml").write_text(text)
+    (d / "default.toml").write_text(DEFAULT_CONFIG)
     return d
 
 
 def _synth(tiny, target, outdir, *extra):
-    return main(["synth", "--model", str(tiny / "q.npz"), "--config", str(tiny / "hw.toml"), "--target", target,
+    config = tiny / (f"{target}.toml" if target in ICE40_CONFIG else "hw.toml")
+    return main(["synth", "--model", str(tiny / "q.npz"), "--config", str(config), "--target", target,
                  "-o", str(outdir), *extra])
 
 
-#: Targets the tiny accelerator fits.
-FITTING = ["ecp5-25k", "ecp5-85k", "xilinx", "generic"]
+#: Every target: the tiny accelerator fits each (the iCE40s with their configuration).
+FITTING = ["ecp5-25k", "ecp5-85k", "ice40-up5k", "ice40-hx8k", "xilinx", "generic"]
 
 
 @pytest.mark.parametrize("target", FITTING)
@@ -90,6 +98,10 @@ def test_synth_target(tiny, tmp_path, target):
     if t.family in ("ice40", "ecp5"):
         mem = report["memory_inference"]
         assert mem["found_in_bram"] == mem["expected_in_bram"], mem["findings"]
+    if target == "ice40-up5k":  # the loaded weight memory (64 words of 16 bits) in one SPRAM
+        assert res["spram"] == 1 and report["design"]["config"]["weight_memory"] == "loaded"
+    if target == "ice40-hx8k":  # no DSP blocks: every multiplier in logic
+        assert res["dsp"] == 0
 
 
 def test_unknown_target_fails_in_one_line(tiny, tmp_path, capsys):
@@ -107,12 +119,12 @@ def test_unknown_target_subprocess_has_no_traceback(tiny, tmp_path):
 
 
 @pytest.mark.parametrize("target, limit", [("ice40-hx8k", "logic cells (has 7680)"),
-                                           ("ice40-up5k", "ICESTORM_LC (has 5280)")])
+                                           ("ice40-up5k", "logic cells (has 5280)")])
 def test_unfit_design_fails_in_one_line(tiny, tmp_path, target, limit):
-    """The accelerator does not fit an iCE40: one line with needed and available, no traceback."""
+    """The default configuration does not fit an iCE40: one line with needed and available."""
     _skip_without(_tools_for(target))
     proc = subprocess.run([sys.executable, "-m", "memornn", "synth", "--model", str(tiny / "q.npz"), "--config",
-                           str(tiny / "hw.toml"), "--target", target, "-o", str(tmp_path)],
+                           str(tiny / "default.toml"), "--target", target, "-o", str(tmp_path)],
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr
@@ -121,21 +133,14 @@ def test_unfit_design_fails_in_one_line(tiny, tmp_path, target, limit):
     assert limit in last, last
 
 
-@pytest.mark.parametrize("target", ["ice40-up5k", "ice40-hx8k"])
-def test_ice40_flow_on_the_mac_lanes(tmp_path, target):
-    """Place and route on the iCE40s, with the MAC lanes alone (the accelerator does not fit)."""
-    _skip_without(_tools_for(target))
+def test_a_single_block_synthesizes(tmp_path):
+    """The flow also takes one datapath block (here the MAC lanes) instead of the accelerator."""
+    _skip_without(_tools_for("generic"))
     from memornn.hw.mac import MacLanes
     from memornn.hw.synth.design import write_block
     from memornn.hw.synth.flow import synthesize
 
     design = write_block(MacLanes(2), "mac_lanes", str(tmp_path), "MacLanes(2) block")
-    report = synthesize(design, target, str(tmp_path), {"model": None, "config": None}, 2)
-    assert report["pnr"]["fmax_mhz"] > 0 and not report["pnr"]["critical_path"]["through_harness"]
-    assert report["resources"]["ffs"] > 0
-    inf = report["dsp_inference"]
-    if target == "ice40-up5k":  # both 8x8 products in SB_MAC16 blocks
-        assert [m["found_dsp"] for m in inf["multipliers"]] == [1, 1] and report["resources"]["dsp"] == 2, inf
-    else:
-        assert report["resources"]["dsp"] == 0 and report["resources"]["luts"] > 0
-    assert (tmp_path / "report.md").read_text().startswith(f"# memornn synthesis report: {target}")
+    report = synthesize(design, "generic", str(tmp_path), {"model": None, "config": None}, 2)
+    assert report["design"]["source"] == "MacLanes(2) block" and report["resources"]["luts"] > 0
+    assert len(report["dsp_inference"]["multipliers"]) == 2  # the two lane products
