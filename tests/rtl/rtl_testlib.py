@@ -104,7 +104,8 @@ def random_config(rng: np.random.Generator, big: bool = False, max_step_cycles: 
                   max_load_writes: int = 4000):
     """A random model shape and hardware configuration.
 
-    Sizes are up to 24 (up to 64 with ``big``). MAC lanes and BNN width are drawn among
+    Sizes are up to 24 (up to 64 with ``big``); a third of the configurations have the
+    shared datapath, half the loaded weight memory. MAC lanes and BNN width are drawn among
     the pairs that keep a step under ``max_step_cycles`` cycles and a model load under
     ``max_load_writes`` AXI4-Lite writes (a 1-bit BNN word per weight is a lot of words),
     so the simulation time stays bounded.
@@ -126,7 +127,9 @@ def random_config(rng: np.random.Generator, big: bool = False, max_step_cycles: 
             config = HwConfig(mac_lanes=pairs[k][0], bnn_width=pairs[k][1], **fixed)
             if (shape_cost(shape, config) <= max_step_cycles
                     and load_writes_count(shape_layout(shape, config)) <= max_load_writes):
-                return shape, config
+                # Drawn last, so the shapes and pairs above stay those of earlier versions.
+                return shape, config.replace(datapath=str(rng.choice(["parallel", "parallel", "shared"])),
+                                             weight_memory=str(rng.choice(["initialized", "loaded"])))
 
 
 def _scaled(model: FloatModel, scale: float) -> FloatModel:

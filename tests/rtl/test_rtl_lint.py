@@ -32,6 +32,13 @@ DESIGNS = {
                          HwConfig(mac_lanes=3, bnn_width=5, max_seq_len=12, row_fifo_depth=3, counter_bits=48)),
     "lstm-1x64-bench": ({"cell": "lstm", "num_layers": 1, "bidirectional": False, "input_size": 40,
                          "hidden_size": 64, "pwl_segments": 32}, HwConfig(mac_lanes=8, bnn_width=64, max_seq_len=40)),
+    "lstm-2x-bi-P3-B5-shared-loaded": ({"cell": "lstm", "num_layers": 2, "bidirectional": True, "input_size": 11,
+                                        "hidden_size": 7, "pwl_segments": 32},
+                                       HwConfig(mac_lanes=3, bnn_width=5, max_seq_len=12, datapath="shared",
+                                                weight_memory="loaded")),
+    "gru-1x-P2-B8-shared": ({"cell": "gru", "num_layers": 1, "bidirectional": False, "input_size": 4,
+                             "hidden_size": 5, "pwl_segments": 16},
+                            HwConfig(mac_lanes=2, bnn_width=8, max_seq_len=8, datapath="shared")),
     **{f"random-{seed}": random_config(np.random.default_rng(seed)) for seed in (7001, 7004, 9004)},
 }
 
