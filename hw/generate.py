@@ -16,7 +16,7 @@ from .core import COUNTER_NAMES, TRACE_WIDTH
 from .cycles import Latencies, ideal_step_cycles, step_cycles_none
 from .layout import MEMORIES, check_fits, make_layout, memory_depths, memory_images, memory_widths
 from .synth.fusesoc import write_fusesoc_core
-from .top import REGISTERS, Accelerator
+from .top import REGISTERS, Accelerator, load_writes
 
 TOP_NAME = "memornn_accel"
 MANIFEST_SCHEMA = "memornn.manifest"
@@ -54,7 +54,8 @@ def manifest(model: QModel, config: HwConfig, top: Accelerator) -> dict:
         "config": config.to_dict(),
         "ports": port_list(top),
         "registers": [dict(zip(("name", "offset", "access", "reset", "description"), r)) for r in REGISTERS],
-        "memories": {name: {"index": i, "width": widths[name], "depth": depths[name]}
+        "memories": {name: {"index": i, "width": widths[name], "depth": depths[name],
+                            "initial_contents": name not in layout.loaded_memories}
                      for i, name in enumerate(MEMORIES)},
         "trace": {"present": config.trace, "word_bits": TRACE_WIDTH, "counters": list(COUNTER_NAMES)},
         "cycles": {
@@ -73,8 +74,22 @@ def manifest(model: QModel, config: HwConfig, top: Accelerator) -> dict:
     }
 
 
+LOAD_FILE = "load_writes.json"
+
+
+def load_file(model: QModel, layout) -> dict:
+    """The AXI4-Lite writes that load ``model`` at run time (``load_writes.json``)."""
+    writes = load_writes(layout, memory_images(model, layout))
+    return {"description": "AXI4-Lite writes (byte offset, 32-bit value), in order, that load the model's "
+                           "memories through LOAD_SEL/LOAD_ADDR/LOAD_DATA while the accelerator is idle",
+            "loaded_memories": list(layout.loaded_memories),
+            "writes": [[int(offset), int(value)] for offset, value in writes]}
+
+
 def generate(model: QModel, config: HwConfig, outdir: str) -> dict:
-    """Write ``<outdir>/memornn_accel.v`` and ``manifest.json``; returns the manifest."""
+    """Write ``<outdir>/memornn_accel.v``, ``manifest.json`` and ``load_writes.json`` (the
+    writes that load the model at run time: required before the first sequence when the
+    configuration leaves memories without initial contents); returns the manifest."""
     top = build_accelerator(model, config)
     text = verilog.convert(top, name=TOP_NAME, emit_src=False)
     info = manifest(model, config, top)
@@ -84,6 +99,8 @@ def generate(model: QModel, config: HwConfig, outdir: str) -> dict:
             f.write(text)
         with open(os.path.join(outdir, "manifest.json"), "w") as f:
             json.dump(info, f, indent=2)
+        with open(os.path.join(outdir, LOAD_FILE), "w") as f:
+            json.dump(load_file(model, top.layout), f)
         write_fusesoc_core(outdir, info)
     except OSError as exc:
         raise MemornnError(f"cannot write to {outdir!r}: {exc.strerror}") from None

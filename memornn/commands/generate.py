@@ -9,8 +9,10 @@ from ..hw.config import load_config
 def register(sub) -> None:
     p = sub.add_parser("generate", help="generate the accelerator's Verilog",
                        description="Generate the accelerator for a quantized model: DIR/memornn_accel.v (weights "
-                                   "as memory initial contents) and DIR/manifest.json (parameters, ports, register "
-                                   "map, memories, cycle model).")
+                                   "as memory initial contents, unless the config says weight_memory = "
+                                   "\"loaded\"), DIR/manifest.json (parameters, ports, register map, memories, "
+                                   "cycle model) and DIR/load_writes.json (the AXI4-Lite writes that load the "
+                                   "model at run time).")
     p.add_argument("--model", required=True, metavar="Q.npz", help="quantized model (from memornn quantize)")
     p.add_argument("--config", metavar="hw.toml", help="hardware configuration (defaults for every missing key)")
     p.add_argument("--trace", action="store_true", help="include the reuse-trace stream (overrides the config)")
@@ -29,5 +31,9 @@ def run(args) -> int:
     steps = info["cycles"]["step_none"]
     print(f"{info['top']}: {model.cell} {model.num_layers}x{model.hidden_size}, P={config.mac_lanes}, "
           f"B={config.bnn_width}; {sum(s['cycles'] for s in steps)} cycles per step without memoization; "
-          f"wrote {args.output}/{info['top']}.v and manifest.json")
+          f"wrote {args.output}/{info['top']}.v, manifest.json and load_writes.json")
+    empty = [name for name, mem in info["memories"].items() if not mem["initial_contents"]]
+    if empty:
+        print(f"note: {', '.join(empty)} without initial contents (weight_memory = \"loaded\"): load the model "
+              f"with the writes in {args.output}/load_writes.json before the first sequence")
     return 0

@@ -47,6 +47,29 @@ def test_generate_writes_verilog_and_manifest(files, tmp_path):
     assert info["cycles"]["step_none"][0]["cycles"] >= 3 * 6 * 4
 
 
+def test_generate_loaded_weights_writes_the_load_and_says_so(files, tmp_path, capsys):
+    """weight_memory = "loaded": the manifest marks the memory, load_writes.json holds the writes."""
+    from memornn.golden.qmodel import load_qmodel
+    from memornn.hw.config import HwConfig
+    from memornn.hw.layout import make_layout, memory_images
+    from memornn.hw.top import load_writes
+
+    out = tmp_path / "rtl"
+    config = 'mac_lanes = 2\nbnn_width = 8\ndatapath = "shared"\nweight_memory = "loaded"\n'
+    assert main(["generate", "--model", str(files / "q.npz"), "--config", _config(tmp_path, config),
+                 "-o", str(out)]) == 0
+    assert "load the model with the writes in" in capsys.readouterr().out
+    info = json.loads((out / "manifest.json").read_text())
+    assert info["memories"]["weights"]["initial_contents"] is False
+    assert info["memories"]["bias"]["initial_contents"] is True
+    assert info["config"]["datapath"] == "shared"
+    load = json.loads((out / "load_writes.json").read_text())
+    model = load_qmodel(str(files / "q.npz"))
+    layout = make_layout(model, HwConfig(mac_lanes=2, bnn_width=8, datapath="shared", weight_memory="loaded"))
+    assert load["loaded_memories"] == ["weights"]
+    assert load["writes"] == [list(w) for w in load_writes(layout, memory_images(model, layout))]
+
+
 @pytest.mark.parametrize("text, message", [
     ("mac_lanes = 0\n", "mac_lanes = 0"),
     ("weight_bits = 4\n", "weight_bits = 4"),
@@ -55,6 +78,8 @@ def test_generate_writes_verilog_and_manifest(files, tmp_path):
     ("lanes = 4\n", "unknown key 'lanes'"),
     ("mac_lanes = = 4\n", "not valid TOML"),
     ("trace = 3\n", "trace = 3"),
+    ('datapath = "serial"\n', "datapath = 'serial'"),
+    ('weight_memory = "rom"\n', "weight_memory = 'rom'"),
 ])
 def test_bad_config_is_one_line_error_and_writes_nothing(files, tmp_path, capsys, text, message):
     out = tmp_path / "rtl"

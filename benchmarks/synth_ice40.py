@@ -1,0 +1,113 @@
+"""iCE40 benchmark: what fits the UP5K and the HX8K, at what clock and cycle count.
+
+A one-layer LSTM with 16 inputs and 32 hidden units (the issue's UP5K target) on the
+iCE40 UP5K (SG48, 30 MHz constraint) and HX8K (CT256), in configurations from the
+defaults (P = 8, B = 64, parallel datapath) down to the smallest: the shared datapath
+(``datapath = "shared"``), the weights in the UP5K's SPRAM (``weight_memory =
+"loaded"``), fewer MAC lanes and a narrower BNN word. Each point is synthesized and
+placed and routed by ``memornn.hw.synth`` in its I/O harness; a point that does not fit
+records the flow's one-line message (needed against available). Cycles per step come
+from the exact cycle model (predictor none) of the generated design.
+
+Writes ``benchmarks/results/synth_ice40.json`` and ``synth_ice40.md``. Run:
+``.venv/bin/python benchmarks/synth_ice40.py`` (a few minutes; points run one at a time).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+X, H = 16, 32
+#: (target, label, config keys beyond the defaults)
+POINTS = [
+    ("ice40-up5k", "defaults (P=8, B=64, parallel)", {}),
+    ("ice40-up5k", "P=8, B=64, shared, SPRAM weights", {"datapath": "shared", "weight_memory": "loaded"}),
+    ("ice40-up5k", "P=4, B=32, shared, SPRAM weights",
+     {"mac_lanes": 4, "bnn_width": 32, "datapath": "shared", "weight_memory": "loaded"}),
+    ("ice40-up5k", "P=2, B=16, shared, SPRAM weights",
+     {"mac_lanes": 2, "bnn_width": 16, "datapath": "shared", "weight_memory": "loaded"}),
+    ("ice40-hx8k", "P=2, B=16, shared", {"mac_lanes": 2, "bnn_width": 16, "datapath": "shared"}),
+    ("ice40-hx8k", "P=4, B=32, shared", {"mac_lanes": 4, "bnn_width": 32, "datapath": "shared"}),
+]
+
+
+def run_point(target: str, label: str, keys: dict, workdir: str) -> dict:
+    """Synthesize one point; a summary row (or the does-not-fit message)."""
+    from memornn.golden.errors import MemornnError
+    from memornn.golden.quantize import quantize_model
+    from memornn.golden.randmodel import random_batch, random_float_model
+    from memornn.hw.config import HwConfig
+    from memornn.hw.cycles import Latencies, step_cycles_none
+    from memornn.hw.layout import make_layout
+    from memornn.hw.synth.flow import run_synth
+
+    model = quantize_model(random_float_model("lstm", 1, False, X, H, seed=1),
+                           random_batch(X, sequences=4, max_len=8, seed=1))
+    config = HwConfig(**keys)
+    layout = make_layout(model, config)
+    step = step_cycles_none(layout, layout.layers[0], Latencies.of(layout))
+    row = {"target": target, "label": label, "config": keys, "X": X, "H": H, "cycles_per_step": step}
+    outdir = os.path.join(workdir, re.sub(r"\W+", "_", f"{target}_{label}"))
+    try:
+        rep = run_synth(model, config, target, outdir, progress=lambda msg: print(f"      {msg}", flush=True))
+    except MemornnError as exc:
+        return {**row, "fits": False, "error": str(exc)}
+    pnr = rep["pnr"] or {}
+    cp = pnr.get("critical_path") or {}
+    fmax = pnr.get("fmax_mhz")
+    return {**row, "fits": True, "resources": rep["resources"], "utilization_percent": rep["utilization_percent"],
+            "fmax_mhz": fmax, "constraint_mhz": pnr.get("constraint_mhz"),
+            "step_us": round(step / fmax, 2) if fmax else None,
+            "critical_path": " -> ".join(cp.get("blocks") or []) + f" ({cp.get('delay_ns')} ns)",
+            "tools": rep["tools"]}
+
+
+def markdown(rows: list[dict]) -> str:
+    lines = ["# iCE40: what fits", "",
+             f"One-layer LSTM, {X} inputs, {H} hidden units (max_seq_len 64). Resources of the design "
+             "alone (Yosys); logic-cell use and Fmax from nextpnr with the design in its I/O harness "
+             "(30 MHz constraint). Cycles per step: the exact model, predictor none (memoization only "
+             "removes MAC cycles).", "",
+             "| target | configuration | fits | LUTs | FFs | DSP | BRAM | SPRAM | LC use | Fmax (MHz) | "
+             "cycles/step | us/step | critical path |",
+             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for r in rows:
+        if not r["fits"]:
+            msg = r["error"].split(": needs ", 1)[-1].split("; see")[0]
+            lines.append(f"| {r['target']} | {r['label']} | no: needs {msg} | | | | | | | | "
+                         f"{r['cycles_per_step']} | | |")
+            continue
+        res = r["resources"]
+        lines.append(f"| {r['target']} | {r['label']} | yes | {res['luts']} | {res['ffs']} | {res['dsp']} | "
+                     f"{res['bram']} | {res['spram']} | {r['utilization_percent'].get('luts')}% | {r['fmax_mhz']} | "
+                     f"{r['cycles_per_step']} | {r['step_us']} | {r['critical_path']} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    rows = []
+    start = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="memornn_ice40_") as workdir:
+        for i, (target, label, keys) in enumerate(POINTS, 1):
+            print(f"[{i}/{len(POINTS)}] {target}: {label} ...", flush=True)
+            rows.append(run_point(target, label, keys, workdir))
+            r = rows[-1]
+            print(f"      -> {'fits, Fmax %s MHz' % r['fmax_mhz'] if r['fits'] else r['error']}", flush=True)
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(os.path.join(RESULTS, "synth_ice40.json"), "w") as f:
+        json.dump({"rows": rows, "seconds": round(time.monotonic() - start)}, f, indent=1)
+    with open(os.path.join(RESULTS, "synth_ice40.md"), "w") as f:
+        f.write(markdown(rows))
+    print(f"wrote {RESULTS}/synth_ice40.md ({time.monotonic() - start:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
