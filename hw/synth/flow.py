@@ -131,12 +131,19 @@ def synthesize(design: Design, target_name: str, outdir: str, about: dict, lanes
         files, top = [nfile, "harness.v"], harness.HARNESS_TOP
     progress(f"[3/{steps}] synthesis: yosys {target.synth}" + (f" ({len(soft)} multipliers over the DSP budget "
                                                               f"built in logic)" if soft else ""))
-    times["synthesis"] = _yosys("synth.ys", yosys.synth_script(target, files, top, design.top, sorted(soft),
-                                                               "netlist.json", "stat.json", spram,
-                                                               block),
-                                outdir, "synthesis")
-    stat = yosys.read_stat(os.path.join(outdir, "stat.json"))
-    res = yosys.count_resources(target, stat[design.top])
+    def synth(block_mems):
+        script = yosys.synth_script(target, files, top, design.top, sorted(soft), "netlist.json", "stat.json",
+                                    spram, block_mems)
+        seconds = _yosys("synth.ys", script, outdir, "synthesis")
+        stat = yosys.read_stat(os.path.join(outdir, "stat.json"))
+        return seconds, stat, yosys.count_resources(target, stat[design.top])
+
+    times["synthesis"], stat, res = synth(block)
+    if block and res["bram"] > target.capacity.get("bram", 0):
+        # Small memories forced into block RAM overflowed it: leave them to Yosys after all.
+        progress(f"[3/{steps}] synthesis again: block RAM over capacity with the small memories in it")
+        seconds, stat, res = synth([])
+        times["synthesis"] += seconds
     synth_log = os.path.join(outdir, "synth.log")
     check_fit(target, res, "the design", synth_log)
     hres = yosys.count_resources(target, stat.get(harness.HARNESS_TOP, {})) if target.has_pnr else None
