@@ -686,19 +686,29 @@ class MemoCore(wiring.Component):
         cm1_valid = Signal()
         cm1_hl = Signal.like(c0.hl)
         m.d.sync += [cm1_valid.eq(issue_cell), cm1_hl.eq(c0.hl)]
+
+        def cell_input(value):
+            """A RAM output as a cell input: registered once more for the parallel cell,
+            whose PWL units start from it (the shared cell registers its PWL input)."""
+            if lay.cell_input_regs == 0:
+                return value
+            reg = Signal.like(value)
+            m.d.sync += reg.eq(value)
+            return reg
+
+        in_valid = cell_input(cm1_valid)
+        pre = [cell_input(port.data) for port in pre_rd]
         if gru:
             m.submodules.cell = cell = cell_cls(lay.pwl_segments, **cell_kwargs)
-            h_prev = Mux(step0, 0, h_rd.data.word_select(cm1_hl, 8))
-            m.d.comb += [cell.pre_r.eq(pre_rd[0].data), cell.pre_z.eq(pre_rd[1].data),
-                         cell.pre_n.eq(pre_rd[2].data), cell.pre_hn.eq(pre_rd[3].data),
-                         cell.h.eq(h_prev), cell.in_valid.eq(cm1_valid)]
+            h_prev = cell_input(Mux(step0, 0, h_rd.data.word_select(cm1_hl, 8)))
+            m.d.comb += [cell.pre_r.eq(pre[0]), cell.pre_z.eq(pre[1]), cell.pre_n.eq(pre[2]), cell.pre_hn.eq(pre[3]),
+                         cell.h.eq(h_prev), cell.in_valid.eq(in_valid)]
             h_out = cell.h_new
         else:
             m.submodules.cell = cell = cell_cls(lay.pwl_segments, **cell_kwargs)
             m.d.comb += c_rd.addr.eq(cj)
-            m.d.comb += [cell.pre_i.eq(pre_rd[0].data), cell.pre_f.eq(pre_rd[1].data),
-                         cell.pre_g.eq(pre_rd[2].data), cell.pre_o.eq(pre_rd[3].data),
-                         cell.c.eq(Mux(step0, 0, c_rd.data)), cell.in_valid.eq(cm1_valid)]
+            m.d.comb += [cell.pre_i.eq(pre[0]), cell.pre_f.eq(pre[1]), cell.pre_g.eq(pre[2]), cell.pre_o.eq(pre[3]),
+                         cell.c.eq(cell_input(Mux(step0, 0, c_rd.data))), cell.in_valid.eq(in_valid)]
             h_out = cell.h
         if share_mul:
             # A registered select: the state decode stays off the multiplier's path. Safe

@@ -31,12 +31,14 @@ class Latencies:
     requant: int
     cell: int
     cell_interval: int = 1
+    cell_input_regs: int = 0
 
     @classmethod
     def of(cls, layout: Layout) -> "Latencies":
         cell = cell_unit_class(layout.cell, layout.datapath)
         return cls(BnnLane.latency_for(layout.bnn_width), DecisionUnit.LATENCY, MacLanes.latency_for(layout.lanes),
-                   Requantizer.latency_for(layout.requant_passes), cell.LATENCY, cell.INTERVAL)
+                   Requantizer.latency_for(layout.requant_passes), cell.LATENCY, cell.INTERVAL,
+                   layout.cell_input_regs)
 
     @property
     def rows_fill(self) -> int:
@@ -48,8 +50,9 @@ class Latencies:
 
     @property
     def cell_fill(self) -> int:
-        """Cycles of the cell phase beyond the issue of its hidden units."""
-        return 1 + self.cell + 1
+        """Cycles of the cell phase beyond the issue of its hidden units: RAM read, input
+        registers, the cell unit, the done check."""
+        return 1 + self.cell_input_regs + self.cell + 1
 
     def cell_cycles(self, hidden: int) -> int:
         """The cell phase: a hidden unit every ``cell_interval`` cycles, then the fill."""

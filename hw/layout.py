@@ -82,6 +82,12 @@ class Layout:
         return ("weights",) if self.weight_memory == "loaded" else ()
 
     @property
+    def cell_input_regs(self) -> int:
+        """Registers between the memo RAMs and the cell unit: 1 for the parallel datapath
+        (its PWL units start from them), 0 for the shared one (it registers its PWL input)."""
+        return 1 if self.datapath == "parallel" else 0
+
+    @property
     def requant_passes(self) -> int:
         """Multiplier passes of the requantizer: 2 with the shared datapath when its products
         are always two or more cycles apart (a row's x and h parts, for the GRU candidate,
