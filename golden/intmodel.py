@@ -26,6 +26,8 @@ layer's backward direction starts at each sequence's own last step.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from threadpoolctl import threadpool_limits
 
@@ -302,12 +304,19 @@ def _requant_offset(bias, mult, shift, fold: bool) -> np.ndarray:
     return np.ldexp(num.astype(np.float64), -(shift + 2))
 
 
-def _requant_index(y: np.ndarray, out: np.ndarray, fold: bool) -> None:
+def _requant_index(y: np.ndarray, out: np.ndarray, fold: bool, clip: bool = True) -> None:
     """``out`` (int64) = the table index ``requantize(...) + 32768`` from ``y`` of
-    :func:`_requant_offset` with the same ``fold``; ``y`` is overwritten."""
+    :func:`_requant_offset` with the same ``fold``; ``y`` is overwritten.
+
+    ``clip=False`` (fold only) leaves the saturation to a reader that clips indices to
+    [0, 65535] itself (``np.take(..., mode="clip")``): truncating the unclipped ``y`` gives
+    an index <= 0 where ``y < 1`` and >= 65535 where ``y >= 65535``, else ``trunc(y)``, so
+    clipping afterwards is clipping first (``|y| < 2**51``: well inside int64).
+    """
     if fold:
-        _clip(y, 0, 2 * _PRE_BASE - 1, out=y)
-        np.copyto(out, y, casting="unsafe")  # truncation toward zero: y >= 0, below 2**16
+        if clip:
+            _clip(y, 0, 2 * _PRE_BASE - 1, out=y)
+        np.copyto(out, y, casting="unsafe")  # truncation toward zero (clipped: y in [0, 2**16))
     else:
         _clip(y, _PRE_LO, _PRE_HI, out=y)
         np.rint(y, out=y)
@@ -315,9 +324,20 @@ def _requant_index(y: np.ndarray, out: np.ndarray, fold: bool) -> None:
         out += _PRE_BASE
 
 
+@lru_cache(maxsize=None)
+def _lut_i32(func: str, segments: int) -> np.ndarray:
+    """:func:`nx.pwl_lut` as int32 (its values fit), read-only."""
+    table = nx.pwl_lut(func, segments).astype(np.int32)
+    table.flags.writeable = False
+    return table
+
+
+@lru_cache(maxsize=None)
 def _cell_tanh_table(segments: int) -> np.ndarray:
     """``pwl_tanh(cell_to_pre(c))`` (numerics) for every Q4.11 ``c``, at index ``c + 32768``; int32."""
-    return nx.pwl_tanh(nx.cell_to_pre(np.arange(_PRE_LO, _PRE_HI + 1)), segments).astype(np.int32)
+    table = nx.pwl_tanh(nx.cell_to_pre(np.arange(_PRE_LO, _PRE_HI + 1)), segments).astype(np.int32)
+    table.flags.writeable = False
+    return table
 
 
 def _within_threshold(new, cached, cached_value, theta_q: int, dist, out, limit) -> None:
@@ -337,8 +357,9 @@ def _within_threshold(new, cached, cached_value, theta_q: int, dist, out, limit)
 
 
 def _lstm_cell_i32(v, c, h, tanh_cell, scratch) -> None:
-    """:func:`nx.lstm_cell` in int32, in place: ``v`` = gate outputs ``[i; f; g; o]`` (4H, n),
-    ``c`` (H, n) becomes c', ``h`` (H, n; any type holding int8) receives h.
+    """:func:`nx.lstm_cell` in int32, in place: ``v`` = gate outputs ``[i; f; g; o]`` (four
+    blocks shaped like ``c``, stacked along axis 0), ``c`` becomes c', ``h`` (``c``'s shape;
+    any type holding int8) receives h.
 
     Bounds: gate outputs at most 2**15 in magnitude and |c| <= 2**15, so each product is
     at most 2**30, plus a rounding half below 2**31. ``tanh_cell`` is :func:`_cell_tanh_table`.
@@ -357,7 +378,7 @@ def _lstm_cell_i32(v, c, h, tanh_cell, scratch) -> None:
     _clip(c, _PRE_LO, _PRE_HI, out=c)  # CELL_BITS = PRE_BITS = 16
     # h = sat8(rshift_round(o * tanh(cell_to_pre(c')), 23))
     np.add(c, _PRE_BASE, out=c_idx)
-    np.take(tanh_cell, c_idx, out=t1, mode="clip")  # indices in range: clip is a no-op
+    tanh_cell.take(c_idx, out=t1, mode="clip")  # indices in range: clip is a no-op
     t1 *= v[3 * H:]
     sh = 2 * nx.GATE_FRAC - nx.H_FRAC
     t1 += 1 << (sh - 1)
@@ -367,8 +388,8 @@ def _lstm_cell_i32(v, c, h, tanh_cell, scratch) -> None:
 
 def _gru_cell_i32(v, h, tanh, scratch) -> None:
     """:func:`nx.gru_candidate_pre`, tanh and :func:`nx.gru_update` in int32, in place:
-    ``v`` = ``[r; z; n_in; n_hn]`` (4H, n: gate outputs, then the candidate's two
-    pre-activations), ``h`` (H, n) becomes h'.
+    ``v`` = ``[r; z; n_in; n_hn]`` (gate outputs, then the candidate's two pre-activations:
+    four blocks shaped like ``h``, stacked along axis 0), ``h`` becomes h'.
 
     Bounds: ``r * n_hn`` at most 2**30; ``z * ((h << 8) - n)`` at most ``32768 * 65535 =
     2**31 - 2**15`` in magnitude, plus ``2**14``: below ``2**31 - 1``.
@@ -382,7 +403,7 @@ def _gru_cell_i32(v, h, tanh, scratch) -> None:
     t1 += v[2 * H:3 * H]
     _clip(t1, _PRE_LO, _PRE_HI, out=t1)
     np.add(t1, _PRE_BASE, out=idx)
-    np.take(tanh, idx, out=n_g, mode="clip")
+    tanh.take(idx, out=n_g, mode="clip")
     # h' = sat8(rshift_round(n + rshift_round(z * ((h << 8) - n), 15), 8))
     np.left_shift(h, nx.GATE_FRAC - nx.H_FRAC, out=t1)
     t1 -= n_g
@@ -396,51 +417,128 @@ def _gru_cell_i32(v, h, tanh, scratch) -> None:
 
 
 class _BnnPacked:
-    """The BNN output ``yb = sum_j (2 b_j - 1)(2 w_j - 1)`` over N input bits, packed.
+    """The BNN's ``popcount(XNOR(b, w))`` of every row, packed ``slots`` rows to a float32 column.
 
-    With 0/1 bits, ``yb = 4 (b . w) - 2|b| - 2|w| + N``: ``N - 2|w|`` is a per-row
-    constant (``const``), and ``b . w`` and ``|b|`` are integers in [0, N]. They are
-    packed ``slots`` to a float32 weight row, ``k`` bits apart (``2**k > N``): packed row
-    ``p`` holds rows ``p, p + P, p + 2P, ...``, so one product gives ``sum_i (b .
-    w_(p+iP)) 2**(k i)``, every partial sum a non-negative integer of at most
-    ``2**(k slots) - 1 <= 2**24 - 1``: exact in float32. Row ``rows`` is all ones: ``|b|``.
-    Unpacked in int32 by shifts and masks, after a left shift by 2 that yields ``4 (b . w)``
-    and ``4|b|`` directly (values below 2**26).
+    With 0/1 bits, the count of agreeing bits is ``u = sum_j b_j (2 w_j - 1) + (N - |w|)``
+    (``yb = 2 u - N``): a product with weights +-1 and, against a constant input bit 1,
+    the row constant ``N - |w|``. Packed column ``p`` holds rows ``p, p + P, p + 2P, ...``
+    ``k`` bits apart (``2**k > N >= u``), so one product gives ``sum_i u_(p+iP) 2**(k i)``
+    (one row's field needs no carry: ``0 <= u < 2**k``).
+
+    Exact in float32: within a field the positive terms (+1 per set bit where ``w = 1``,
+    and ``N - |w|``) add up to at most N and the negative ones (-1 per set bit where ``w =
+    0``) to at least -N, so every partial sum of a column, whatever the order (BLAS), is
+    an integer of magnitude at most ``N sum_i 2**(k i) <= 2**(k slots) - 1 <= 2**24 - 1``.
+    The fields are then cut out with integer shifts and masks.
     """
 
     def __init__(self, w_bits: np.ndarray):
         rows, n_bits = w_bits.shape
-        self.rows = rows
-        k = max(1, int(n_bits).bit_length())  # 2**k > N >= every slot value
-        self.slots = max(1, 24 // k)
-        packed_rows = -(-(rows + 1) // self.slots)
-        wanted = np.zeros((self.slots * packed_rows, n_bits), np.float64)
-        wanted[:rows] = w_bits
-        wanted[rows] = 1  # |b|
-        place = np.ldexp(1.0, k * np.arange(self.slots))
-        packed = (wanted.reshape(self.slots, packed_rows, n_bits) * place[:, None, None]).sum(axis=0)
-        assert packed.max(initial=0) < 2**24
-        self.w = np.ascontiguousarray(packed, dtype=np.float32)  # (P, N), exact integers
-        self.shifts = (k * np.arange(self.slots)).astype(np.int32)[:, None, None]
-        self.mask4 = np.int32(((1 << k) - 1) << 2)
-        self.const = (n_bits - 2 * np.asarray(w_bits, np.int64).sum(axis=1)).astype(np.int32)
+        self.rows, self.n_bits = rows, n_bits
+        self.k = max(1, int(n_bits).bit_length())  # 2**k > N >= every field
+        self.slots = max(1, 24 // self.k)
+        self.packed = -(-rows // self.slots)  # P
+        self.width = self.slots * self.packed  # fields, rows first, then padding (always 0)
+        w = np.asarray(w_bits, np.float64)
+        terms = np.zeros((self.width, n_bits + 1))
+        terms[:rows, :n_bits] = 2 * w - 1
+        terms[:rows, n_bits] = n_bits - w.sum(axis=1)  # against the constant input bit
+        place = np.ldexp(1.0, self.k * np.arange(self.slots))
+        packed = (terms.reshape(self.slots, self.packed, n_bits + 1) * place[:, None, None]).sum(axis=0)
+        assert np.abs(packed).max(initial=0) < 2**24
+        self.w_t = np.ascontiguousarray(packed.T, dtype=np.float32)  # (N + 1, P), exact integers
+        #: per-row constant of :meth:`__call__`: ``yb = out + const``
+        self.const = np.full(rows, -n_bits, np.int32)
         self._n = None  # scratch buffers, sized on first use
 
-    def __call__(self, bits: np.ndarray, out: np.ndarray) -> None:
-        """``out = 4 (b . w) - 2|b|`` (int32 (rows, n)) for 0/1 float32 ``bits`` (N, n)."""
-        n = bits.shape[1]
+    def popcounts(self, bits_t: np.ndarray, out: np.ndarray) -> None:
+        """``out[:, i P + p] = u`` of row ``i P + p`` (padding: 0) for the 0/1 float32 ``bits_t``
+        (n, N + 1) whose last column is all ones; ``out`` (n, width), any integer type
+        holding N."""
+        n = bits_t.shape[0]
         if self._n != n:
             self._n = n
-            self._f = np.empty((self.w.shape[0], n), np.float32)
-            self._i = np.empty((self.w.shape[0], n), np.int32)
-            self._parts = np.empty((self.slots, self.w.shape[0], n), np.int32)
-        np.matmul(self.w, bits, out=self._f)
+            self._f = np.empty((n, self.packed), np.float32)
+            self._i = np.empty((n, self.packed), np.int32)
+            self._t = np.empty((n, self.packed), np.int32)
+        np.matmul(bits_t, self.w_t, out=self._f)
         np.copyto(self._i, self._f, casting="unsafe")  # exact integers below 2**24
-        self._i <<= 2
-        np.right_shift(self._i[None], self.shifts, out=self._parts)
-        self._parts &= self.mask4
-        parts = self._parts.reshape(-1, n)
-        np.subtract(parts[:self.rows], parts[self.rows] >> 1, out=out)
+        mask, P = (1 << self.k) - 1, self.packed
+        for i in range(self.slots):
+            field = out[:, i * P:(i + 1) * P]
+            if i == 0:
+                np.bitwise_and(self._i, mask, out=field, casting="unsafe")
+            elif i < self.slots - 1:
+                np.right_shift(self._i, self.k * i, out=self._t)
+                np.bitwise_and(self._t, mask, out=field, casting="unsafe")
+            else:  # the top field: nothing above it
+                np.right_shift(self._i, self.k * i, out=field, casting="unsafe")
+
+    def __call__(self, bits: np.ndarray, out: np.ndarray) -> None:
+        """``out = 2 popcount(XNOR) = yb - const`` (int32 (rows, n)) for 0/1 ``bits`` (N, n)."""
+        bits_t = np.ones((bits.shape[1], self.n_bits + 1), np.float32)
+        bits_t[:, :-1] = bits.T
+        u = np.empty((bits.shape[1], self.width), np.int32)
+        self.popcounts(bits_t, u)
+        np.multiply(u[:, :self.rows].T, 2, out=out)
+
+
+class _BnnDecision:
+    """The bnn predictor's reuse decision for every neuron of every sequence, step by step.
+
+    The table holds each entry's popcount ``u_m`` (``yb_m = 2 u_m - N``). The test
+    ``(|yb - yb_m| << 8) <= theta_q |yb_m|`` of nx.within_threshold is, with ``yb - yb_m =
+    2 (u - u_m)``, ``512 |u - u_m| <= theta_q |2 u_m - N|``, i.e. (integers) ``|u - u_m| <=
+    R = (theta_q |2 u_m - N|) >> 9``. Everything runs in int16 when ``2 theta_q N < 2**15``
+    (then every intermediate, ``2 theta_q u_m`` the largest, fits), else in int32
+    (``2 theta_q N < 2**31`` for any N < 2**14 the fast path admits). Layout (n, width)
+    as :meth:`_BnnPacked.popcounts`: a sequence's rows contiguous.
+    """
+
+    def __init__(self, w_bits: np.ndarray, n: int, theta_q: int, reuse_cap: int):
+        self.bnn = _BnnPacked(w_bits)
+        self.theta_q, self.cap = int(theta_q), int(reuse_cap)
+        n_bits = self.bnn.n_bits
+        dtype = np.int16 if 2 * self.theta_q * n_bits < 2**15 else np.int32
+        self.sign_shift = np.iinfo(dtype).bits - 1
+        shape = (n, self.bnn.width)
+        self.u, self.u_m, self.d, self.t = (np.zeros(shape, dtype) for _ in range(4))
+        self.computed = np.empty(shape, dtype)  # -1: computed, 0: reused
+        self.run = np.zeros(shape, dtype) if self.cap else None
+
+    def __call__(self, bits_t: np.ndarray, first: bool) -> np.ndarray:
+        """The mask ``computed`` (-1: compute, 0: reuse; (n, width)) of this step's
+        ``bits_t`` (see :meth:`_BnnPacked.popcounts`); the table (and run counters) take
+        the computed entries. ``first``: a sequence's first step, every entry invalid."""
+        self.bnn.popcounts(bits_t, self.u)
+        return self.decide(first)
+
+    def decide(self, first: bool) -> np.ndarray:
+        """:meth:`__call__` on the popcounts already in ``u``."""
+        u, u_m, d, t, m = self.u, self.u_m, self.d, self.t, self.computed
+        np.subtract(u, u_m, out=d)
+        if first:
+            m.fill(-1)
+        else:
+            theta, n_bits = self.theta_q, self.bnn.n_bits
+            np.multiply(u_m, 2 * theta, out=t)
+            t -= theta * n_bits
+            np.abs(t, out=t)  # theta_q |yb_m|
+            t >>= nx.THETA_FRAC + 1  # R
+            np.abs(d, out=m)
+            np.subtract(t, m, out=t)  # R - |u - u_m|: negative when computed
+            np.right_shift(t, self.sign_shift, out=m)
+        if self.cap:  # a run at the cap computes; runs: +1 when reused, else 0
+            run = self.run
+            np.subtract(self.cap - 1, run, out=t)
+            t >>= self.sign_shift  # -1 where run >= cap
+            m |= t
+            run += 1
+            np.invert(m, out=t)
+            run &= t
+        d &= m  # the table takes the computed entries: u_m += (u - u_m) where computed
+        u_m += d
+        return m
 
 
 def _fast_path_ok(model: QModel, q: QLayer) -> bool:
@@ -450,57 +548,31 @@ def _fast_path_ok(model: QModel, q: QLayer) -> bool:
     if model.cell == "gru":
         bound[2 * hidden:] += np.abs(q.bias_hn)
     product = max((int(b) * int(m) for b, m in zip(bound, q.mult)), default=0)
-    # reuse tests in int32: |yb - yb_m| << 8 and theta_q * |yb_m| below 2**31 for |yb| <= N
+    # the bnn decision in int32 at worst: 2 theta_q N < 2**31 for N < 2**14 (_BnnDecision)
     return product < _F64_EXACT_PRODUCT and q.weight.shape[1] < 2**14
 
 
-def _layer_direction_fast(model: QModel, q: QLayer, x_seq: np.ndarray, lengths: np.ndarray, reverse: bool,
-                          theta_q: int, predictor: str, reuse_cap: int):
-    """:func:`_layer_direction_int64`, faster; the same results bit for bit.
+def _step_times_all(lengths: np.ndarray, steps: int, reverse: bool) -> np.ndarray:
+    """(steps, n): :func:`step_times` of every step at once (padded steps read time 0)."""
+    step = np.arange(steps)[:, None]
+    times = lengths[None, :] - 1 - step if reverse else np.broadcast_to(step, (steps, len(lengths)))
+    return np.where(step < lengths[None, :], times, 0)
 
-    Layout: a step's values as (rows, sequences), so that every gate is a contiguous
-    block (contiguous table lookups are ~3x faster than strided ones); broadcasts are
-    full arrays (numpy is several times slower to broadcast a column along rows).
 
-    - One matrix product per step, ``[W_x | W_h | b] @ [x_t; h; 1]``, exact as in the
-      int64 path (float32 when every row's partial sums stay below 2**24; the bias column
-      only when they do with it too). The GRU candidate's two parts are two rows:
-      ``[W_in | 0 | b_in]`` and ``[0 | W_hn | b_hn]``.
-    - Requantization in float64, exact (:func:`_requant_offset`): times ``mu``, plus a
-      constant, clipped and cast to the table index (with a rounding when some shift
-      exceeds 32).
-    - Activations by ``np.take`` from the int32 tables of ``nx.pwl_lut``; the LSTM's
-      ``tanh(c')`` from one table over every cell value (``pwl_tanh(cell_to_pre(c))``).
-      Gate outputs lie in [-32767, 32768] (checked below).
-    - Cell arithmetic in int32: gate outputs and c are at most 2**15 in magnitude, so
-      every product is at most 2**30 and adding a rounding half stays below 2**31; the
-      GRU's ``z * ((h << 8) - n)`` is at most ``32768 * 65535 = 2**31 - 2**15``, plus
-      ``2**14``: below ``2**31 - 1``.
-    - BNN by :class:`_BnnPacked`; its reuse test in int32 (``|yb| <= N < 2**14`` and
-      ``theta_q < 2**16``: both sides below 2**31); the oracle's in int64.
-    - Table updates as blends ``new + (old - new) * reuse`` (np.where or a masked copy
-      on an unpredictable mask costs ~20x more). With predictors none and bnn the table
-      caches what the cell reads (gate outputs; the GRU candidate's pre-activations),
-      a function of the cached pre-activations; with oracle it caches the table indices.
-    - Outputs and reuse masks are written in step order and put in time order at the end.
+def _product_matrix(model: QModel, q: QLayer, in_size: int, fdtype):
+    """The step's product ``[x_t, h, 1] @ w_t`` and its requantization constants.
+
+    Returns ``w_t`` ((X + H + 1, 4H), ``fdtype``: the transpose of a contiguous matrix,
+    the faster operand here), ``mu`` and ``offset`` per product column
+    (:func:`_requant_scale`, :func:`_requant_offset`) and ``fold``. Columns: the layer's
+    rows; for the GRU, the candidate's two parts ``[W_in | 0 | b_in]`` and ``[0 | W_hn |
+    b_hn]`` as two blocks (4H columns for either cell). The bias joins the product (the
+    last row, against the constant 1) when every column's partial sums stay exact with it.
     """
-    n, t_max, in_size = x_seq.shape
     H = model.hidden_size
-    rows = model.gates * H
-    gru = model.cell == "gru"
-    bnn = predictor == "bnn"
-    oracle = predictor == "oracle"
-    memo = predictor != "none"
-    steps = int(lengths.max()) if n else 0
-    i32, i64 = np.int32, np.int64
     cand = slice(2 * H, 3 * H)
-    n_bits = in_size + H
-
-    exact32 = int(np.abs(q.weight).sum(axis=1).max(initial=0)) * 128 < 2**24
-    fdtype = np.float32 if exact32 else np.float64
-    # rows of the product: the layer's rows; the GRU candidate's h part as extra rows
     weight, bias, mult, shift = q.weight, q.bias, q.mult, q.shift
-    if gru:
+    if model.cell == "gru":
         w_in = weight[cand].copy()
         w_in[:, in_size:] = 0
         w_hn = weight[cand].copy()
@@ -509,173 +581,266 @@ def _layer_direction_fast(model: QModel, q: QLayer, x_seq: np.ndarray, lengths: 
         bias = np.concatenate([bias, q.bias_hn])
         mult = np.concatenate([mult, mult[cand]])
         shift = np.concatenate([shift, shift[cand]])
-    slots = weight.shape[0]  # 4H for either cell
     fold = int(shift.max(initial=0)) <= _FOLD_SHIFT_MAX
-    # The bias joins the product (a column against a row of ones in [x_t; h; 1]) when the
-    # sums stay exact with it; with fold the remaining constant is then one number.
     with_bias = int((np.abs(weight).sum(axis=1) * 128 + np.abs(bias)).max(initial=0)) < (
         2**24 if fdtype == np.float32 else 2**53)
-    w = np.ascontiguousarray(np.concatenate([weight, bias[:, None] if with_bias else np.zeros((slots, 1))], axis=1),
-                             dtype=fdtype)
-    mu = np.ascontiguousarray(np.broadcast_to(_requant_scale(mult, shift)[:, None], (slots, n)))
+    column = bias if with_bias else np.zeros_like(bias)
+    w_t = np.ascontiguousarray(np.concatenate([weight, column[:, None]], axis=1), dtype=fdtype).T
     offset = _requant_offset(np.zeros_like(bias) if with_bias else bias, mult, shift, fold)
+    return w_t, _requant_scale(mult, shift), offset, fold
+
+
+def _select_computed(table: np.ndarray, new: np.ndarray, computed: np.ndarray) -> None:
+    """``table = new`` where ``computed`` is -1, kept where it is 0; ``new`` is overwritten.
+
+    Bit by bit on integer views (``table``, ``new``: the same integer type as
+    ``computed``), so exact for any values (a blend ``new + (table - new) * reuse`` could
+    round in float).
+    """
+    new ^= table
+    new &= computed
+    table ^= new
+
+
+class _OracleDecision:
+    """The oracle predictor's reuse decision and its table of pre-activations (as table
+    indices, int64), on the value layout (4, n, H) of :func:`_layer_direction_fast`."""
+
+    def __init__(self, n: int, H: int, gru: bool, theta_q: int, reuse_cap: int):
+        shape = (4, n, H)
+        self.gru, self.theta_q, self.cap = gru, theta_q, reuse_cap
+        self.blocks = 3 if gru else 4  # blocks of neurons (GRU: the candidate's two parts are one)
+        self.idx_m = np.empty(shape, np.int64)  # the table: indices in use
+        self.test = np.empty(shape, bool)
+        self.r_i = np.empty(shape, np.int64)  # reuse as 0/1, the blend's type
+        self.dist, self.limit = np.empty(shape, np.int64), np.empty(shape, np.int64)
+        self.run = np.zeros((self.blocks, n, H), np.int32) if reuse_cap else None
+
+    def __call__(self, idx: np.ndarray, first: bool, reuse_out: np.ndarray) -> np.ndarray:
+        """Decide on this step's table indices ``idx`` (4, n, H); write the reuse mask to
+        ``reuse_out`` (n, rows); return the indices in use (the updated table)."""
+        idx_m = self.idx_m
+        if first:
+            np.copyto(idx_m, idx)
+            reuse_out[...] = False
+            return idx_m
+        # on pre-activations: |idx - idx_m| is |pre - pre_m|
+        np.subtract(idx_m, _PRE_BASE, out=self.limit)
+        _within_threshold(idx, idx_m, self.limit, self.theta_q, self.dist, self.test, self.limit)
+        reuse = self.test[:self.blocks]
+        if self.gru:  # the candidate: both parts within the threshold
+            reuse[2] &= self.test[3]
+        if self.cap:
+            reuse &= self.run < self.cap
+            self.run += 1
+            self.run *= reuse
+        r_i = self.r_i
+        np.copyto(r_i[:self.blocks], reuse)
+        if self.gru:
+            r_i[3] = r_i[2]
+        # blend: table = new + (table - new) * reuse
+        np.subtract(idx_m, idx, out=idx_m)
+        idx_m *= r_i
+        idx_m += idx
+        n, H = idx.shape[1:]
+        np.copyto(reuse_out.reshape(n, self.blocks, H), reuse.transpose(1, 0, 2))
+        return idx_m
+
+
+class _StepOutputs:
+    """A layer direction's outputs (h, int8) and reuse masks: written step by step,
+    returned in time order.
+
+    Each step writes its values contiguously into a buffer; every ``block`` steps the
+    buffer goes to those steps' time slots in one copy (cheaper than writing each step's
+    rows to their far-apart slots, or than buffering every step: fewer fresh pages). That
+    needs one time per step for all sequences: the forward direction, or the backward one
+    with equal lengths; else every step is buffered and put in order per sequence at the
+    end (t = length - 1 - step). Steps past a sequence's length never ran: outputs 0,
+    nothing reused.
+    """
+
+    block = 8  # steps per copy to the time slots
+
+    def __init__(self, lengths: np.ndarray, t_max: int, steps: int, H: int, rows: int, reverse: bool, memo: bool):
+        n = len(lengths)
+        self.lengths, self.steps, self.reverse, self.memo = lengths, steps, reverse, memo
+        self.out = np.empty((n, t_max, H), np.int8)
+        self.reused = np.empty((n, t_max, rows), bool) if memo else np.zeros((n, t_max, rows), bool)
+        self.direct = not reverse or bool(np.all(lengths == steps))
+        depth = min(self.block, steps) if self.direct else steps
+        self.out_s = np.empty((depth, n, H), np.int8)
+        self.reuse_s = np.empty((depth, n, rows), bool) if memo else None
+
+    def slot(self, step: int):
+        """Where step ``step`` writes its h (n, H) and its reuse mask (n, rows; None: none)."""
+        i = step % self.block if self.direct else step
+        return self.out_s[i], (self.reuse_s[i] if self.memo else None)
+
+    def written(self, step: int) -> None:
+        """Step ``step`` is written: flush the buffer when full (or at the last step)."""
+        if not self.direct or (step % self.block != self.block - 1 and step != self.steps - 1):
+            return
+        s0 = step - step % self.block
+        k = step + 1 - s0
+        # time slots: forward s0..step; backward (every length = steps) steps-1-step..steps-1-s0, reversed
+        times = slice(s0, step + 1) if not self.reverse else slice(self.steps - 1 - step, self.steps - s0)
+        order = slice(0, k) if not self.reverse else slice(k - 1, None, -1)
+        self.out[:, times] = self.out_s[order].transpose(1, 0, 2)
+        if self.memo:
+            self.reused[:, times] = self.reuse_s[order].transpose(1, 0, 2)
+
+    def finish(self):
+        """``(out, reused)`` in time order, zero past each sequence's length."""
+        out, reused = self.out, self.reused
+        for s, length in enumerate(int(v) for v in self.lengths):
+            if not self.direct:  # the backward direction visits t = length - 1 - step
+                out[s, :length] = self.out_s[length - 1::-1, s]
+                if self.memo:
+                    reused[s, :length] = self.reuse_s[length - 1::-1, s]
+            out[s, length:] = 0
+            if self.memo:
+                reused[s, length:] = False
+        return out, reused
+
+
+def _layer_direction_fast(model: QModel, q: QLayer, x_seq: np.ndarray, lengths: np.ndarray, reverse: bool,
+                          theta_q: int, predictor: str, reuse_cap: int):
+    """:func:`_layer_direction_int64`, faster; the same results bit for bit.
+
+    Layout: a step's product as (n, 4H), a sequence's columns contiguous, so that its
+    reuse mask and h go out with plain copies; the values as four blocks (4, n, H), one
+    per gate, contiguous for the table lookups and the cell (the first requantization
+    step moves them there).
+
+    - One matrix product per step, ``[x_t, h, 1] @ w_t`` (:func:`_product_matrix`), exact
+      as in the int64 path (float32 when every column's partial sums stay below 2**24).
+    - bnn: the decision (:class:`_BnnDecision`) does not read the product; the table
+      caches the product itself, reused entries take it back (bit by bit,
+      :func:`_select_computed`), and the requantization and activations run on the
+      result: a function of the cached product, so the same values as caching them.
+    - Requantization in float64, exact (:func:`_requant_offset`): times ``mu``, plus a
+      constant, cast to the table index; the LSTM leaves the saturation to the lookups'
+      ``mode="clip"`` (see :func:`_requant_index`).
+    - Activations by ``np.take`` from the int32 tables of ``nx.pwl_lut``; the LSTM's
+      ``tanh(c')`` from one table over every cell value (``pwl_tanh(cell_to_pre(c))``).
+      Gate outputs lie in [-32767, 32768] (checked below). Cells in int32
+      (:func:`_lstm_cell_i32`, :func:`_gru_cell_i32`).
+    - oracle: the test on the table indices, the table of indices blended
+      (:class:`_OracleDecision`).
+    - Outputs and reuse masks go out through :class:`_StepOutputs`.
+    """
+    n, t_max, in_size = x_seq.shape
+    H = model.hidden_size
+    rows = model.gates * H
+    slots = 4 * H  # product columns, either cell
+    gru = model.cell == "gru"
+    bnn, oracle = predictor == "bnn", predictor == "oracle"
+    memo = predictor != "none"
+    steps = int(lengths.max()) if n else 0
+    i32, i64 = np.int32, np.int64
+    n_bits = in_size + H
+
+    exact32 = int(np.abs(q.weight).sum(axis=1).max(initial=0)) * 128 < 2**24
+    fdtype = np.float32 if exact32 else np.float64
+    w_t, mu, offset, fold = _product_matrix(model, q, in_size, fdtype)
+    # constants on the value layout (4, n, H)
+    mu = np.ascontiguousarray(np.broadcast_to(mu.reshape(4, 1, H), (4, n, H)))
     if np.all(offset == offset[0]):
         offset = float(offset[0])  # a scalar: numpy adds it ~2x faster than a full array
     else:
-        offset = np.ascontiguousarray(np.broadcast_to(offset[:, None], (slots, n)))
-    sig = nx.pwl_lut("sigmoid", model.pwl_segments).astype(i32)
-    tanh = nx.pwl_lut("tanh", model.pwl_segments).astype(i32)
+        offset = np.ascontiguousarray(np.broadcast_to(offset.reshape(4, 1, H), (4, n, H)))
+    clip = oracle or gru  # the oracle compares indices, the GRU's candidate reads pre-activations
+    sig, tanh = _lut_i32("sigmoid", model.pwl_segments), _lut_i32("tanh", model.pwl_segments)
     assert 0 <= sig.min() and sig.max() <= 2**15 and np.abs(tanh).max() < 2**15  # the int32 bounds
     if not gru:
         tanh_cell = _cell_tanh_table(model.pwl_segments)
 
-    # inputs in step order, (steps, in_size, n): a step's columns are its sequences
-    order = [step_times(lengths, step, reverse) for step in range(steps)]
-    times_all = np.array([times for times, _ in order], dtype=i64).reshape(steps, n)
-    x_steps = x_seq[np.arange(n)[None, :], times_all].transpose(0, 2, 1)
-    x_all = np.ascontiguousarray(x_steps, dtype=fdtype)
-    z = np.ones((n_bits + 1, n), fdtype)  # [x_t; h; 1], small integers: exact
-    h_view = z[in_size:n_bits]
-    h_view[...] = 0
+    # inputs in step order, (steps, n, X), in their own (int8) type
+    if steps and np.all(lengths == steps):  # every sequence runs every step: a view
+        x_steps = (x_seq[:, steps - 1::-1] if reverse else x_seq[:, :steps]).transpose(1, 0, 2)
+    else:
+        x_steps = x_seq[np.arange(n)[None, :], _step_times_all(lengths, steps, reverse)]
+    z = np.zeros((n, n_bits + 1), fdtype)  # [x_t, h, 1], small integers: exact
+    z[:, n_bits] = 1
+    h_view = z[:, in_size:n_bits]
+    acc = np.empty((n, slots), fdtype)
     if bnn:
-        bnn_w = _BnnPacked(q.weight_bits)
-        yb_const = np.ascontiguousarray(np.broadcast_to(bnn_w.const[:, None], (rows, n)))
-        x_bits_all = (x_steps >= np.asarray(q.offset, i64)[:, None]).astype(np.float32)
-        bits = np.zeros((n_bits, n), np.float32)
-        yb = np.empty((rows, n), i32)
-        yb_m = np.empty((rows, n), i32)
+        decision = _BnnDecision(q.weight_bits, n, theta_q, reuse_cap)
+        x_offset = np.asarray(q.offset, i64)
+        if np.all(np.asarray(x_offset, x_seq.dtype) == x_offset):  # compare in the inputs' type
+            x_offset = x_offset.astype(x_seq.dtype)
+        bits_t = np.ones((n, n_bits + 1), np.float32)  # [x bits, h bits, 1]; h = 0 gives bit 1
+        x_bits, h_bits = bits_t[:, :in_size], bits_t[:, in_size:n_bits]
+        acc_m = np.zeros((n, slots), fdtype)  # the table: products in use
+        int_view = i32 if fdtype == np.float32 else i64
+        acc_i, acc_m_i = acc.view(int_view), acc_m.view(int_view)
+        computed = np.empty((n, slots), int_view)
+        mask = decision.computed[:, :rows]
+    elif oracle:
+        decision = _OracleDecision(n, H, gru, theta_q, reuse_cap)
 
-    c = np.zeros((H, n), i32)
-    h_i = np.zeros((H, n), i32)  # GRU: h as int32 (the LSTM reads only c)
-    acc = np.empty((slots, n), fdtype)
-    y = np.empty((slots, n), np.float64)
-    idx = np.empty((slots, n), i64)  # this step's table indices (pre-activation + 32768)
-    val = np.empty((slots, n), i32)  # what the cell reads: gate outputs (GRU n rows: pre)
-    val_m = np.empty((slots, n), i32)  # none, bnn: the table (the values in use)
-    scratch = (np.empty((H, n), i32), np.empty((H, n), i32), np.empty((H, n), i64))
-    if memo:
-        test = np.empty((slots, n), bool)
-        reuse = test[:rows]
-        if oracle:
-            r_i = np.empty((slots, n), i64)  # reuse as 0/1, the blend's type
-            dist = np.empty((slots, n), i64)
-            limit = np.empty((slots, n), i64)
-        else:  # int32 scratch in the step's dead buffers (the float ones): a smaller working set
-            dist = acc.view(i32) if fdtype == np.float32 else np.empty((slots, n), i32)
-            limit, r_i = y.reshape(-1).view(i32).reshape(2, slots, n)
-        if oracle:
-            idx_m = np.empty((slots, n), i64)  # the table: indices in use
-        if reuse_cap:
-            run = np.zeros((rows, n), i32)
-    # step order, a step's slab contiguous; put in time order at the end
-    out_s = np.empty((steps, n, H), np.int8)
-    reuse_s = np.zeros((steps, n, rows), bool) if memo else None
+    c = np.zeros((n, H), i32)
+    h_i = np.zeros((n, H), i32)  # GRU: h as int32 (the LSTM reads only c)
+    y = np.empty((4, n, H), np.float64)
+    idx = np.empty((4, n, H), i64)  # this step's table indices (pre-activation + 32768)
+    val = np.empty((4, n, H), i32)  # what the cell reads: gate outputs (GRU n blocks: pre)
+    cell_in = val.reshape(4 * n, H)  # the four blocks stacked, as the cells take them
+    scratch = (np.empty((n, H), i32), np.empty((n, H), i32), np.empty((n, H), i64))
+
+    outputs = _StepOutputs(lengths, t_max, steps, H, rows, reverse, memo)
 
     def values(index, out):
         """What the cell reads, from table indices."""
-        np.take(sig, index[:2 * H], out=out[:2 * H], mode="clip")  # indices in range: clip is a no-op
+        sig.take(index[:2], out=out[:2], mode="clip")
         if gru:
-            np.subtract(index[2 * H:], _PRE_BASE, out=out[2 * H:], casting="unsafe")  # pre, int16 range
+            np.subtract(index[2:], _PRE_BASE, out=out[2:], casting="unsafe")  # pre, int16 range
         else:
-            np.take(tanh, index[2 * H:3 * H], out=out[2 * H:3 * H], mode="clip")
-            np.take(sig, index[3 * H:], out=out[3 * H:], mode="clip")
+            tanh.take(index[2], out=out[2], mode="clip")
+            sig.take(index[3], out=out[3], mode="clip")
 
+    z_x = z[:, :in_size]
+    # the product in use (bnn: the table's) seen in the value layout
+    used = (acc_m if bnn else acc).reshape(n, 4, H).transpose(1, 0, 2)
     for step in range(steps):
-        z[:in_size] = x_all[step]
-        np.matmul(w, z, out=acc)  # exact integers
-        np.copyto(y, acc)
+        first = step == 0
+        h, reuse_dst = outputs.slot(step)
+        x_t = x_steps[step]
+        z_x[...] = x_t
+        np.matmul(z, w_t, out=acc)  # exact integers
+        if bnn:
+            np.greater_equal(x_t, x_offset, out=x_bits)
+            decision(bits_t, first)
+            np.equal(mask, 0, out=reuse_dst)
+            np.copyto(computed[:, :rows], mask)
+            if gru:  # the candidate's h part goes with its neuron
+                computed[:, 3 * H:] = computed[:, 2 * H:3 * H]
+            _select_computed(acc_m_i, acc_i, computed)
+        np.copyto(y, used)  # to the value layout, then times mu: faster than a mixed-type product
         y *= mu
         y += offset
-        _requant_index(y, idx, fold)
-        first = step == 0 or not memo
-        if oracle:
-            if first:
-                idx, idx_m = idx_m, idx
-            else:
-                # on pre-activations: |idx - idx_m| is |pre - pre_m|
-                np.subtract(idx_m, _PRE_BASE, out=limit)
-                _within_threshold(idx, idx_m, limit, theta_q, dist, test, limit)
-                if gru:  # the candidate: both parts within the threshold
-                    reuse[cand] &= test[rows:]
-            values_from = idx_m
-        else:
-            values(idx, val)
-            values_from = None
-        if bnn:
-            bits[:in_size] = x_bits_all[step]
-            np.greater_equal(h_view, 0, out=bits[in_size:])
-            bnn_w(bits, yb)
-            yb += yb_const
-            if first:
-                yb, yb_m = yb_m, yb
-            else:
-                _within_threshold(yb, yb_m, yb_m, theta_q, dist[:rows], reuse, limit[:rows])
-        if first:
-            if not oracle:
-                val, val_m = val_m, val
-            if memo and reuse_cap:
-                run[...] = 0
-        else:
-            if reuse_cap:
-                reuse &= run < reuse_cap
-                run += 1
-                run *= reuse
-            np.copyto(r_i[:rows], reuse)
-            if gru:
-                r_i[rows:] = r_i[cand]
-            # blends: table = new + (table - new) * reuse
-            if oracle:
-                np.subtract(idx_m, idx, out=idx_m)
-                idx_m *= r_i
-                idx_m += idx
-            else:
-                np.subtract(val_m, val, out=val_m)
-                val_m *= r_i
-                val_m += val
-            if bnn:
-                yb_m -= yb
-                yb_m *= r_i[:rows]
-                yb_m += yb
-            np.copyto(reuse_s[step], reuse.T)
-        if values_from is not None:
-            values(values_from, val)
-            v = val
-        else:
-            v = val_m
+        _requant_index(y, idx, fold, clip)
+        values(decision(idx, first, reuse_dst) if oracle else idx, val)
         if gru:
-            _gru_cell_i32(v, h_i, tanh, scratch)
-            np.copyto(h_view, h_i)
+            _gru_cell_i32(cell_in, h_i, tanh, scratch)
+            np.copyto(h, h_i, casting="unsafe")  # int8 range: exact
         else:
-            _lstm_cell_i32(v, c, h_view, tanh_cell, scratch)  # h straight into [x; h; 1]
-        np.copyto(out_s[step], h_view.T, casting="unsafe")  # int8 range: exact
+            _lstm_cell_i32(cell_in, c, h, tanh_cell, scratch)
+        np.copyto(h_view, h)  # into [x_t, h, 1]
+        if bnn:
+            np.greater_equal(h, 0, out=h_bits)
+        outputs.written(step)
 
-    # Step order to time order: the backward direction visits t = length - 1 - step;
-    # steps past a sequence's length never ran (outputs 0, nothing reused).
-    out = np.empty((n, t_max, H), np.int8)
-    reused_mask = np.empty((n, t_max, rows), bool) if memo else np.zeros((n, t_max, rows), bool)
-    if not reverse:
-        out[:, :steps] = out_s.transpose(1, 0, 2)
-        if memo:
-            reused_mask[:, :steps] = reuse_s.transpose(1, 0, 2)
-    for s in range(n):
-        length = int(lengths[s])
-        if reverse:
-            out[s, :length] = out_s[length - 1::-1, s]
-            if memo:
-                reused_mask[s, :length] = reuse_s[length - 1::-1, s]
-        if length < t_max:
-            out[s, length:] = 0
-            if memo:
-                reused_mask[s, length:] = False
+    out, reused_mask = outputs.finish()
     if memo:
         reused_count = np.array([np.count_nonzero(m) for m in reused_mask], dtype=i64)
     else:
         reused_count = np.zeros(n, dtype=i64)
-    computed = rows * lengths.astype(i64) - reused_count
+    computed_count = rows * lengths.astype(i64) - reused_count
     bnn_evals = rows * lengths.astype(i64) if bnn else np.zeros(n, dtype=i64)
     macs_per_neuron = in_size + H
-    counters = {"neurons_computed": computed, "neurons_reused": reused_count, "bnn_evals": bnn_evals,
-                "macs": computed * macs_per_neuron, "macs_skipped": reused_count * macs_per_neuron}
+    counters = {"neurons_computed": computed_count, "neurons_reused": reused_count, "bnn_evals": bnn_evals,
+                "macs": computed_count * macs_per_neuron, "macs_skipped": reused_count * macs_per_neuron}
     return out, reused_mask, counters
 
 
@@ -684,6 +849,20 @@ def _layer_direction(model: QModel, q: QLayer, x_seq: np.ndarray, lengths: np.nd
     """One direction of one layer: the fast path when its bounds hold, else the int64 one."""
     run = _layer_direction_fast if _fast_path_ok(model, q) else _layer_direction_int64
     return run(model, q, x_seq, lengths, reverse, theta_q, predictor, reuse_cap)
+
+
+#: Elements per :func:`quantize_inputs` call: its float64 temporaries stay small.
+_QUANTIZE_CHUNK = 1 << 15
+
+
+def _quantize_inputs_int8(x: np.ndarray, input_scale) -> np.ndarray:
+    """:func:`quantize_inputs` as int8 (its range), a few sequences at a time: fresh
+    multi-megabyte temporaries cost more in page faults than the arithmetic."""
+    out = np.empty(x.shape, np.int8)
+    step = max(1, _QUANTIZE_CHUNK // max(1, x[0].size)) if len(x) else 1
+    for s in range(0, len(x), step):
+        out[s:s + step] = quantize_inputs(x[s:s + step], input_scale)
+    return out
 
 
 def golden_run(model: QModel, batch: Batch, threshold=0.0, predictor: str = "bnn", reuse_cap: int = 0) -> dict:
@@ -714,7 +893,7 @@ def golden_run(model: QModel, batch: Batch, threshold=0.0, predictor: str = "bnn
     thetas = parse_thresholds(threshold, model.num_layers)
     reuse_cap = check_reuse_cap(reuse_cap)
     n, t_max, _ = batch.x.shape
-    layer_in = quantize_inputs(batch.x, model.input_scale)
+    layer_in = _quantize_inputs_int8(batch.x, model.input_scale)
     result = {}
     totals = {name: np.zeros(n, dtype=np.int64) for name in COUNTERS}
     # The per-step matrix products are small: on an idle 2-CPU machine two BLAS threads make
@@ -730,8 +909,8 @@ def golden_run(model: QModel, batch: Batch, threshold=0.0, predictor: str = "bnn
                 result["reused" + layer_suffix(k, d)] = reused
                 for name in COUNTERS:
                     totals[name] += counters[name]
-            layer_in = np.concatenate(outs, axis=2)
-    result["h_int"] = layer_in.astype(np.int8)
+            layer_in = np.concatenate(outs, axis=2) if len(outs) > 1 else outs[0]
+    result["h_int"] = layer_in.astype(np.int8, copy=False)  # a new array either way
     result["h"] = np.multiply(layer_in, 2.0**-nx.H_FRAC)  # float64, exact (a power of two)
     result.update(totals)
     return result
