@@ -48,7 +48,24 @@ def _mux_by_slot(pairs, default):
     return out
 
 
-class SharedLstmCell(wiring.Component):
+class _SharedCell(wiring.Component):
+    """What both shared cells have: the segment count, and the members of ``MEMBERS``
+    plus, with ``external_mul``, those of the shared multiplier."""
+
+    MEMBERS: dict = {}
+
+    def __init__(self, segments: int = nx.PWL_DEFAULT_SEGMENTS, external_mul: bool = False):
+        _check_segments(segments)
+        self._segments = segments
+        self._external = external_mul
+        super().__init__({**self.MEMBERS, **(mul_members() if external_mul else {})})
+
+    @property
+    def segments(self) -> int:
+        return self._segments
+
+
+class SharedLstmCell(_SharedCell):
     """``nx.lstm_cell`` on PWL gates, one hidden unit every ``INTERVAL`` = 5 cycles.
 
     The same ports and results as :class:`.cell.LstmCellUnit`. Successive ``in_valid``
@@ -79,26 +96,17 @@ class SharedLstmCell(wiring.Component):
     LATENCY = 15
     INTERVAL = 5
 
-    def __init__(self, segments: int = nx.PWL_DEFAULT_SEGMENTS, external_mul: bool = False):
-        _check_segments(segments)
-        self._segments = segments
-        self._external = external_mul
-        members = {
-            "pre_i": In(signed(nx.PRE_BITS)),
-            "pre_f": In(signed(nx.PRE_BITS)),
-            "pre_g": In(signed(nx.PRE_BITS)),
-            "pre_o": In(signed(nx.PRE_BITS)),
-            "c": In(signed(nx.CELL_BITS)),
-            "in_valid": In(1),
-            "h": Out(signed(nx.H_BITS)),
-            "c_new": Out(signed(nx.CELL_BITS)),
-            "out_valid": Out(1),
-        }
-        super().__init__({**members, **(mul_members() if external_mul else {})})
-
-    @property
-    def segments(self) -> int:
-        return self._segments
+    MEMBERS = {
+        "pre_i": In(signed(nx.PRE_BITS)),
+        "pre_f": In(signed(nx.PRE_BITS)),
+        "pre_g": In(signed(nx.PRE_BITS)),
+        "pre_o": In(signed(nx.PRE_BITS)),
+        "c": In(signed(nx.CELL_BITS)),
+        "in_valid": In(1),
+        "h": Out(signed(nx.H_BITS)),
+        "c_new": Out(signed(nx.CELL_BITS)),
+        "out_valid": Out(1),
+    }
 
     def elaborate(self, platform):
         m = Module()
@@ -157,7 +165,7 @@ class SharedLstmCell(wiring.Component):
         return m
 
 
-class SharedGruCell(wiring.Component):
+class SharedGruCell(_SharedCell):
     """``nx.gru_candidate_pre`` and ``nx.gru_update`` on PWL gates, one hidden unit every 3 cycles.
 
     The same ports and results as :class:`.cell.GruCellUnit`. Successive ``in_valid``
@@ -187,25 +195,16 @@ class SharedGruCell(wiring.Component):
     LATENCY = 14
     INTERVAL = 3
 
-    def __init__(self, segments: int = nx.PWL_DEFAULT_SEGMENTS, external_mul: bool = False):
-        _check_segments(segments)
-        self._segments = segments
-        self._external = external_mul
-        members = {
-            "pre_r": In(signed(nx.PRE_BITS)),
-            "pre_z": In(signed(nx.PRE_BITS)),
-            "pre_n": In(signed(nx.PRE_BITS)),
-            "pre_hn": In(signed(nx.PRE_BITS)),
-            "h": In(signed(nx.H_BITS)),
-            "in_valid": In(1),
-            "h_new": Out(signed(nx.H_BITS)),
-            "out_valid": Out(1),
-        }
-        super().__init__({**members, **(mul_members() if external_mul else {})})
-
-    @property
-    def segments(self) -> int:
-        return self._segments
+    MEMBERS = {
+        "pre_r": In(signed(nx.PRE_BITS)),
+        "pre_z": In(signed(nx.PRE_BITS)),
+        "pre_n": In(signed(nx.PRE_BITS)),
+        "pre_hn": In(signed(nx.PRE_BITS)),
+        "h": In(signed(nx.H_BITS)),
+        "in_valid": In(1),
+        "h_new": Out(signed(nx.H_BITS)),
+        "out_valid": Out(1),
+    }
 
     def elaborate(self, platform):
         m = Module()
