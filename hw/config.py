@@ -52,10 +52,10 @@ class HwConfig:
         GRU three and two) and takes a hidden unit every cycle; the requantizer
         multiplies in one pass. ``"shared"``: one PWL unit and one multiplier take a
         hidden unit every 5 (LSTM) or 3 (GRU) cycles, and the requantizer multiplies in
-        two passes on a half-width multiplier (when products are at least two cycles
+        two passes on that same multiplier (when products are at least two cycles
         apart: always for LSTM, for GRU when X > P and H > P). For FPGAs whose
-        multipliers beyond the MAC lanes are built in logic (the iCE40s): about 3000
-        fewer logic cells, 4H (LSTM) or 2H (GRU) more cycles a step.
+        multipliers beyond the MAC lanes are built in logic (the iCE40s): about 2800
+        fewer LUTs for a 1x32 LSTM on the UP5K, 4H (LSTM) or 2H (GRU) more cycles a step.
     weight_memory : str
         ``"initialized"``: the weights are the weight memory's initial contents (and
         can be overwritten through the load port). ``"loaded"``: the weight memory has
