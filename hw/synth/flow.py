@@ -121,8 +121,7 @@ def synthesize(design: Design, target_name: str, outdir: str, about: dict, lanes
     muls, mems, ports = inventory.read_inventory(os.path.join(outdir, "inventory.json"), design.top)
     soft = inventory.dsp_budget(muls, target.dsp_shape, target.dsp_min_y, target.capacity.get("dsp"))
     spram = inventory.spram_memories(mems, about.get("config"), bool(target.capacity.get("spram")))
-    block = inventory.forced_block_memories(mems, target.lutram or target.family == "generic" or
-                                            not target.capacity.get("bram"), spram)
+    block = inventory.forced_block_memories(mems, target.lutram or not target.capacity.get("bram"), spram)
 
     files, top = [nfile], design.top
     if target.has_pnr:

@@ -152,10 +152,10 @@ def spram_memories(mems: list[MemoryInfo], config: dict | None, has_spram: bool)
 BLOCK_MIN_BITS = 256
 
 
-def forced_block_memories(mems: list[MemoryInfo], lutram: bool, exclude: list[MemoryInfo]) -> list[MemoryInfo]:
+def forced_block_memories(mems: list[MemoryInfo], skip: bool, exclude: list[MemoryInfo]) -> list[MemoryInfo]:
     """Memories and ROMs of :data:`BLOCK_MIN_BITS` or more to force into block RAM on a
     device without LUT RAM (Yosys builds the small ones from flip-flops, or LUTs for a
-    ROM such as a PWL table)."""
-    if lutram:
+    ROM such as a PWL table); none when ``skip`` (the device has LUT RAM or no block RAM)."""
+    if skip:
         return []
     return [m for m in mems if m.bits >= BLOCK_MIN_BITS and m not in exclude]

@@ -15,6 +15,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from memornn.golden import intmodel as im
 from memornn.golden import numerics as nx
 from memornn.golden.floatmodel import model_from_arrays as float_model_from_arrays
 from memornn.golden.inputs import make_batch
@@ -300,3 +301,20 @@ def wide_row_qmodel(rng, cell, hidden, x_size=1040):
                    bias_hn=rng.integers(-999, 999, hidden) if cell == "gru" else None)
     assert int(np.abs(layer.weight).sum(axis=1).max()) * 128 >= 2**24
     return QModel(cell, hidden, [[layer]], np.full(x_size, 0.02))
+
+
+def assert_fast_equals_int64(qmodel, x_q, lengths, runs):
+    """Every direction of layer 0: the fast path equals the int64 reference for each
+    (predictor, theta_q, cap) of ``runs``: outputs, reuse masks and counters."""
+
+    for q in qmodel.layers[0]:
+        assert im._fast_path_ok(qmodel, q)
+        for reverse in (False, True):
+            for predictor, theta_q, cap in runs:
+                args = (qmodel, q, x_q, lengths, reverse, theta_q, predictor, cap)
+                slow = im._layer_direction_int64(*args)
+                fast = im._layer_direction_fast(*args)
+                np.testing.assert_array_equal(fast[0], slow[0])
+                np.testing.assert_array_equal(fast[1], slow[1])
+                for name in im.COUNTERS:
+                    np.testing.assert_array_equal(fast[2][name], slow[2][name])

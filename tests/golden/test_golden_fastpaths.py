@@ -10,7 +10,7 @@ test_golden_reference.py.
 import numpy as np
 import pytest
 
-from golden_testlib import random_qmodel, wide_row_qmodel
+from golden_testlib import assert_fast_equals_int64, random_qmodel, wide_row_qmodel
 from memornn.golden import intmodel as im
 from memornn.golden import numerics as nx
 from memornn.golden.inputs import make_batch, quantize_inputs
@@ -217,20 +217,6 @@ def _inputs(qmodel, rng, n, t_max, scale=1.6):
     return quantize_inputs(batch.x, qmodel.input_scale), batch.lengths
 
 
-def _assert_fast_equals_int64(qmodel, x_q, lengths, runs):
-    for q in qmodel.layers[0]:
-        assert im._fast_path_ok(qmodel, q)
-        for reverse in (False, True):
-            for predictor, theta_q, cap in runs:
-                args = (qmodel, q, x_q, lengths, reverse, theta_q, predictor, cap)
-                slow = im._layer_direction_int64(*args)
-                fast = im._layer_direction_fast(*args)
-                np.testing.assert_array_equal(fast[0], slow[0])
-                np.testing.assert_array_equal(fast[1], slow[1])
-                for name in im.COUNTERS:
-                    np.testing.assert_array_equal(fast[2][name], slow[2][name])
-
-
 RUNS = [("none", 0, 0), ("bnn", 0, 0), ("bnn", 77, 0), ("bnn", 256, 2), ("oracle", 0, 0), ("oracle", 40, 3),
         ("oracle", 2000, 0), ("bnn", nx.THETA_MAX_Q, 1)]
 
@@ -247,7 +233,7 @@ def test_fast_direction_equals_int64(cell, x_size, hidden, segments):
     model = model_from_arrays(random_float_arrays(rng, cell, x_size, hidden, bidirectional=True))
     qmodel = quantize_model(model, make_batch(rng.standard_normal((16, 12, x_size))), pwl_segments=segments)
     x_q, lengths = _inputs(qmodel, rng, 9, 23)
-    _assert_fast_equals_int64(qmodel, x_q, lengths, RUNS)
+    assert_fast_equals_int64(qmodel, x_q, lengths, RUNS)
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
@@ -275,7 +261,7 @@ def test_fast_direction_large_shifts_and_saturation(cell, largest_shift):
                    rng.integers(-room, room, hidden) if cell == "gru" else None)
     qmodel = QModel(cell, hidden, [[layer]], np.full(x_size, 0.05))
     x_q, lengths = _inputs(qmodel, rng, 6, 30, scale=40.0)
-    _assert_fast_equals_int64(qmodel, x_q, lengths, RUNS)
+    assert_fast_equals_int64(qmodel, x_q, lengths, RUNS)
     # the variant meant ran, and the first step's pre-activations hit both rails
     assert (int(shift.max()) > im._FOLD_SHIFT_MAX) == (largest_shift > im._FOLD_SHIFT_MAX)
     acc = x_q[:, 0] @ weight[:, :x_size].T + bias
@@ -289,7 +275,7 @@ def test_fast_direction_float64_rows(cell):
     rng = np.random.default_rng(9)
     qmodel = wide_row_qmodel(rng, cell, hidden=3)
     x_q, lengths = _inputs(qmodel, rng, 3, 6)
-    _assert_fast_equals_int64(qmodel, x_q, lengths, RUNS[:5])
+    assert_fast_equals_int64(qmodel, x_q, lengths, RUNS[:5])
 
 
 def test_models_beyond_the_fast_bounds_take_the_int64_path(monkeypatch):
@@ -312,4 +298,4 @@ def test_int64_path_step_blocks_equal_fast_path(monkeypatch, block):
     qmodel, rng = random_qmodel(120, "gru", 4, 5, layers=1, bidirectional=True)
     x_q, lengths = _inputs(qmodel, rng, 3, 9)
     monkeypatch.setattr(im, "_BLOCK_ELEMENTS", block * 3 * 15)  # `block` steps per block
-    _assert_fast_equals_int64(qmodel, x_q, lengths, [("bnn", 77, 2), ("oracle", 26, 0)])
+    assert_fast_equals_int64(qmodel, x_q, lengths, [("bnn", 77, 2), ("oracle", 26, 0)])

@@ -9,7 +9,7 @@ above 255: two popcount fields per float32; the benchmark's shape).
 import numpy as np
 import pytest
 
-from golden_testlib import random_qmodel
+from golden_testlib import assert_fast_equals_int64, random_qmodel
 from memornn.golden import intmodel as im
 from memornn.golden import numerics as nx
 from memornn.golden.inputs import make_batch, quantize_inputs
@@ -161,20 +161,6 @@ def test_quantize_inputs_int8_equals_quantize_inputs(n, monkeypatch):
 # -- whole layer directions ---------------------------------------------------------------
 
 
-def _assert_fast_equals_int64(qmodel, x_q, lengths, runs):
-    for q in qmodel.layers[0]:
-        assert im._fast_path_ok(qmodel, q)
-        for reverse in (False, True):
-            for predictor, theta_q, cap in runs:
-                args = (qmodel, q, x_q, lengths, reverse, theta_q, predictor, cap)
-                slow = im._layer_direction_int64(*args)
-                fast = im._layer_direction_fast(*args)
-                np.testing.assert_array_equal(fast[0], slow[0])
-                np.testing.assert_array_equal(fast[1], slow[1])
-                for name in im.COUNTERS:
-                    np.testing.assert_array_equal(fast[2][name], slow[2][name])
-
-
 @pytest.mark.parametrize("cell, x_size, hidden", [("lstm", 40, 128), ("lstm", 100, 160), ("gru", 70, 190)])
 @pytest.mark.parametrize("equal_lengths", [True, False])
 def test_fast_direction_equals_int64_wide(cell, x_size, hidden, equal_lengths):
@@ -186,4 +172,4 @@ def test_fast_direction_equals_int64_wide(cell, x_size, hidden, equal_lengths):
     lengths = np.full(n, t_max) if equal_lengths else rng.integers(1, t_max + 1, n)
     x_q = quantize_inputs(make_batch(x, lengths).x, qmodel.input_scale)
     runs = [("none", 0, 0), ("bnn", 51, 0), ("bnn", 77, 2), ("bnn", 300, 0), ("oracle", 51, 1)]
-    _assert_fast_equals_int64(qmodel, x_q.astype(np.int8), lengths, runs)
+    assert_fast_equals_int64(qmodel, x_q.astype(np.int8), lengths, runs)
