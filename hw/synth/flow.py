@@ -138,10 +138,15 @@ def synthesize(design: Design, target_name: str, outdir: str, about: dict, lanes
         return seconds, stat, yosys.count_resources(target, stat[design.top])
 
     times["synthesis"], stat, res = synth(block)
-    if block and res["bram"] > target.capacity.get("bram", 0):
-        # Small memories forced into block RAM overflowed it: leave them to Yosys after all.
-        progress(f"[3/{steps}] synthesis again: block RAM over capacity with the small memories in it")
-        seconds, stat, res = synth([])
+    # Small memories forced into block RAM overflowed it: leave the least dense ones to
+    # Yosys, then, if that is not enough, all of them.
+    for fewer in (inventory.drop_for_block_ram(block, res["bram"] - target.capacity.get("bram", 0)), []):
+        if not block or res["bram"] <= target.capacity.get("bram", 0):
+            break
+        progress(f"[3/{steps}] synthesis again: block RAM over capacity with {len(block)} memories forced "
+                 f"into it, now {len(fewer)}")
+        block = fewer
+        seconds, stat, res = synth(block)
         times["synthesis"] += seconds
     synth_log = os.path.join(outdir, "synth.log")
     check_fit(target, res, "the design", synth_log)
@@ -153,6 +158,11 @@ def synthesize(design: Design, target_name: str, outdir: str, about: dict, lanes
     mapping = yosys.memory_mapping(synth_log, design.top)
     dsp_types = {c for c, cls in target.cells.items() if cls == "dsp"}
     dsp_src = yosys.dsp_cells_by_src(os.path.join(outdir, "netlist.json"), design.top, dsp_types)
+    undefined = yosys.undefined_dsp_operands(os.path.join(outdir, "netlist.json"), design.top)
+    if undefined:
+        raise MemornnError(f"yosys left {len(undefined)} DSP operand(s) undefined, so the netlist would compute "
+                           f"wrong results: {', '.join(undefined[:4])}{' ...' if len(undefined) > 4 else ''} "
+                           f"(see {synth_log})")
 
     pnr = None
     if target.has_pnr:

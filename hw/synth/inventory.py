@@ -117,13 +117,16 @@ def read_inventory(path: str, top: str) -> tuple[list[Multiplier], list[MemoryIn
 def dsp_budget(muls: list[Multiplier], shape: tuple | None, min_y: int, available: int | None) -> set[str]:
     """Names of the multipliers to keep out of DSP blocks so the rest fit in ``available``.
 
-    Like a vendor tool's DSP budget: the MAC lanes get blocks first, then the other
-    multipliers, largest first (they save the most logic); ``set()`` when all fit.
+    Like a vendor tool's DSP budget: the multipliers that would cost the most logic per
+    block get blocks first (an ``a x b`` product costs about ``a * b`` logic cells), MAC
+    lanes before other multipliers of the same cost; ``set()`` when all fit.
     """
     need = {m.name: m.dsp_blocks(shape, min_y) for m in muls}
     if available is None or sum(need.values()) <= available:
         return set()
-    order = sorted(muls, key=lambda m: (m.role != "MAC lane", -m.a_width * m.b_width, m.name))
+    def saved_per_block(m):
+        return m.a_width * m.b_width / max(1, need[m.name])
+    order = sorted(muls, key=lambda m: (-saved_per_block(m), m.role != "MAC lane", m.name))
     left, soft = available, set()
     for m in order:
         if need[m.name] == 0:
@@ -149,13 +152,33 @@ def spram_memories(mems: list[MemoryInfo], config: dict | None, has_spram: bool)
 
 #: Smallest memory (bits) put in block RAM on a device without LUT RAM, where flip-flops
 #: and their read multiplexer would cost more logic cells than the block RAM saves.
-BLOCK_MIN_BITS = 256
+BLOCK_MIN_BITS = 128
+
+#: iCE40 block RAM (SB_RAM40_4K) aspect ratios: (width, depth).
+ICE40_BRAM_MODES = ((16, 256), (8, 512), (4, 1024), (2, 2048))
+
+
+def block_ram_estimate(mem: MemoryInfo) -> int:
+    """iCE40 block RAMs ``mem`` takes in its best aspect ratio (a wide, shallow memory
+    costs a block per 16 bits of width however few words it has)."""
+    return min(-(-mem.width // w) * -(-mem.depth // d) for w, d in ICE40_BRAM_MODES)
 
 
 def forced_block_memories(mems: list[MemoryInfo], skip: bool, exclude: list[MemoryInfo]) -> list[MemoryInfo]:
     """Memories and ROMs of :data:`BLOCK_MIN_BITS` or more to force into block RAM on a
     device without LUT RAM (Yosys builds the small ones from flip-flops, or LUTs for a
-    ROM such as a PWL table); none when ``skip`` (the device has LUT RAM or no block RAM)."""
+    ROM such as a PWL table), most bits per block first; none when ``skip`` (the device
+    has LUT RAM or no block RAM)."""
     if skip:
         return []
-    return [m for m in mems if m.bits >= BLOCK_MIN_BITS and m not in exclude]
+    chosen = [m for m in mems if m.bits >= BLOCK_MIN_BITS and m not in exclude]
+    return sorted(chosen, key=lambda m: (-m.bits / block_ram_estimate(m), m.name))
+
+
+def drop_for_block_ram(forced: list[MemoryInfo], excess: int) -> list[MemoryInfo]:
+    """``forced`` (most bits per block first) without its least dense memories, enough of
+    them to free ``excess`` block RAMs by :func:`block_ram_estimate`."""
+    kept, freed = list(forced), 0
+    while kept and freed < excess:
+        freed += block_ram_estimate(kept.pop())
+    return kept

@@ -127,3 +127,32 @@ def dsp_cells_by_src(netlist_json: str, module: str, dsp_types: set[str]) -> dic
             src = cell.get("attributes", {}).get("src", "").split("|")[0]
             counts[src] = counts.get(src, 0) + 1
     return counts
+
+
+#: Operand ports of each DSP cell type whose bits must all be driven: a multiplier operand
+#: (or SB_MAC16's C/D adder input) left ``x`` computes garbage.
+DSP_OPERAND_PORTS = {
+    "SB_MAC16": lambda port: port in ("A", "B", "C", "D"),
+    "MULT18X18D": lambda port: re.fullmatch(r"[AB]\d+", port) is not None,
+}
+
+
+def undefined_dsp_operands(netlist_json: str, module: str) -> list[str]:
+    """DSP cells of ``module`` with an operand bit Yosys left undefined (``x``), as
+    ``"cell.port"``.
+
+    Yosys 0.68's ice40_dsp has been seen to take one product register into two SB_MAC16s
+    at once and leave the second one's C/D input ``x``, silently dropping a MAC lane; a
+    netlist like that must not pass as the design.
+    """
+    with open(netlist_json) as f:
+        mod = json.load(f)["modules"][module]
+    found = []
+    for name, cell in sorted(mod["cells"].items()):
+        wanted = DSP_OPERAND_PORTS.get(cell["type"])
+        if wanted is None:
+            continue
+        for port, bits in sorted(cell["connections"].items()):
+            if wanted(port) and "x" in bits:
+                found.append(f"{name}.{port}")
+    return found

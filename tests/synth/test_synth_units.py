@@ -5,8 +5,9 @@ import json
 import pytest
 
 from memornn.golden.errors import MemornnError
-from memornn.hw.synth import fit, fusesoc, harness, inference, nextpnr
-from memornn.hw.synth.inventory import MemoryInfo, Multiplier, dsp_budget, hierarchy
+from memornn.hw.synth import fit, fusesoc, harness, inference, nextpnr, yosys
+from memornn.hw.synth.inventory import (MemoryInfo, Multiplier, block_ram_estimate, drop_for_block_ram, dsp_budget,
+                                        forced_block_memories, hierarchy)
 from memornn.hw.synth.targets import TARGETS, get_target
 
 
@@ -28,7 +29,8 @@ def test_harness_connects_every_port_bit():
     ports = [("clk", "input", 1), ("rst", "input", 1), ("a", "input", 5), ("b", "input", 1),
              ("y", "output", 9), ("z", "output", 1)]
     text = harness.harness_verilog("dut_mod", ports)
-    assert ".a(harness_in_chain[4:0])" in text and ".b(harness_in_chain[5:5])" in text
+    assert ".a(harness_in_bus[4:0])" in text and ".b(harness_in_bus[5:5])" in text
+    assert "reg [5:0] harness_in_chain;" in text
     assert ".y(harness_out_bus[8:0])" in text and ".z(harness_out_bus[9:9])" in text
     assert ".clk(clk)" in text and ".rst(harness_rst)" in text
     # 10 output bits fold 4 at a time: 3, then 1 register.
@@ -49,11 +51,34 @@ def test_dsp_blocks_follow_mul2dsp():
     assert _mul("m", 8, 8).dsp_blocks(None) == 0
 
 
-def test_dsp_budget_serves_mac_lanes_first():
+def test_dsp_budget_serves_the_costliest_logic_first():
+    """Blocks go where a multiplier would cost the most logic per block (about a*b cells):
+    a 16x16 product saves four times the logic an 8x8 lane does."""
     muls = [_mul(f"mac{i}", 8, 8, "MAC lane") for i in range(4)] + [_mul("big", 16, 16), _mul("small", 12, 10)]
     assert dsp_budget(muls, (18, 18), 0, 10) == set()
-    assert dsp_budget(muls, (18, 18), 0, 5) == {"small"}
-    assert dsp_budget(muls, (18, 18), 0, 3) == {"mac3", "big", "small"}
+    assert dsp_budget(muls, (18, 18), 0, 5) == {"mac3"}
+    assert dsp_budget(muls, (18, 18), 0, 3) == {"mac1", "mac2", "mac3"}
+    assert dsp_budget(muls, (18, 18), 0, 1) == {"small", "mac0", "mac1", "mac2", "mac3"}
+
+
+def test_dsp_budget_counts_blocks_and_prefers_lanes_at_equal_cost():
+    # 33x16 takes two 18x18 blocks: 264 cells a block, just above the 16x16's 256.
+    wide, big = _mul("wide", 33, 16), _mul("big", 16, 16)
+    assert dsp_budget([wide, big], (18, 18), 0, 2) == {"big"}
+    assert dsp_budget([big, wide], (18, 18), 0, 1) == {"wide"}  # it does not fit the one block left
+    lanes = [_mul("other", 8, 8), _mul("lane", 8, 8, "MAC lane")]
+    assert dsp_budget(lanes, (18, 18), 0, 1) == {"other"}
+
+
+def test_harness_input_chain_is_capped_and_shared():
+    ports = [("clk", "input", 1), ("wide", "input", harness.IN_FFS * 3 + 5), ("y", "output", 1)]
+    text = harness.harness_verilog("dut_mod", ports)
+    assert f"reg [{harness.IN_FFS - 1}:0] harness_in_chain;" in text
+    bus = text.split("harness_in_bus = {")[1].split("};")[0].split(", ")
+    assert len(bus) == harness.IN_FFS * 3 + 5
+    # Bit i (listed last first) takes flip-flop i % IN_FFS: every flip-flop drives some input.
+    assert bus[-1] == "harness_in_chain[0]" and bus[0] == f"harness_in_chain[{(len(bus) - 1) % harness.IN_FFS}]"
+    assert {f"harness_in_chain[{k}]" for k in range(harness.IN_FFS)} == set(bus)
 
 
 def test_hierarchy_and_roles():
@@ -137,3 +162,42 @@ def test_generate_writes_the_core_file(tmp_path):
     with open(tmp_path / f"{info['top']}.core") as f:
         text = f.read()
     assert text == fusesoc.core_text(info) and f'- "{info["top"]}.v"' in text
+
+
+def _netlist(tmp_path, cells):
+    path = tmp_path / "netlist.json"
+    path.write_text(json.dumps({"modules": {"top": {"cells": cells}}}))
+    return str(path)
+
+
+def test_undefined_dsp_operands_found(tmp_path):
+    """The shape Yosys 0.68 produced once: an SB_MAC16 whose C/D adder input is all x."""
+    good = {"type": "SB_MAC16", "connections": {"A": [5, 6], "B": [7, "0"], "C": ["0", "0"], "D": ["0", "0"],
+                                                "CI": ["x"]}}
+    bad = {"type": "SB_MAC16", "connections": {"A": [5, 6], "B": [7, 8], "C": ["x", "x"], "D": ["x", "x"]}}
+    ecp5 = {"type": "MULT18X18D", "connections": {"A0": [3], "B0": ["x"], "C0": ["x"]}}
+    lut = {"type": "SB_LUT4", "connections": {"I0": ["x"]}}
+    assert yosys.undefined_dsp_operands(_netlist(tmp_path, {"g": good, "l": lut}), "top") == []
+    assert yosys.undefined_dsp_operands(_netlist(tmp_path, {"b": bad, "e": ecp5}), "top") == ["b.C", "b.D", "e.B0"]
+
+
+def test_block_ram_estimate_takes_the_best_aspect_ratio():
+    assert block_ram_estimate(MemoryInfo("a", 64, 4, 1, 1)) == 4  # 256 bits, but 64 wide: four 16-bit blocks
+    assert block_ram_estimate(MemoryInfo("b", 8, 512, 1, 1)) == 1  # one block as 512 x 8
+    assert block_ram_estimate(MemoryInfo("c", 17, 8, 1, 1)) == 2
+    assert block_ram_estimate(MemoryInfo("d", 64, 768, 1, 1)) == 12  # 4 wide x 3 deep in 256 x 16
+
+
+def test_forced_block_memories_densest_first_and_dropped_least_dense_first():
+    fifo = MemoryInfo("core.row_fifo.storage", 17, 8, 1, 1)      # 136 bits in 2 blocks
+    offsets = MemoryInfo("core.offsets", 64, 2, 1, 1)            # 128 bits in 4 blocks
+    memo = MemoryInfo("core.memo_pre0", 16, 32, 1, 1)            # 512 bits in 1 block
+    tiny = MemoryInfo("core.tiny", 4, 8, 1, 1)                   # 32 bits: left to Yosys
+    spram = MemoryInfo("core.weights", 64, 768, 1, 1)
+    forced = forced_block_memories([offsets, tiny, fifo, memo, spram], False, [spram])
+    assert forced == [memo, fifo, offsets]
+    assert forced_block_memories([offsets, memo], True, []) == []  # LUT RAM: nothing forced
+    assert drop_for_block_ram(forced, 0) == forced
+    assert drop_for_block_ram(forced, 3) == [memo, fifo]  # offsets frees 4
+    assert drop_for_block_ram(forced, 5) == [memo]
+    assert drop_for_block_ram(forced, 99) == []
