@@ -100,7 +100,7 @@ class BnnLane(wiring.Component):
         terms = []
         for g, lo in enumerate(range(0, self._width, GROUP_BITS)):
             bits = hits[lo:lo + GROUP_BITS]
-            count = Signal(range(len(bits) + 1), name=f"pop_{g}")
+            count = Signal(range(len(bits) + 1), name=f"pop_{g}", reset_less=True)
             m.d.sync += count.eq(sum(bits[j] for j in range(len(bits))))
             terms.append((count, len(bits)))  # (signal, its largest value)
         stage_ctrl("pop")
@@ -113,7 +113,7 @@ class BnnLane(wiring.Component):
             for j in range(0, len(terms), 2):
                 pair = terms[j:j + 2]
                 top = sum(t_max for _, t_max in pair)
-                s = Signal(range(top + 1), name=f"sum_l{level}_{j // 2}")
+                s = Signal(range(top + 1), name=f"sum_l{level}_{j // 2}", reset_less=True)
                 m.d.sync += s.eq(sum(t for t, _ in pair))
                 nxt.append((s, top))
             terms = nxt

@@ -162,6 +162,22 @@ class Layout:
     def max_x_words(self) -> int:
         return max(d.x_words for d in self.layers)
 
+    def counter_max(self, name: str) -> int | None:
+        """Largest value counter ``name`` can reach in one sequence (``None``: unbounded).
+
+        Every count but ``cycles`` (which output back-pressure can stretch without end)
+        is bounded by what a sequence of ``max_seq_len`` steps holds, so those counters
+        are built only as wide as their bound needs.
+        """
+        rows = self.max_seq_len * self.rows * len(self.layers)
+        bounds = {
+            "neurons_computed": rows, "neurons_reused": rows, "bnn_evals": rows,
+            "macs": self.max_seq_len * self.rows * sum(d.in_size + self.hidden for d in self.layers),
+            "mac_busy_cycles": self.max_seq_len * self.rows * sum(d.row_words for d in self.layers),
+        }
+        bounds["macs_skipped"] = bounds["macs"]
+        return bounds.get(name)
+
 
 def make_layout(model: QModel, config: HwConfig) -> Layout:
     """Sizes and base addresses for ``model`` on an accelerator built with ``config``."""

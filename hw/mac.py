@@ -87,7 +87,10 @@ class MacLanes(wiring.Component):
             m.d.sync += [nv.eq(valid), nf.eq(first), nl.eq(last)]
             valid, first, last = nv, nf, nl
 
-        # 1: products.
+        # 1: products. The product registers keep their reset: without one, Yosys 0.68's
+        # ice40_dsp takes a product register into two SB_MAC16s at once (one's pipeline
+        # register, the next one's C/D input) and leaves that C/D undefined, silently
+        # dropping a lane. The adder tree's registers need none (only valid bits do).
         terms = []
         for j in range(self._lanes):
             p = Signal(signed(prod_bits), name=f"prod_{j}")
@@ -102,7 +105,7 @@ class MacLanes(wiring.Component):
             width = prod_bits + level
             nxt = []
             for j in range(0, len(terms), 2):
-                s = Signal(signed(width), name=f"sum_l{level}_{j // 2}")
+                s = Signal(signed(width), name=f"sum_l{level}_{j // 2}", reset_less=True)
                 m.d.sync += s.eq(terms[j] + terms[j + 1] if j + 1 < len(terms) else terms[j])
                 nxt.append(s)
             terms = nxt

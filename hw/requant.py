@@ -44,6 +44,41 @@ def saturate(value, bits: int, signed_: bool = True):
     return clipped[:bits].as_signed() if signed_ else clipped[:bits]
 
 
+def windowed_shift(value, shift, window: int):
+    """``(value >> shift)[:window]`` and whether the shifted value does not fit there.
+
+    ``value`` is signed; the result's bits from ``window`` up all equal the sign exactly
+    when the returned overflow is 0. A log shifter that keeps, after each stage, only the
+    bits the later stages can still move into the window (shifting by the largest amount
+    first) needs about half the multiplexers of a full-width barrel shifter; the bits a
+    stage drops only count towards the overflow flag, which is all saturation needs.
+
+    Returns
+    -------
+    (Value, Value)
+        The low ``window`` bits (unsigned) and the overflow bit.
+    """
+    value, shift = Value.cast(value), Value.cast(shift)
+    sign = value[-1]
+    bits = [value[i] for i in range(len(value))]
+
+    def bit(i):
+        return bits[i] if i < len(bits) else sign
+
+    overflow = []
+    for j in reversed(range(len(shift))):
+        step = 1 << j
+        keep = window + step - 1  # the bits later stages (at most step - 1 more) can still use
+        # A dropped bit that is not the sign means the value does not fit the window;
+        # when this stage shifts, the dropped positions receive bits already dropped.
+        dropped = [bit(i) ^ sign for i in range(keep, len(bits))]
+        if dropped:
+            overflow.append(~shift[j] & Cat(*dropped).any())
+        bits = [Mux(shift[j], bit(i + step), bit(i)) for i in range(min(keep, len(bits)))]
+    low = Cat(*(bit(i) for i in range(window)))
+    return low, (Cat(*overflow).any() if overflow else Const(0, 1))
+
+
 class Requantizer(wiring.Component):
     """``pre = nx.requantize(acc + bias, mult, shift)``: ``sat16(rshift_round((acc+bias)*mult, shift))``.
 
@@ -95,6 +130,10 @@ class Requantizer(wiring.Component):
     #: Width of the shift input: holds 0 .. nx.SHIFT_MAX (6 bits).
     SHIFT_BITS = nx.SHIFT_MAX.bit_length()
 
+
+    #: Low bits of the shifted product kept (with its sign): enough for the 17 bits the
+    #: rounding uses and for the saturation compares, which see ``[-2**17, 2**17)``.
+    WINDOW = nx.PRE_BITS + 2
 
     #: Low bits of the sum in the first pass (``passes = 2``).
     LOW_BITS = 16
@@ -184,25 +223,31 @@ class Requantizer(wiring.Component):
         # equals ((p >> (s-1)) + 1) >> 1 for s >= 1, and (2p + 1) >> 1 == p covers s == 0;
         # so one barrel shifter of 2p plus a constant +1 replaces a variable-position
         # half and a special case for shift 0. A shift past the width leaves 0 or -1,
-        # which rounds to 0, as in the golden model.
+        # which rounds to 0, as in the golden model. Only the low WINDOW bits of the
+        # shifted value and whether it fits them are kept (see `windowed_shift`).
         doubled = Signal(signed(prod.shape().width + 1))
         m.d.comb += doubled.eq(prod << 1)
-        shifted = Signal.like(doubled)
+        window, overflow = windowed_shift(doubled, shift_2, self.WINDOW)
+        shifted = Signal(signed(self.WINDOW + 1))  # exact whenever `fits`
+        fits, sign = Signal(), Signal()
         valid_3 = Signal()
         m.d.sync += [
-            shifted.eq(doubled >> shift_2),
+            shifted.eq(Cat(window, doubled[-1]).as_signed()),
+            fits.eq(~overflow), sign.eq(doubled[-1]),
             valid_3.eq(valid_2),
         ]
 
         # 4: round and saturate, sat16((t + 1) >> 1), with the carry chains side by side
         # rather than one after the other: the result saturates high exactly when
-        # t >= 2**16 - 1 and low when t < -2**16 - 1; otherwise its 16 bits are bits 1..16
-        # of t + 1, which depend on t's low 17 bits only.
+        # t >= 2**16 - 1 and low when t < -2**16 - 1 (always, past the window); otherwise
+        # its 16 bits are bits 1..16 of t + 1, which depend on t's low 17 bits only.
         low, high = nx.int_range(nx.PRE_BITS)
         in_bits = nx.PRE_BITS + 1
         rounded = (shifted[:in_bits] + 1)[1:in_bits].as_signed()
+        sat_high = Mux(fits, shifted >= 2 * high + 1, ~sign)
+        sat_low = Mux(fits, shifted < 2 * low - 1, sign)
         m.d.sync += [
-            self.pre.eq(Mux(shifted >= 2 * high + 1, high, Mux(shifted < 2 * low - 1, low, rounded))),
+            self.pre.eq(Mux(sat_high, high, Mux(sat_low, low, rounded))),
             self.out_valid.eq(valid_3),
         ]
         return m

@@ -109,3 +109,22 @@ def _check_core(case, datapath, weight_memory="initialized"):
         assert hardware["cycles"].tolist() == [sequence_cycles_none(layout, int(n)) for n in batch.lengths]
     elif float(theta.split(",")[0]) >= 0.5:
         assert hardware["neurons_reused"].sum() > 0, "a large threshold should reuse some neurons"
+
+
+@pytest.mark.parametrize("cell,bidir", [("lstm", True), ("gru", False)])
+def test_counters_sized_to_their_bound_do_not_wrap(cell, bidir):
+    """A full-length sequence with every neuron computed drives the counts to their bound.
+
+    Bounded counters are built only as wide as :meth:`Layout.counter_max`; a bound one too
+    small or a width one bit short would wrap here.
+    """
+    model = random_float_model(cell, 2, bidir, 5, 3, seed=11)
+    batch = random_batch(5, sequences=1, max_len=3, seed=11)  # the first sequence is full length
+    qmodel = quantize_model(model, batch)
+    config = HwConfig(mac_lanes=2, bnn_width=8, max_seq_len=3)
+    layout = make_layout(qmodel, config)
+    golden = golden_run(qmodel, batch, "0", "none")
+    hardware = run_amaranth(qmodel, batch, config, "0", "none", extra_counters=True)
+    assert first_mismatch(golden, hardware) is None
+    for name in ("neurons_computed", "macs", "mac_busy_cycles"):
+        assert int(hardware[name][0]) == layout.counter_max(name), name

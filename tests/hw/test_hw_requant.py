@@ -48,8 +48,28 @@ def _vectors(rng):
             corners.append((v << s, 0, 1, s))
             corners.append(((v << s) - (1 << s >> 1), 0, 1, s))  # rounding up into v
     rows.append(np.array(corners, np.int64))
+    rows.append(_window_edges())
     vec = np.concatenate(rows)
     return vec[rng.permutation(len(vec))]
+
+
+def _window_edges():
+    """Products whose shifted value ``(2p) >> s`` lands on the edges of the shifter's
+    kept window (+-2**17) and of the saturation limits, at every shift that reaches them,
+    with the low bits below the shift all 0 or all 1."""
+    rows = []
+    edges = [2**17 + d for d in (-2, -1, 0, 1)] + [-(2**17) + d for d in (-2, -1, 0, 1)] \
+        + [2**16 + d for d in (-3, -2, -1, 0, 1)] + [-(2**16) + d for d in (-3, -2, -1, 0, 1)]
+    for s in range(1, nx.SHIFT_MAX + 1):
+        for t in edges:
+            for rest in (0, (1 << (s - 1)) - 1):
+                p = t * (1 << (s - 1)) + rest  # (2p) >> s == t
+                # p = total * mult with a power-of-two mult, total within the accumulator.
+                m = max(0, min(nx.MULT_BITS - 1, abs(p).bit_length() - (nx.ACC_BITS - 1)))
+                if p % (1 << m) == 0 and abs(p >> m) < 2 ** (nx.ACC_BITS - 1):
+                    rows.append((p >> m, 0, 1 << m, s))
+    assert len(rows) > 500
+    return np.array(rows, np.int64)
 
 
 @pytest.mark.parametrize("passes", [1, 2])
