@@ -23,7 +23,7 @@ from ..golden import numerics as nx
 from .cell import GruCellUnit, LstmCellUnit, _check_segments
 from .pwl import DualPwlUnit
 from .requant import rshift_round_const, saturate
-from .sharedmul import mul_members, product
+from .sharedmul import SharedMul, mul_members, product
 
 __all__ = ["SharedLstmCell", "SharedGruCell", "cell_unit_class"]
 
@@ -50,19 +50,33 @@ def _mux_by_slot(pairs, default):
 
 class _SharedCell(wiring.Component):
     """What both shared cells have: the segment count, and the members of ``MEMBERS``
-    plus, with ``external_mul``, those of the shared multiplier."""
+    plus, with ``external_mul``, those of the shared multiplier and, with ``pwl_mul``,
+    those of the shared multiplier its PWL unit uses."""
 
     MEMBERS: dict = {}
 
-    def __init__(self, segments: int = nx.PWL_DEFAULT_SEGMENTS, external_mul: bool = False):
+    def __init__(self, segments: int = nx.PWL_DEFAULT_SEGMENTS, external_mul: bool = False,
+                 pwl_mul: SharedMul | None = None):
         _check_segments(segments)
         self._segments = segments
         self._external = external_mul
-        super().__init__({**self.MEMBERS, **(mul_members() if external_mul else {})})
+        self._pwl_mul = pwl_mul
+        super().__init__({**self.MEMBERS, **(mul_members() if external_mul else {}),
+                          **(mul_members(pwl_mul) if pwl_mul else {})})
 
     @property
     def segments(self) -> int:
         return self._segments
+
+    def _pwl_unit(self, m) -> DualPwlUnit:
+        """The cell's PWL unit, its shared multiplier's members passed through."""
+        m.submodules.act = act = DualPwlUnit(self._segments, external_mul=self._pwl_mul)
+        if self._pwl_mul:
+            p = self._pwl_mul.prefix
+            m.d.comb += [getattr(self, f"{p}_a").eq(getattr(act, f"{p}_a")),
+                         getattr(self, f"{p}_b").eq(getattr(act, f"{p}_b")),
+                         getattr(act, f"{p}_y").eq(getattr(self, f"{p}_y"))]
+        return act
 
 
 class SharedLstmCell(_SharedCell):
@@ -84,6 +98,8 @@ class SharedLstmCell(_SharedCell):
         PWL segment count, one of ``nx.PWL_SEGMENT_CHOICES``.
     external_mul : bool
         Use the core's shared multiplier (:mod:`.sharedmul`) instead of one's own.
+    pwl_mul : SharedMul or None
+        The shared multiplier the PWL unit's slope product goes to, if any.
 
     Attributes
     ----------
@@ -111,7 +127,7 @@ class SharedLstmCell(_SharedCell):
     def elaborate(self, platform):
         m = Module()
         v = _valid_chain(m, self.in_valid, self.LATENCY)
-        m.submodules.act = act = DualPwlUnit(self._segments)
+        act = self._pwl_unit(m)
 
         # Inputs held for the later PWL slots (reloaded at offset 0 of the next unit, 5).
         f_r, g_r, o_r = (Signal(signed(nx.PRE_BITS), name=n) for n in ("pre_f_r", "pre_g_r", "pre_o_r"))
@@ -183,6 +199,8 @@ class SharedGruCell(_SharedCell):
         PWL segment count, one of ``nx.PWL_SEGMENT_CHOICES``.
     external_mul : bool
         Use the core's shared multiplier (:mod:`.sharedmul`) instead of one's own.
+    pwl_mul : SharedMul or None
+        The shared multiplier the PWL unit's slope product goes to, if any.
 
     Attributes
     ----------
@@ -209,7 +227,7 @@ class SharedGruCell(_SharedCell):
     def elaborate(self, platform):
         m = Module()
         v = _valid_chain(m, self.in_valid, self.LATENCY)
-        m.submodules.act = act = DualPwlUnit(self._segments)
+        act = self._pwl_unit(m)
 
         # Inputs held from 0 (valid 1 .. 3), copied on at 3 before their reload; h and z
         # are copied on every three cycles until their product at 12.

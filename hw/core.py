@@ -17,6 +17,7 @@ from .cell_shared import cell_unit_class
 from .decision import DecisionUnit
 from .layout import MEMORIES, SHIFT_FIELD_BITS, Layout, memory_widths
 from .mac import MacLanes
+from .pwl import DualPwlUnit
 from . import sharedmul
 from .requant import Requantizer
 
@@ -63,8 +64,10 @@ class MemoCore(wiring.Component):
         One beat per step: ``data`` holds the X int8 inputs (element i in bits
         8i..8i+7), ``last`` marks the sequence's last step.
     o_h : stream, Out
-        One beat per step of the last layer's output (H * directions int8 values,
-        forward half first), ``last`` on the last step; sent after the whole sequence.
+        The last layer's output (H * directions int8 values a step, forward half first)
+        in words of P values: ``ceil(H * directions / P)`` beats a step, ``keep`` marking
+        the values of the step's last word, ``last`` on the sequence's last beat; sent
+        after the whole sequence.
     o_trace : stream, Out
         Only with ``trace``: 32-bit words; per layer direction and step, ceil(G*H/32)
         words of reuse bits (bit i of word w: row 32w+i; backward steps in processing
@@ -96,7 +99,7 @@ class MemoCore(wiring.Component):
         lay = layout
         self._load_width = max(memory_widths(lay).values())
         beat = data.StructLayout({"data": unsigned(lay.input_size * 8), "last": 1})
-        out_beat = data.StructLayout({"data": unsigned(lay.output_size * 8), "last": 1})
+        out_beat = data.StructLayout({"data": unsigned(lay.lanes * 8), "keep": lay.lanes, "last": 1})
         members = {
             "i_x": In(stream.Signature(beat)),
             "o_h": Out(stream.Signature(out_beat)),
@@ -133,9 +136,11 @@ class MemoCore(wiring.Component):
             m.submodules[name] = mm
             return mm
 
-        seq_bufs = [mem(f"seq_buf{i}", P * 8, lay.seq_buffer_depth) for i in range(2)]
-        seq_rd = [b.read_port() for b in seq_bufs]
-        seq_wr = [b.write_port(granularity=8) for b in seq_bufs]
+        # The two sequence buffers (a layer reads one and writes the other) are the halves of
+        # one memory: never two reads or two writes at once, and the memory's address does
+        # what a multiplexer of two read ports would.
+        seq_mem = mem("seq_buf", P * 8, 2 * lay.seq_buffer_depth)
+        seq_rd, seq_wr = seq_mem.read_port(), seq_mem.write_port(granularity=8)
         weights = mem("weights", P * 8, lay.weight_depth)
         w_rd, w_ld = weights.read_port(), weights.write_port()
         w_rd_addr = Signal.like(w_rd.addr)
@@ -243,8 +248,13 @@ class MemoCore(wiring.Component):
         m.d.comb += theta.eq(thetas_l[d_layer])
 
         # -------------------------------------------------------- counters
+        # Bounded counters are only as wide as their bound; the port zero-extends them.
         cb = self._counter_bits
-        cnt = {name: Signal(cb, name=f"cnt_{name}") for name in COUNTER_NAMES}
+
+        def counter_width(name):
+            bound = lay.counter_max(name)
+            return cb if bound is None else min(cb, max(1, bound.bit_length()))
+        cnt = {name: Signal(counter_width(name), name=f"cnt_{name}") for name in COUNTER_NAMES}
 
         # -------------------------------------------------------- trace
         if self._trace:
@@ -276,8 +286,17 @@ class MemoCore(wiring.Component):
         m.d.sync += prep_rd_valid.eq(0)
         out_t = Signal(range(lay.max_seq_len + 1))
         out_c = Signal(range(lay.out_words + 1))
-        out_beat = Signal(lay.out_words * P * 8)
-        out_addr = Signal(range(lay.seq_buffer_depth + 1))
+        out_word_last = Signal()
+        m.d.comb += out_word_last.eq(out_c == lay.out_words - 1)
+        # The output reads run a word ahead of the stream: `out_fetch` is the address of
+        # the next word to read and `fetch_c` its index in its step (registers, so the
+        # read address needs no adder).
+        out_fetch = Signal(range(2 * lay.seq_buffer_depth + 1))
+        fetch_c = Signal(range(lay.out_words))
+        # A step's words are consecutive; the next step's start S words after its first.
+        fetch_last = fetch_c == lay.out_words - 1
+        advance_fetch = [out_fetch.eq(out_fetch + Mux(fetch_last, S - (lay.out_words - 1), 1)),
+                         fetch_c.eq(Mux(fetch_last, 0, fetch_c + 1))]
         cnt_idx = Signal(range(len(COUNTER_NAMES) + 1))
 
         rows_start = Signal()
@@ -288,10 +307,12 @@ class MemoCore(wiring.Component):
         in_rows = Signal()
         in_cell = Signal()
 
-        # seq buffer port defaults
-        seq_rd_addr = [Signal.like(p.addr, name=f"seq_rd_addr{i}") for i, p in enumerate(seq_rd)]
-        for p, a in zip(seq_rd, seq_rd_addr):
-            m.d.comb += p.addr.eq(a)
+        # seq buffer ports: a buffer (half) and a word within it
+        seq_depth = lay.seq_buffer_depth
+        seq_rd_buf, seq_wr_buf = Signal(), Signal()
+        seq_rd_word, seq_wr_word = Signal(range(seq_depth + 1)), Signal(range(seq_depth + 1))
+        m.d.comb += [seq_rd.addr.eq(Mux(seq_rd_buf, seq_rd_word + seq_depth, seq_rd_word)),
+                     seq_wr.addr.eq(Mux(seq_wr_buf, seq_wr_word + seq_depth, seq_wr_word))]
 
         with m.FSM(name="seq"):
             # An input beat is taken a word at a time straight from the stream (whose
@@ -315,9 +336,9 @@ class MemoCore(wiring.Component):
                 in_words = Cat(self.i_x.payload.data, Const(0, lay.in_words * P * 8 - lay.input_size * 8))
                 with m.If(self.i_x.valid):
                     with m.If(~too_long):
-                        m.d.comb += [seq_wr[0].addr.eq(in_addr + in_chunk),
-                                     seq_wr[0].data.eq(in_words.word_select(in_chunk, P * 8)),
-                                     seq_wr[0].en.eq((1 << P) - 1)]
+                        m.d.comb += [seq_wr_buf.eq(0), seq_wr_word.eq(in_addr + in_chunk),
+                                     seq_wr.data.eq(in_words.word_select(in_chunk, P * 8)),
+                                     seq_wr.en.eq((1 << P) - 1)]
                     m.d.sync += in_chunk.eq(in_chunk + 1)
                     with m.If(in_chunk == lay.in_words - 1):
                         m.d.comb += self.i_x.ready.eq(1)
@@ -337,7 +358,7 @@ class MemoCore(wiring.Component):
             with m.State("PREP"):
                 # Input bits of x_t: P lanes a cycle against the offsets (one cycle of read latency).
                 m.d.comb += [busy.eq(1), in_compute.eq(1)]
-                m.d.comb += [seq_rd_addr[0].eq(t_base + prep_c), seq_rd_addr[1].eq(t_base + prep_c),
+                m.d.comb += [seq_rd_buf.eq(d_inbuf), seq_rd_word.eq(t_base + prep_c),
                              off_rd.addr.eq(d_obase + prep_c)]
                 m.d.sync += [prep_c.eq(prep_c + 1), prep_rd_valid.eq(prep_c < d_xw), prep_rd_word.eq(prep_c)]
                 with m.If(prep_c == d_xw + 1):
@@ -356,7 +377,7 @@ class MemoCore(wiring.Component):
                     m.d.sync += t_base.eq(Mux(d_dir, t_base - S, t_base + S))
                     with m.If(step == seq_last):
                         with m.If(d_last):
-                            m.d.sync += [out_t.eq(0), out_c.eq(0), out_addr.eq(0)]
+                            m.d.sync += [out_t.eq(0), out_c.eq(0), out_fetch.eq(0), fetch_c.eq(0)]
                             m.next = "OUT_READ"
                         with m.Else():
                             m.d.sync += ld.eq(ld + 1)
@@ -364,24 +385,24 @@ class MemoCore(wiring.Component):
                     with m.Else():
                         m.next = "PREP"
             with m.State("OUT_READ"):
-                # Gather one output beat, a word a cycle (one cycle of read latency).
-                m.d.comb += [busy.eq(1), seq_rd_addr[final_buf].eq(out_addr + out_c)]
-                m.d.sync += out_c.eq(out_c + 1)
-                with m.If(out_c != 0):
-                    m.d.sync += out_beat.word_select((out_c - 1)[:len(out_c)], P * 8).eq(seq_rd[final_buf].data)
-                with m.If(out_c == lay.out_words):
-                    m.next = "OUT_SEND"
+                # The first word is read; from the next cycle the stream shows the read
+                # port's output, which holds (read enable low) until the word is taken.
+                m.d.comb += [busy.eq(1), seq_rd_buf.eq(final_buf), seq_rd_word.eq(out_fetch)]
+                m.d.sync += advance_fetch
+                m.next = "OUT_SEND"
             with m.State("OUT_SEND"):
-                m.d.comb += [busy.eq(1), self.o_h.valid.eq(1),
-                             self.o_h.payload.data.eq(out_beat[:lay.output_size * 8]),
-                             self.o_h.payload.last.eq(out_t == seq_last)]
+                final_word = out_word_last & (out_t == seq_last)
+                m.d.comb += [busy.eq(1), self.o_h.valid.eq(1), seq_rd.en.eq(self.o_h.ready & ~final_word),
+                             seq_rd_buf.eq(final_buf), seq_rd_word.eq(out_fetch)]
                 with m.If(self.o_h.ready):
-                    m.d.sync += [out_t.eq(out_t + 1), out_c.eq(0), out_addr.eq(out_addr + S)]
-                    with m.If(out_t == seq_last):
+                    m.d.sync += advance_fetch
+                    with m.If(out_word_last):
+                        m.d.sync += [out_t.eq(out_t + 1), out_c.eq(0)]
+                    with m.Else():
+                        m.d.sync += out_c.eq(out_c + 1)
+                    with m.If(final_word):
                         m.d.sync += cnt_idx.eq(0)
                         m.next = "COUNTERS" if self._trace else "DONE"
-                    with m.Else():
-                        m.next = "OUT_READ"
             if self._trace:
                 with m.State("COUNTERS"):
                     m.d.comb += busy.eq(1)
@@ -401,20 +422,26 @@ class MemoCore(wiring.Component):
                 m.d.sync += [getattr(self.counters, name).eq(cnt[name]) for name in COUNTER_NAMES]
                 m.next = "IDLE"
         m.d.comb += self.busy.eq(busy)
+        # The payload is driven outside the FSM: it only counts with valid, and gating it
+        # by the state would cost a LUT per output bit.
+        last_keep = (1 << (lay.output_size - (lay.out_words - 1) * P)) - 1
+        m.d.comb += [self.o_h.payload.data.eq(seq_rd.data),
+                     self.o_h.payload.keep.eq(Mux(out_word_last, last_keep, (1 << P) - 1)),
+                     self.o_h.payload.last.eq(out_word_last & (out_t == seq_last))]
         with m.If(in_compute):
             m.d.sync += cnt["cycles"].eq(cnt["cycles"] + 1)
 
         # ------------------------------------------------------------ PREP datapath
-        # The words read last cycle are registered (block RAM outputs are slow), then
-        # compared lane by lane with their offsets.
-        prep_word_q, prep_off_q = Signal(P * 8), Signal(P * 8)
+        # The words read last cycle are compared lane by lane with their offsets and only
+        # the P result bits are registered (not the two P*8-bit words), then stored.
+        prep_word = seq_rd.data
+        prep_bits_q = Signal(P, reset_less=True)
         prep_valid_q, prep_idx_q = Signal(), Signal.like(prep_rd_word)
-        m.d.sync += [prep_word_q.eq(Mux(d_inbuf, seq_rd[1].data, seq_rd[0].data)), prep_off_q.eq(off_rd.data),
-                     prep_valid_q.eq(prep_rd_valid), prep_idx_q.eq(prep_rd_word)]
+        lane_bits = Cat(prep_word.word_select(i, 8).as_signed() >= off_rd.data.word_select(i, 8).as_signed()
+                        for i in range(P))
+        m.d.sync += [prep_bits_q.eq(lane_bits), prep_valid_q.eq(prep_rd_valid), prep_idx_q.eq(prep_rd_word)]
         with m.If(prep_valid_q):
-            lane_bits = Cat(prep_word_q.word_select(i, 8).as_signed() >= prep_off_q.word_select(i, 8).as_signed()
-                            for i in range(P))
-            m.d.sync += xbits.word_select(prep_idx_q, P).eq(lane_bits)
+            m.d.sync += xbits.word_select(prep_idx_q, P).eq(prep_bits_q)
 
         # ------------------------------------------------------------ ROWS: BNN issue
         # A row's chunks walk the weight-sign memory; its first chunk takes a credit
@@ -452,22 +479,24 @@ class MemoCore(wiring.Component):
                 m.d.sync += iss_chunk.eq(iss_chunk + 1)
         m.d.comb += wb_rd.addr.eq(bits_ptr)
 
-        in_part_x = Signal()
-        m.d.comb += in_part_x.eq(iss_chunk < d_xbw)
-        chunk_bits = Mux(in_part_x, xbits.word_select(iss_chunk, B),
-                         hbits.word_select((iss_chunk - d_xbw)[:len(iss_chunk)], B))
-        chunk_mask = Mux(iss_chunk == d_xbw - 1, d_xmask_last,
-                         Mux(iss_chunk == d_xbw + d_hbw - 1, hmask_last, (1 << B) - 1))
+        # Only the chunk index travels to stage 1, where the chunk's input bits and mask are
+        # selected: xbits and hbits hold still while a layer's rows are issued, and a
+        # narrow index costs far fewer registers than a B-bit word and its mask.
         s1_valid, s1_first, s1_last = Signal(), Signal(), Signal()
-        s1_bits, s1_mask = Signal(B), Signal(B)
-        m.d.sync += [s1_valid.eq(go), s1_first.eq(iss_chunk == 0), s1_last.eq(chunk_last), s1_bits.eq(chunk_bits),
-                     s1_mask.eq(chunk_mask)]
+        s1_chunk = Signal.like(iss_chunk)
+        m.d.sync += [s1_valid.eq(go), s1_first.eq(iss_chunk == 0), s1_last.eq(chunk_last), s1_chunk.eq(iss_chunk)]
+        s1_part_x = Signal()
+        m.d.comb += s1_part_x.eq(s1_chunk < d_xbw)
+        chunk_bits = Mux(s1_part_x, xbits.word_select(s1_chunk, B),
+                         hbits.word_select((s1_chunk - d_xbw)[:len(s1_chunk)], B))
+        chunk_mask = Mux(s1_chunk == d_xbw - 1, d_xmask_last,
+                         Mux(s1_chunk == d_xbw + d_hbw - 1, hmask_last, (1 << B) - 1))
         m.submodules.bnn = bnn = BnnLane(B, max_bits=lay.max_row_inputs)
         # The sign-bit word is registered out of its RAM before the XNOR-popcount.
         s2_valid, s2_first, s2_last = Signal(), Signal(), Signal()
-        s2_bits, s2_mask, s2_w = Signal(B), Signal(B), Signal(B)
-        m.d.sync += [s2_valid.eq(s1_valid), s2_first.eq(s1_first), s2_last.eq(s1_last), s2_bits.eq(s1_bits),
-                     s2_mask.eq(s1_mask), s2_w.eq(wb_rd.data)]
+        s2_bits, s2_mask, s2_w = Signal(B, reset_less=True), Signal(B, reset_less=True), Signal(B, reset_less=True)
+        m.d.sync += [s2_valid.eq(s1_valid), s2_first.eq(s1_first), s2_last.eq(s1_last), s2_bits.eq(chunk_bits),
+                     s2_mask.eq(chunk_mask), s2_w.eq(wb_rd.data)]
         m.d.comb += [bnn.in_bits.eq(s2_bits), bnn.w_bits.eq(s2_w), bnn.mask.eq(s2_mask),
                      bnn.in_valid.eq(s2_valid), bnn.first.eq(s2_first), bnn.last.eq(s2_last)]
 
@@ -496,7 +525,11 @@ class MemoCore(wiring.Component):
                          act_pos.j.eq(Mux(act_pos.j == H - 1, 0, act_pos.j + 1)),
                          act_pos.g.eq(Mux(act_pos.j == H - 1, act_pos.g + 1, act_pos.g))]
 
-        m.submodules.decision = dec = DecisionUnit(yb_bits)
+        # The shared datapath gives the decision unit (rows phase) and the cell's PWL unit
+        # (cell phase) one multiplier too.
+        pwl_mul = (sharedmul.pwl_multiplier(yb_bits, DualPwlUnit.dx_bits(lay.pwl_segments))
+                   if lay.datapath == "shared" else None)
+        m.submodules.decision = dec = DecisionUnit(yb_bits, external_mul=pwl_mul)
         yb = Signal(signed(yb_bits))
         m.d.comb += yb.eq((bnn.matches << 1) - row_inputs)
         m.d.comb += [dec.yb.eq(yb), dec.yb_m.eq(my_rd.data.yb), dec.run.eq(my_rd.data.run),
@@ -575,9 +608,7 @@ class MemoCore(wiring.Component):
         with m.If(mac_busy):
             m.d.sync += cnt["mac_busy_cycles"].eq(cnt["mac_busy_cycles"] + 1)
             m.d.comb += [w_rd_addr.eq(mac_row.wrow + mac_c), h_rd.addr.eq(mac_c - d_xw)]
-            for i in range(2):
-                with m.If(d_inbuf == i):
-                    m.d.comb += seq_rd_addr[i].eq(t_base + mac_c)
+            m.d.comb += [seq_rd_buf.eq(d_inbuf), seq_rd_word.eq(t_base + mac_c)]
         mac_meta = data.StructLayout({"valid": 1, "first": 1, "last": 1, "part_h": 1, "hpart_product": 1,
                                       "g": range(G), "j": range(H)})
         m1 = Signal(mac_meta)
@@ -589,9 +620,9 @@ class MemoCore(wiring.Component):
         # Operands are registered once out of their RAMs before the multipliers: a block
         # RAM's clock-to-output plus a multiplier does not fit one cycle at speed.
         m.submodules.mac = mac = MacLanes(P)
-        acts = Mux(m1.part_h, Mux(step0, 0, h_rd.data), Mux(d_inbuf, seq_rd[1].data, seq_rd[0].data))
+        acts = Mux(m1.part_h, Mux(step0, 0, h_rd.data), seq_rd.data)
         m2 = Signal(mac_meta)
-        w2, a2 = Signal(P * 8), Signal(P * 8)
+        w2, a2 = Signal(P * 8, reset_less=True), Signal(P * 8, reset_less=True)
         m.d.sync += [m2.eq(m1), w2.eq(w_rd.data), a2.eq(acts)]
         m.d.comb += [mac.weights.as_value().eq(w2), mac.acts.as_value().eq(a2),
                      mac.in_valid.eq(m2.valid), mac.first.eq(m2.first), mac.last.eq(m2.last)]
@@ -613,7 +644,7 @@ class MemoCore(wiring.Component):
         # phase) one multiplier, when the requantizer takes two passes.
         share_mul = lay.datapath == "shared" and lay.requant_passes == 2
         m.submodules.requantizer = req = Requantizer(lay.requant_passes, external_mul=share_mul)
-        bias_q, rq_q = Signal.like(bias_rd.data), Signal.like(rq_rd.data)
+        bias_q, rq_q = Signal.like(bias_rd.data, reset_less=True), Signal.like(rq_rd.data, reset_less=True)
         m.d.sync += [bias_q.eq(bias_rd.data), rq_q.eq(rq_rd.data)]
         bias_value = bias_q
         if gru:
@@ -641,6 +672,8 @@ class MemoCore(wiring.Component):
         # and c.
         cell_cls = cell_unit_class(lay.cell, lay.datapath)
         cell_kwargs = {"external_mul": True} if share_mul else {}
+        if pwl_mul:
+            cell_kwargs["pwl_mul"] = pwl_mul
         interval = cell_cls.INTERVAL
         cj = Signal(range(H + 1))
         cw = Signal(range(H + 1))
@@ -710,23 +743,29 @@ class MemoCore(wiring.Component):
             m.d.comb += [cell.pre_i.eq(pre[0]), cell.pre_f.eq(pre[1]), cell.pre_g.eq(pre[2]), cell.pre_o.eq(pre[3]),
                          cell.c.eq(cell_input(Mux(step0, 0, c_rd.data))), cell.in_valid.eq(in_valid)]
             h_out = cell.h
-        if share_mul:
-            # A registered select: the state decode stays off the multiplier's path. Safe
-            # as the cell's first product comes cycles after the phase starts, and the
-            # requantizer's cycles after the rows phase starts (PREP comes first).
+        if share_mul or pwl_mul:
+            # A registered select: the state decode stays off the multipliers' paths. Safe
+            # as the cell's first products come cycles after the phase starts, and the
+            # requantizer's and decision unit's cycles after the rows phase starts (PREP
+            # comes first).
             cell_phase = Signal()
             m.d.sync += cell_phase.eq(in_cell)
+        if share_mul:
             sharedmul.connect(m, [req, cell], cell_phase)
+        if pwl_mul:
+            sharedmul.connect(m, [dec, cell], cell_phase, pwl_mul)
         m.d.comb += cdone_valid.eq(cell.out_valid)
         h_word = Cat(h_out for _ in range(P))
         m.d.comb += [h_wr.addr.eq(cwp.hw), h_wr.data.eq(h_word), h_wr.en.eq(Mux(cdone_valid, 1 << cwp.hl, 0))]
-        for i in range(2):
-            with m.If(cdone_valid & (out_buf == i)):
-                m.d.comb += [seq_wr[i].addr.eq(cwp.ow), seq_wr[i].data.eq(h_word), seq_wr[i].en.eq(1 << cwp.ol)]
+        with m.If(cdone_valid):
+            m.d.comb += [seq_wr_buf.eq(out_buf), seq_wr_word.eq(cwp.ow), seq_wr.data.eq(h_word),
+                         seq_wr.en.eq(1 << cwp.ol)]
         if not gru:
             m.d.comb += [c_wr.addr.eq(cw), c_wr.data.eq(cell.c_new), c_wr.en.eq(cdone_valid)]
+        # h leaves the cell in order j = 0..H-1, so its sign bits shift in from the top of
+        # hbits[:H] and sit at their places after the H-th: no per-bit write decoder.
         with m.If(cdone_valid):
-            m.d.sync += hbits.bit_select(cw, 1).eq(~h_out[7])
+            m.d.sync += hbits[:H].eq(Cat(hbits[1:H], ~h_out[7]))
         m.d.comb += cell_done.eq(in_cell & (cw == H))
         self._debug = dict(cdone_valid=cdone_valid, h_out=h_out, wrote=wrote, pre=req.pre, mac_acc=mac.acc, at_acc=at_acc,
                            in_cell=in_cell, in_rows=in_rows)

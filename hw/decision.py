@@ -5,6 +5,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..golden import numerics as nx
+from .sharedmul import SharedMul, mul_members, product
 
 __all__ = ["DecisionUnit"]
 
@@ -26,6 +27,9 @@ class DecisionUnit(wiring.Component):
     yb_bits : int
         Width of the signed BNN outputs ``yb`` and ``yb_m`` (>= 1): a row of ``N`` bits
         needs ``yb`` in ``[-N, N]``.
+    external_mul : SharedMul or None
+        Multiply on this shared multiplier (:mod:`.sharedmul`, its members added) instead
+        of one's own.
 
     Attributes
     ----------
@@ -52,10 +56,11 @@ class DecisionUnit(wiring.Component):
 
     LATENCY = 4
 
-    def __init__(self, yb_bits: int):
+    def __init__(self, yb_bits: int, external_mul: SharedMul | None = None):
         if isinstance(yb_bits, bool) or not isinstance(yb_bits, int) or yb_bits < 1:
             raise ValueError(f"yb_bits must be a positive int, got {yb_bits!r}")
         self._yb_bits = yb_bits
+        self._mul = external_mul
         super().__init__({
             "yb": In(signed(yb_bits)),
             "yb_m": In(signed(yb_bits)),
@@ -67,6 +72,7 @@ class DecisionUnit(wiring.Component):
             "reuse": Out(1),
             "run_next": Out(unsigned(nx.REUSE_CAP_BITS)),
             "out_valid": Out(1),
+            **(mul_members(external_mul) if external_mul else {}),
         })
 
     @property
@@ -99,10 +105,9 @@ class DecisionUnit(wiring.Component):
 
         # Stage 3: the one multiply, registered (a DSP block's output is slow too).
         lhs = Signal(unsigned(yb_bits + 1 + nx.THETA_FRAC))
-        rhs = Signal(unsigned(nx.THETA_BITS + yb_bits))
+        rhs = product(m, self, theta2, cached_abs, self._mul is not None, self._mul)  # registered
         allowed3, run3, valid3 = Signal(), Signal.like(run), Signal()
-        m.d.sync += [lhs.eq(diff_abs << nx.THETA_FRAC), rhs.eq(theta2 * cached_abs), allowed3.eq(allowed),
-                     run3.eq(run2), valid3.eq(valid2)]
+        m.d.sync += [lhs.eq(diff_abs << nx.THETA_FRAC), allowed3.eq(allowed), run3.eq(run2), valid3.eq(valid2)]
 
         # Stage 4: compare, registered outputs.
         reuse = allowed3 & (lhs <= rhs)

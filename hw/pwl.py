@@ -7,6 +7,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..golden import numerics as nx
 from .requant import saturate
+from .sharedmul import SharedMul, mul_members, product
 
 __all__ = ["PwlUnit", "DualPwlUnit", "PWL_FUNCS"]
 
@@ -135,16 +136,20 @@ class DualPwlUnit(wiring.Component):
     LATENCY = 4
     FUNCS = ("sigmoid", "tanh")
 
-    x: In(signed(nx.PRE_BITS))
-    sel: In(1)
-    in_valid: In(1)
-    y: Out(signed(nx.GATE_BITS))
-    out_valid: Out(1)
-
-    def __init__(self, segments: int = nx.PWL_DEFAULT_SEGMENTS):
+    def __init__(self, segments: int = nx.PWL_DEFAULT_SEGMENTS, external_mul: SharedMul | None = None):
         self._segments = segments
         self._tables = _checked_tables(self.FUNCS, segments)
-        super().__init__()
+        self._mul = external_mul
+        super().__init__({
+            "x": In(signed(nx.PRE_BITS)), "sel": In(1), "in_valid": In(1),
+            "y": Out(signed(nx.GATE_BITS)), "out_valid": Out(1),
+            **(mul_members(external_mul) if external_mul else {}),
+        })
+
+    @classmethod
+    def dx_bits(cls, segments: int = nx.PWL_DEFAULT_SEGMENTS) -> int:
+        """Width of the offset within a segment, the slope product's second operand."""
+        return _checked_tables(cls.FUNCS, segments)[0].seg_shift
 
     @property
     def segments(self) -> int:
@@ -154,13 +159,14 @@ class DualPwlUnit(wiring.Component):
         m = Module()
         x, sel, valid = Signal.like(self.x), Signal(), Signal()
         m.d.sync += [x.eq(self.x), sel.eq(self.sel), valid.eq(self.in_valid)]
-        m.submodules.stages = _build_pwl(self, self._tables, sel=sel, x=x, in_valid=valid)
+        m.submodules.stages = _build_pwl(self, self._tables, sel=sel, x=x, in_valid=valid, mul=self._mul)
         return m
 
 
-def _build_pwl(unit, tables, sel, x=None, in_valid=None):
+def _build_pwl(unit, tables, sel, x=None, in_valid=None, mul: SharedMul | None = None):
     """The three PWL stages of ``unit`` over ``tables`` (one, or two chosen by ``sel``),
-    from ``x`` and ``in_valid`` (default: the unit's ports) to the unit's outputs."""
+    from ``x`` and ``in_valid`` (default: the unit's ports) to the unit's outputs; the
+    slope product on the shared multiplier ``mul`` if given."""
     m = Module()
     x = unit.x if x is None else x
     in_valid = unit.in_valid if in_valid is None else in_valid
@@ -203,12 +209,17 @@ def _build_pwl(unit, tables, sel, x=None, in_valid=None):
     neg_2 = Signal()
     valid_2 = Signal()
     tanh_2 = Signal()
-    m.d.sync += [
-        acc_2.eq(slope_rd.data * dx_1 + base_rd.data),
-        neg_2.eq(neg_1),
-        valid_2.eq(valid_1),
-        tanh_2.eq(tanh_1),
-    ]
+    m.d.sync += [neg_2.eq(neg_1), valid_2.eq(valid_1), tanh_2.eq(tanh_1)]
+    if mul is None:
+        m.d.sync += acc_2.eq(slope_rd.data * dx_1 + base_rd.data)
+    else:
+        # The shared multiplier registers the bare product; the base, registered beside
+        # it, is added at the start of stage 3 instead.
+        if slope_rd.data.shape().signed:
+            raise ValueError("the shared PWL multiplier needs non-negative slopes")
+        base_2 = Signal.like(base_rd.data)
+        m.d.sync += base_2.eq(base_rd.data)
+        m.d.comb += acc_2.eq(product(m, unit, slope_rd.data, dx_1, True, mul) + base_2)
 
     # 3: clip to [0, 2**15 - 1], then mirror for negative inputs: 32768 - y for the
     # sigmoid, -y for tanh.

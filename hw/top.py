@@ -7,8 +7,11 @@ Flat members of the signature, so the Verilog port names are exactly these (plus
 
 - ``s_axis_tdata`` (X*8), ``s_axis_tvalid``, ``s_axis_tready``, ``s_axis_tlast``: input
   steps, element i of x_t in bits 8i..8i+7, ``tlast`` on a sequence's last step.
-- ``m_axis_tdata`` (H*D*8), ``m_axis_tvalid``, ``m_axis_tready``, ``m_axis_tlast``:
-  output steps of the last layer (forward half first), ``tlast`` on the last step.
+- ``m_axis_tdata`` (P*8), ``m_axis_tkeep`` (P), ``m_axis_tvalid``, ``m_axis_tready``,
+  ``m_axis_tlast``: the last layer's output (H*D values a step, forward half first) in
+  words of P values, ``ceil(H*D / P)`` beats a step; ``tkeep`` clears the padding bytes
+  of a step's last word (an AXI4-Stream sink that drops null bytes sees H*D bytes a
+  step), ``tlast`` on the sequence's last beat.
 - ``m_axis_trace_tdata`` (32), ``m_axis_trace_tvalid``, ``m_axis_trace_tready``,
   ``m_axis_trace_tlast``: only with ``trace``; the reuse-trace words of
   :class:`~memornn.hw.core.MemoCore`.
@@ -224,8 +227,8 @@ class Accelerator(wiring.Component):
     ----------
     s_axis_tdata, s_axis_tvalid, s_axis_tready, s_axis_tlast
         Input stream, one beat per step.
-    m_axis_tdata, m_axis_tvalid, m_axis_tready, m_axis_tlast
-        Output stream, one beat per step of the last layer.
+    m_axis_tdata, m_axis_tkeep, m_axis_tvalid, m_axis_tready, m_axis_tlast
+        Output stream of the last layer, a word of P values a beat.
     m_axis_trace_tdata, m_axis_trace_tvalid, m_axis_trace_tready, m_axis_trace_tlast
         Reuse-trace stream (only with ``trace``).
     s_axil_awaddr, ..., s_axil_rready
@@ -262,7 +265,8 @@ class Accelerator(wiring.Component):
         members = {
             "s_axis_tdata": In(layout.input_size * 8), "s_axis_tvalid": In(1), "s_axis_tready": Out(1),
             "s_axis_tlast": In(1),
-            "m_axis_tdata": Out(layout.output_size * 8), "m_axis_tvalid": Out(1), "m_axis_tready": In(1),
+            "m_axis_tdata": Out(layout.lanes * 8), "m_axis_tkeep": Out(layout.lanes), "m_axis_tvalid": Out(1),
+            "m_axis_tready": In(1),
             "m_axis_tlast": Out(1),
         }
         if trace:
@@ -320,7 +324,8 @@ class Accelerator(wiring.Component):
         m.d.comb += [core.i_x.payload.data.eq(self.s_axis_tdata), core.i_x.payload.last.eq(self.s_axis_tlast),
                      core.i_x.valid.eq(self.s_axis_tvalid & accept),
                      self.s_axis_tready.eq(core.i_x.ready & accept)]
-        m.d.comb += [self.m_axis_tdata.eq(core.o_h.payload.data), self.m_axis_tlast.eq(core.o_h.payload.last),
+        m.d.comb += [self.m_axis_tdata.eq(core.o_h.payload.data), self.m_axis_tkeep.eq(core.o_h.payload.keep),
+                     self.m_axis_tlast.eq(core.o_h.payload.last),
                      self.m_axis_tvalid.eq(core.o_h.valid), core.o_h.ready.eq(self.m_axis_tready)]
         if self._trace:
             m.d.comb += [self.m_axis_trace_tdata.eq(core.o_trace.payload.data),

@@ -15,7 +15,7 @@ from ..golden.qmodel import QModel
 from ..hw.config import HwConfig
 from ..hw.core import MemoCore
 from ..hw.layout import MEMORIES, check_fits, make_layout, memory_images
-from .trace import assemble, decode_sequence, pack_x, trace_words_per_sequence
+from .trace import assemble, decode_sequence, pack_x, steps_from_words, trace_words_per_sequence
 
 
 def build_core(model: QModel, config: HwConfig) -> MemoCore:
@@ -82,10 +82,16 @@ def run_amaranth(model: QModel, batch: Batch, config: HwConfig = HwConfig(), thr
     async def collect_h(ctx):
         ctx.set(core.o_h.ready, 1)
         for i, length in enumerate(lengths):
-            while len(beats_out[i]) < length:
-                _, _, valid, data = await ctx.tick().sample(core.o_h.valid, core.o_h.payload.data)
+            words = []
+            while len(words) < length * layout.out_words:
+                _, _, valid, data, last = await ctx.tick().sample(core.o_h.valid, core.o_h.payload.data,
+                                                                  core.o_h.payload.last)
                 if valid:
-                    beats_out[i].append(int(data))
+                    words.append(int(data))
+                    if bool(last) != (len(words) == length * layout.out_words):
+                        raise RuntimeError(f"sequence {i}: output last on word {len(words)} of "
+                                           f"{length * layout.out_words}")
+            beats_out[i] = steps_from_words(words, layout.lanes, layout.output_size)
 
     async def collect_trace(ctx):
         ctx.set(core.o_trace.ready, 1)

@@ -30,6 +30,23 @@ def pack_x(x_q: np.ndarray) -> int:
     return beat
 
 
+def steps_from_words(words: list[int], lanes: int, values: int) -> list[int]:
+    """Output stream words (P = ``lanes`` int8 values each, ``ceil(values / lanes)`` a
+    step, the last one padded) to one int per step holding its ``values`` values,
+    element 0 lowest."""
+    per_step = ceil_div(values, lanes)
+    if len(words) % per_step:
+        raise ValueError(f"{len(words)} output words is not a whole number of steps of {per_step} words")
+    mask = (1 << (8 * values)) - 1
+    steps = []
+    for k in range(0, len(words), per_step):
+        value = 0
+        for j, word in enumerate(words[k:k + per_step]):
+            value |= word << (8 * lanes * j)
+        steps.append(value & mask)
+    return steps
+
+
 def trace_words_per_sequence(layout: Layout, length: int) -> int:
     return layout.layer_dirs * length * ceil_div(layout.rows, TRACE_WIDTH) + len(COUNTER_NAMES)
 

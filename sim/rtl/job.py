@@ -115,7 +115,8 @@ def layout_info(layout: Layout) -> dict:
     """The ``layout`` entry of a job: sizes and the read-only registers' expected values
     (the designs always have the trace stream)."""
     shape = layout.hidden | layout.num_layers << 16 | layout.directions << 24 | (layout.cell == "gru") << 28
-    return {"x_bytes": layout.input_size, "h_bytes": layout.output_size, "num_layers": layout.num_layers,
+    return {"x_bytes": layout.input_size, "h_bytes": layout.output_size, "lanes": layout.lanes,
+            "num_layers": layout.num_layers,
             "max_seq_len": layout.max_seq_len, "layer_dirs": layout.layer_dirs,
             "trace_words_per_step": ceil_div(layout.rows, TRACE_WIDTH), "counters": len(COUNTER_NAMES),
             "registers": {str(SHAPE): shape, str(SIZES): layout.input_size | layout.lanes << 16,

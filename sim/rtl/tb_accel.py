@@ -34,6 +34,7 @@ from cocotbext.axi import (AxiLiteBus, AxiLiteMaster, AxiResp, AxiStreamBus, Axi
 
 from ...hw import top as T
 from ...hw.core import COUNTER_NAMES
+from ..trace import steps_from_words
 from .build import JOB_ENV, OBS_ENV
 from .job import Job, Run, load_job
 from .scoreboard import Scoreboard
@@ -570,7 +571,9 @@ async def stream_job(dut):
             lay = bench.job.layout
             lengths = [len(s.beats) for s in run.sequences]
             t_lengths = [lay["layer_dirs"] * n * lay["trace_words_per_step"] + lay["counters"] for n in lengths]
-            n_h, n_t = sum(lengths), sum(t_lengths)
+            out_words = -(-lay["h_bytes"] // lay["lanes"])  # output words a step
+            h_lengths = [n * out_words for n in lengths]
+            n_h, n_t = sum(h_lengths), sum(t_lengths)
             h_words, t_words = [], []
             cycle0, wall0 = int(dut.cycle.value), time.monotonic()
             bench.waiting_for = f"run {i}"
@@ -583,13 +586,14 @@ async def stream_job(dut):
                 {"cycles": int(dut.cycle.value) - cycle0, "wall_seconds": time.monotonic() - wall0})
             received: list[Received] = []
             bench.observed.append(received)
-            for k, (n, n_trace) in enumerate(zip(lengths, t_lengths)):
+            for k, (n, n_trace) in enumerate(zip(h_lengths, t_lengths)):
                 h, h_words = h_words[:n], h_words[n:]
                 tr, t_words = t_words[:n_trace], t_words[n_trace:]
                 for what, words in (("output", h), ("trace", tr)):
                     if [last for _, last in words] != [j == len(words) - 1 for j in range(len(words))]:
                         raise TestbenchError(f"run {i} sequence {k}: {what} tlast not on the last beat only")
-                received.append(Received([w for w, _ in h], [w for w, _ in tr]))
+                steps = steps_from_words([w for w, _ in h], lay["lanes"], lay["h_bytes"])
+                received.append(Received(steps, [w for w, _ in tr]))
                 bench.check(i, k, run, received[-1])
 
     await bench.execute(body)

@@ -39,7 +39,7 @@ def _port(direction: str, width: int, name: str) -> str:
 
 def wrapper_verilog(layout: Layout) -> str:
     """The wrapper module for ``layout``'s port widths (the top must have the trace stream)."""
-    xw, hw = layout.input_size * 8, layout.output_size * 8
+    xw, hw = layout.input_size * 8, layout.lanes * 8  # an output word of P values
     ports = [
         "    input wire clk", "    input wire rst",
         "    input wire [15:0] seed", "    input wire [7:0] in_gap", "    input wire [7:0] out_stall",
@@ -61,6 +61,7 @@ module memornn_tb (
     reg presenting;
     wire s_axis_tvalid, s_axis_tready, m_axis_tvalid, m_axis_tlast, tr_tvalid, tr_tlast;
     wire [{hw - 1}:0] m_axis_tdata;
+    wire [{layout.lanes - 1}:0] m_axis_tkeep;  // implied by a word's place in its step
     wire [31:0] tr_tdata;
     // A beat, once offered, stays offered until it is taken.
     assign s_axis_tvalid = x_valid & (presenting | (lfsr[7:0] >= in_gap));
@@ -106,6 +107,7 @@ module memornn_tb (
         .s_axis_tready(s_axis_tready),
         .s_axis_tlast(x_last),
         .m_axis_tdata(m_axis_tdata),
+        .m_axis_tkeep(m_axis_tkeep),
         .m_axis_tvalid(m_axis_tvalid),
         .m_axis_tready(m_axis_tready),
         .m_axis_tlast(m_axis_tlast),

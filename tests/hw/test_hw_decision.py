@@ -5,11 +5,25 @@ import itertools
 
 import numpy as np
 import pytest
+from amaranth.hdl import Const
 
 from memornn.golden import numerics as nx
 from memornn.hw.decision import DecisionUnit
+from memornn.hw.sharedmul import connect, pwl_multiplier
 
 CAP_MAX = nx.REUSE_CAP_MAX
+
+
+class _DecisionOnSharedMul(DecisionUnit):
+    """A DecisionUnit whose threshold product goes to a shared multiplier (as in the core)."""
+
+    def __init__(self, yb_bits):
+        super().__init__(yb_bits, external_mul=pwl_multiplier(yb_bits, 4))
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        connect(m, [self], Const(0, 1), self._mul)
+        return m
 
 
 def _expect(v):
@@ -20,9 +34,9 @@ def _expect(v):
     return reuse.astype(np.int64), run_next
 
 
-def _run(simulate, yb_bits, v, rng):
+def _run(simulate, yb_bits, v, rng, make=DecisionUnit):
     valid = (rng.random(len(v["yb"])) < 0.9).astype(np.int64)
-    dut = DecisionUnit(yb_bits)
+    dut = make(yb_bits)
     cycles, got = simulate(dut, {**v, "in_valid": valid}, ["reuse", "run_next"])
     assert np.array_equal(cycles, np.flatnonzero(valid) + DecisionUnit.LATENCY)
     reuse, run_next = _expect({k: c[valid == 1] for k, c in v.items()})
@@ -47,8 +61,9 @@ def test_decision_exhaustive_small(simulate):
     assert 0 < reuse.sum() < len(reuse)
 
 
+@pytest.mark.parametrize("make", [DecisionUnit, _DecisionOnSharedMul], ids=["own-multiplier", "shared-multiplier"])
 @pytest.mark.parametrize("yb_bits", [10, 18])
-def test_decision_random(simulate, yb_bits):
+def test_decision_random(simulate, yb_bits, make):
     rng = np.random.default_rng(yb_bits)
     lo, hi = nx.int_range(yb_bits)
     n = 3000
@@ -72,7 +87,7 @@ def test_decision_random(simulate, yb_bits):
     v["step0"][220:260] = 0
     v["theta"][220:260] = nx.THETA_MAX_Q
     assert _expect(v)[0][220:260].any()           # the saturating case does occur
-    reuse = _run(simulate, yb_bits, v, rng)
+    reuse = _run(simulate, yb_bits, v, rng, make)
     assert 0.1 < reuse.mean() < 0.9
 
 

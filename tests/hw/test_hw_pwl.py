@@ -2,12 +2,26 @@
 """PwlUnit against nx.pwl_eval, bit for bit."""
 
 import numpy as np
+from amaranth.hdl import Const
 import pytest
 
 from memornn.golden import numerics as nx
 from memornn.hw.pwl import DualPwlUnit, PwlUnit
+from memornn.hw.sharedmul import connect, pwl_multiplier
 
 X_MIN, X_MAX = nx.int_range(nx.PRE_BITS)
+
+
+class _DualOnSharedMul(DualPwlUnit):
+    """A DualPwlUnit whose slope product goes to a shared multiplier (as in the core)."""
+
+    def __init__(self, segments):
+        super().__init__(segments, external_mul=pwl_multiplier(8, DualPwlUnit.dx_bits(segments)))
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        connect(m, [self], Const(0, 1), self._mul)
+        return m
 
 
 def _boundary_inputs(segments, rng, n_random):
@@ -54,14 +68,16 @@ def test_pwl_rejects_bad_arguments():
         PwlUnit("tanh", 12)
 
 
+@pytest.mark.parametrize("shared", [False, True], ids=["own-multiplier", "shared-multiplier"])
 @pytest.mark.parametrize("segments", [nx.PWL_DEFAULT_SEGMENTS, 8])
-def test_dual_pwl_switches_function_every_cycle(simulate, segments):
+def test_dual_pwl_switches_function_every_cycle(simulate, segments, shared):
     """DualPwlUnit: sigmoid or tanh chosen per input, mixed at random, with bubbles."""
     rng = np.random.default_rng(segments)
     xs = rng.permutation(_boundary_inputs(segments, rng, 4000))
     sel = rng.integers(0, 2, xs.size)
     valid = (rng.random(xs.size) < 0.9).astype(np.int64)
-    cycles, got = simulate(DualPwlUnit(segments), {"x": xs, "sel": sel, "in_valid": valid}, ["y"])
+    unit = _DualOnSharedMul(segments) if shared else DualPwlUnit(segments)
+    cycles, got = simulate(unit, {"x": xs, "sel": sel, "in_valid": valid}, ["y"])
     tables = [nx.pwl_table(f, segments) for f in DualPwlUnit.FUNCS]
     expect = np.where(sel == 1, nx.pwl_eval(tables[1], xs), nx.pwl_eval(tables[0], xs))[valid == 1]
     assert np.array_equal(cycles, np.flatnonzero(valid) + DualPwlUnit.LATENCY)

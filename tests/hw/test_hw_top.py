@@ -25,7 +25,7 @@ from memornn.hw.config import HwConfig
 from memornn.hw.core import COUNTER_NAMES
 from memornn.hw.layout import MEMORIES, make_layout, memory_images, memory_widths
 from memornn.hw.top import REGISTERS, Accelerator, load_writes
-from memornn.sim.trace import decode_sequence, pack_x, trace_words_per_sequence
+from memornn.sim.trace import decode_sequence, pack_x, steps_from_words, trace_words_per_sequence
 
 MAX_WAIT = 20_000  # cycles any single wait may take
 
@@ -111,7 +111,7 @@ class Harness:
         self.in_gap, self.out_ready = in_gap, out_ready
         self.to_send = []        # (data, last) beats still to send
         self.sent = 0            # beats accepted
-        self.out = []            # (data, last) from m_axis
+        self.words = []          # (data, keep, last) from m_axis; see `out`
         self.trace = []          # (word, last) from m_axis_trace
         self.hold_out = False    # keep m_axis_tready low
         self.resets = 0          # soft resets done (the stream rules restart)
@@ -141,21 +141,41 @@ class Harness:
                 presenting = False
                 self.sent += 1
 
-    def _sink(self, valid, ready, data, last, store, hold):
+    def _sink(self, valid, ready, data, last, store, hold, keep=None):
+        """Drain a stream into ``store`` as (data, last), or (data, keep, last) with ``keep``."""
+        fields = (data, last) if keep is None else (data, keep, last)
+
         async def sink(ctx):
             pending = None  # (value, resets) of a beat offered but not taken
             while True:
                 take = not hold() and self.rng.random() < self.out_ready
                 ctx.set(ready, take)
-                _, _, v, d, lst = await ctx.tick().sample(valid, data, last)
+                _, _, v, *beat = await ctx.tick().sample(valid, *fields)
+                beat = tuple(int(b) for b in beat)
                 if pending is not None and pending[1] == self.resets and not self.resetting:
-                    assert v and (d, lst) == pending[0], "stream beat changed or withdrawn before it was taken"
+                    assert v and beat == pending[0], "stream beat changed or withdrawn before it was taken"
                 pending = None
                 if v and take:
-                    store.append((int(d), bool(lst)))
+                    store.append(beat[:-1] + (bool(beat[-1]),))
                 elif v:
-                    pending = ((d, lst), self.resets)
+                    pending = (beat, self.resets)
         return sink
+
+    @property
+    def out(self):
+        """Output steps so far, (value of the step's H*D bytes, last), from the words of
+        ``m_axis``: each step's words with full ``tkeep`` but the last, ``tlast`` only on
+        a step's last word."""
+        lay = self.dut.layout
+        per_step = lay.out_words
+        last_keep = (1 << (lay.output_size - (per_step - 1) * lay.lanes)) - 1
+        steps = []
+        for k in range(0, len(self.words) - per_step + 1, per_step):
+            group = self.words[k:k + per_step]
+            assert [keep for _, keep, _ in group] == [(1 << lay.lanes) - 1] * (per_step - 1) + [last_keep]
+            assert not any(last for _, _, last in group[:-1]), "tlast inside a step"
+            steps.append((steps_from_words([w for w, _, _ in group], lay.lanes, lay.output_size)[0], group[-1][2]))
+        return steps
 
     # -------------------------------------------------------------- AXI4-Lite master
     async def write(self, ctx, addr, data, strb=0xF, aw_delay=None, w_delay=None):
@@ -318,7 +338,7 @@ class Harness:
         sim.add_clock(1e-8)
         sim.add_testbench(self._source, background=True)
         sim.add_testbench(self._sink(dut.m_axis_tvalid, dut.m_axis_tready, dut.m_axis_tdata, dut.m_axis_tlast,
-                                     self.out, lambda: self.hold_out), background=True)
+                                     self.words, lambda: self.hold_out, keep=dut.m_axis_tkeep), background=True)
         if dut.trace:
             sim.add_testbench(self._sink(dut.m_axis_trace_tvalid, dut.m_axis_trace_tready, dut.m_axis_trace_tdata,
                                          dut.m_axis_trace_tlast, self.trace, lambda: False), background=True)
@@ -658,8 +678,9 @@ def test_verilog_port_names(trace):
         "clk": ("input", 1), "rst": ("input", 1),
         "s_axis_tdata": ("input", 5 * 8), "s_axis_tvalid": ("input", 1), "s_axis_tready": ("output", 1),
         "s_axis_tlast": ("input", 1),
-        "m_axis_tdata": ("output", 12 * 8), "m_axis_tvalid": ("output", 1), "m_axis_tready": ("input", 1),
-        "m_axis_tlast": ("output", 1),
+        # Output words of P = 4 values (12 a step: three words).
+        "m_axis_tdata": ("output", 4 * 8), "m_axis_tkeep": ("output", 4), "m_axis_tvalid": ("output", 1),
+        "m_axis_tready": ("input", 1), "m_axis_tlast": ("output", 1),
         **AXIL_PORTS,
     }
     if trace:

@@ -94,5 +94,7 @@ def test_design_cache_writes_once_and_keys_on_the_config(tmp_path):
 
 def test_wrapper_ports_follow_the_layout():
     text = wrapper_verilog(shape_layout(SHAPE, CONFIG))
-    assert "input wire [23:0] x_data" in text and "output reg [367:0] h_data" in text
+    # A step of x (3 values) a beat in; words of P = 3 output values out (46 a step).
+    assert "input wire [23:0] x_data" in text and "output reg [23:0] h_data" in text
+    assert "wire [2:0] m_axis_tkeep;" in text and ".m_axis_tkeep(m_axis_tkeep)" in text
     assert ".m_axis_trace_tready(tr_tready)" in text and ".s_axil_rready(s_axil_rready)" in text
