@@ -130,9 +130,11 @@ class MemoCore(wiring.Component):
         images = self._images or {}
 
         # ---------------------------------------------------------------- memories
-        def mem(name, width, depth, granularity=None):
-            init = [] if name in lay.loaded_memories else images.get(name, [])
-            mm = memory.Memory(shape=unsigned(width), depth=max(depth, 1), init=init)
+        def mem(name, width, depth, init=None):
+            if name in lay.loaded_memories:
+                init = []
+            mm = memory.Memory(shape=unsigned(width), depth=max(depth, 1),
+                               init=images.get(name, []) if init is None else init)
             m.submodules[name] = mm
             return mm
 
@@ -141,7 +143,11 @@ class MemoCore(wiring.Component):
         # what a multiplexer of two read ports would.
         seq_mem = mem("seq_buf", P * 8, 2 * lay.seq_buffer_depth)
         seq_rd, seq_wr = seq_mem.read_port(), seq_mem.write_port(granularity=8)
-        weights = mem("weights", P * 8, lay.weight_depth)
+        # The BNN offsets (P*8-bit words too) follow the weights in their memory: PREP reads
+        # them while the MAC lanes are idle, and a memory of their own (a few words, P*8
+        # bits wide) would cost flip-flops, or several block RAMs for its width.
+        weights = mem("weights", P * 8, lay.weight_depth + lay.offset_depth,
+                      images.get("weights", []) and images["weights"] + images.get("offsets", []))
         w_rd, w_ld = weights.read_port(), weights.write_port()
         w_rd_addr = Signal.like(w_rd.addr)
         wbits = mem("weight_bits", B, lay.bits_depth)
@@ -150,10 +156,7 @@ class MemoCore(wiring.Component):
         bias_rd, bias_ld = bias.read_port(), bias.write_port()
         rq = mem("requant", nx.MULT_BITS + SHIFT_FIELD_BITS, lay.layer_dirs * GH)
         rq_rd, rq_ld = rq.read_port(), rq.write_port()
-        offsets = mem("offsets", P * 8, lay.offset_depth)
-        off_rd, off_ld = offsets.read_port(), offsets.write_port()
-        load_ports = {"weights": w_ld, "weight_bits": wb_ld, "bias": bias_ld, "requant": rq_ld,
-                      "offsets": off_ld}
+        load_ports = {"weight_bits": wb_ld, "bias": bias_ld, "requant": rq_ld}
         if gru:
             bias_hn = mem("bias_hn", nx.BIAS_BITS, lay.layer_dirs * H)
             bhn_rd, bhn_ld = bias_hn.read_port(), bias_hn.write_port()
@@ -187,14 +190,19 @@ class MemoCore(wiring.Component):
                 continue
             m.d.comb += [port.addr.eq(self.load.addr), port.data.eq(self.load.data),
                          port.en.eq(self.load.en & ~busy & (self.load.sel == index))]
+        # "weights" and "offsets" load into the weight memory, the offsets after the weights.
+        to_offsets = self.load.sel == MEMORIES.index("offsets")
+        w_ld_addr = Mux(to_offsets, self.load.addr + lay.weight_depth, self.load.addr)
+        m.d.comb += [w_ld.data.eq(self.load.data),
+                     w_ld.en.eq(self.load.en & ~busy & ((self.load.sel == MEMORIES.index("weights")) | to_offsets))]
         if "weights" in lay.loaded_memories:
             # One address for reads and loads, and no read during a load: a single-port
             # memory, which Yosys can map to the iCE40 UP5K's SPRAM (loads come only while
             # idle, so the sequencer never reads in a load cycle).
-            shared_addr = Mux(w_ld.en, self.load.addr, w_rd_addr)
+            shared_addr = Mux(w_ld.en, w_ld_addr, w_rd_addr)
             m.d.comb += [w_ld.addr.eq(shared_addr), w_rd.addr.eq(shared_addr), w_rd.en.eq(~w_ld.en)]
         else:
-            m.d.comb += w_rd.addr.eq(w_rd_addr)
+            m.d.comb += [w_ld.addr.eq(w_ld_addr), w_rd.addr.eq(w_rd_addr)]
 
         # -------------------------------------------------------- sequence state
         S = lay.step_words
@@ -359,7 +367,7 @@ class MemoCore(wiring.Component):
                 # Input bits of x_t: P lanes a cycle against the offsets (one cycle of read latency).
                 m.d.comb += [busy.eq(1), in_compute.eq(1)]
                 m.d.comb += [seq_rd_buf.eq(d_inbuf), seq_rd_word.eq(t_base + prep_c),
-                             off_rd.addr.eq(d_obase + prep_c)]
+                             w_rd_addr.eq(lay.weight_depth + d_obase + prep_c)]
                 m.d.sync += [prep_c.eq(prep_c + 1), prep_rd_valid.eq(prep_c < d_xw), prep_rd_word.eq(prep_c)]
                 with m.If(prep_c == d_xw + 1):
                     m.d.sync += prep_c.eq(0)
@@ -437,7 +445,7 @@ class MemoCore(wiring.Component):
         prep_word = seq_rd.data
         prep_bits_q = Signal(P, reset_less=True)
         prep_valid_q, prep_idx_q = Signal(), Signal.like(prep_rd_word)
-        lane_bits = Cat(prep_word.word_select(i, 8).as_signed() >= off_rd.data.word_select(i, 8).as_signed()
+        lane_bits = Cat(prep_word.word_select(i, 8).as_signed() >= w_rd.data.word_select(i, 8).as_signed()
                         for i in range(P))
         m.d.sync += [prep_bits_q.eq(lane_bits), prep_valid_q.eq(prep_rd_valid), prep_idx_q.eq(prep_rd_word)]
         with m.If(prep_valid_q):

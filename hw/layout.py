@@ -78,8 +78,9 @@ class Layout:
 
     @property
     def loaded_memories(self) -> tuple:
-        """Memories built without initial contents, to be loaded through the load port."""
-        return ("weights",) if self.weight_memory == "loaded" else ()
+        """Memories built without initial contents, to be loaded through the load port
+        (the BNN offsets share the weights' memory, so they come with it)."""
+        return ("weights", "offsets") if self.weight_memory == "loaded" else ()
 
     @property
     def cell_input_regs(self) -> int:

@@ -66,7 +66,7 @@ def test_generate_loaded_weights_writes_the_load_and_says_so(files, tmp_path, ca
     load = json.loads((out / "load_writes.json").read_text())
     model = load_qmodel(str(files / "q.npz"))
     layout = make_layout(model, HwConfig(mac_lanes=2, bnn_width=8, datapath="shared", weight_memory="loaded"))
-    assert load["loaded_memories"] == ["weights"]
+    assert load["loaded_memories"] == ["weights", "offsets"]
     assert load["writes"] == [list(w) for w in load_writes(layout, memory_images(model, layout))]
 
 
