@@ -40,6 +40,11 @@ POINTS = [
 ]
 
 
+#: Placement seeds tried per point, and the seconds each may take to route (on a nearly
+#: full UP5K some placements never finish routing).
+SEEDS, PNR_TIMEOUT = 4, 420
+
+
 def run_point(target: str, label: str, keys: dict, workdir: str) -> dict:
     """Synthesize one point; a summary row (or the does-not-fit message)."""
     from memornn.golden.errors import MemornnError
@@ -58,7 +63,8 @@ def run_point(target: str, label: str, keys: dict, workdir: str) -> dict:
     row = {"target": target, "label": label, "config": keys, "X": X, "H": H, "cycles_per_step": step}
     outdir = os.path.join(workdir, re.sub(r"\W+", "_", f"{target}_{label}"))
     try:
-        rep = run_synth(model, config, target, outdir, progress=lambda msg: print(f"      {msg}", flush=True))
+        rep = run_synth(model, config, target, outdir, progress=lambda msg: print(f"      {msg}", flush=True),
+                        seeds=SEEDS, pnr_timeout=PNR_TIMEOUT)
     except MemornnError as exc:
         return {**row, "fits": False, "error": str(exc)}
     pnr = rep["pnr"] or {}
@@ -68,7 +74,7 @@ def run_point(target: str, label: str, keys: dict, workdir: str) -> dict:
     return {**row, "fits": True, "resources": rep["resources"], "utilization_percent": rep["utilization_percent"],
             "packed_lc": [lc.get("used"), lc.get("available")],
             "fmax_mhz": fmax, "constraint_mhz": pnr.get("constraint_mhz"),
-            "step_us": round(step / fmax, 2) if fmax else None,
+            "step_us": round(step / fmax, 2) if fmax else None, "seed": pnr.get("seed"),
             "critical_path": " -> ".join(cp.get("blocks") or []) + f" ({cp.get('delay_ns')} ns)",
             "tools": rep["tools"]}
 
@@ -77,20 +83,25 @@ def markdown(rows: list[dict]) -> str:
     lines = ["# iCE40: what fits", "",
              f"One-layer LSTM, {X} inputs, {H} hidden units (max_seq_len 64 unless noted). Resources of the design "
              "alone (Yosys); logic cells after packing (LUT and flip-flop pairs) and Fmax from nextpnr, "
-             "with the design in its I/O harness (30 MHz constraint). Cycles per step: the exact model, predictor none (memoization only "
-             "removes MAC cycles).", "",
-             "| target | configuration | fits | LUTs | FFs | DSP | BRAM | SPRAM | packed LCs | Fmax (MHz) | "
+             "with the design in its I/O harness (30 MHz constraint; placement seeds from 1 on, each given "
+             f"{PNR_TIMEOUT:g} s to route, at most {SEEDS}). Cycles per step: the exact model, predictor none "
+             "(memoization only removes MAC cycles).", "",
+             "| target | configuration | fits | LUTs | FFs | DSP | BRAM | SPRAM | packed LCs | Fmax (MHz) | seed | "
              "cycles/step | us/step | critical path |",
-             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for r in rows:
         if not r["fits"]:
-            msg = r["error"].split(": needs ", 1)[-1].split("; see")[0]
-            lines.append(f"| {r['target']} | {r['label']} | no: needs {msg} | | | | | | | | "
+            if ": needs " in r["error"]:
+                msg = "needs " + r["error"].split(": needs ", 1)[-1].split("; see")[0]
+            else:
+                msg = r["error"].split(": ", 1)[-1].split(" (")[0]
+            lines.append(f"| {r['target']} | {r['label']} | no: {msg} | | | | | | | | | "
                          f"{r['cycles_per_step']} | | |")
             continue
         res = r["resources"]
         lines.append(f"| {r['target']} | {r['label']} | yes | {res['luts']} | {res['ffs']} | {res['dsp']} | "
                      f"{res['bram']} | {res['spram']} | {r['packed_lc'][0]} / {r['packed_lc'][1]} | {r['fmax_mhz']} | "
+                     f"{r.get('seed')} | "
                      f"{r['cycles_per_step']} | {r['step_us']} | {r['critical_path']} |")
     return "\n".join(lines) + "\n"
 

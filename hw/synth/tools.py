@@ -40,6 +40,10 @@ def tool_environment() -> dict:
     return env
 
 
+class ToolTimeout(MemornnError):
+    """A tool ran past its time limit (and was stopped)."""
+
+
 def run_tool(name: str, args: list[str], log_path: str, cwd: str, timeout: float | None = None,
              logs_itself: bool = False) -> tuple[int, float]:
     """Run tool ``name`` with ``args`` in ``cwd``, its output logged to ``log_path``.
@@ -67,7 +71,7 @@ def run_tool(name: str, args: list[str], log_path: str, cwd: str, timeout: float
                 proc = subprocess.run([exe, *args], cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
                                       stdin=subprocess.DEVNULL, env=tool_environment(), timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise MemornnError(f"{name} did not finish within {timeout:.0f} s (log: {log_path})") from None
+        raise ToolTimeout(f"{name} did not finish within {timeout:.0f} s (log: {log_path})") from None
     return proc.returncode, time.monotonic() - start
 
 

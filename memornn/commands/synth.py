@@ -27,6 +27,10 @@ def register(sub) -> None:
     p.add_argument("--freq", type=float, metavar="MHz", help="clock constraint for nextpnr (default per target)")
     p.add_argument("--speed", type=int, default=8, metavar="G", help="ECP5 speed grade 6, 7 or 8 (default 8)")
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
+    p.add_argument("--seeds", type=int, default=1, metavar="N",
+                   help="seeds to try, from --seed on, while place and route runs past --pnr-timeout (default 1)")
+    p.add_argument("--pnr-timeout", type=float, metavar="S",
+                   help="seconds one place-and-route attempt may take (default: no limit)")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
     p.set_defaults(run=run)
 
@@ -39,7 +43,8 @@ def run(args) -> int:
     model = load_qmodel(args.model)
     config = load_config(args.config)
     report = run_synth(model, config, args.target, args.output, freq=args.freq, seed=args.seed, speed=args.speed,
-                       progress=lambda msg: print(msg, file=sys.stderr, flush=True))
+                       progress=lambda msg: print(msg, file=sys.stderr, flush=True), seeds=args.seeds,
+                       pnr_timeout=args.pnr_timeout)
     res = report["resources"]
     line = (f"{args.target}: {res['luts']} LUTs, {res['ffs']} FFs, {res['dsp']} DSP, {res['bram']} BRAM")
     pnr = report["pnr"]

