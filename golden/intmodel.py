@@ -26,6 +26,7 @@ layer's backward direction starts at each sequence's own last step.
 
 from __future__ import annotations
 
+from concurrent.futures.process import BrokenProcessPool
 from functools import lru_cache
 
 import numpy as np
@@ -36,6 +37,7 @@ from .errors import MemornnError
 from .inputs import Batch, quantize_inputs
 from .qmodel import QLayer, QModel, layer_suffix
 from .sequence import step_times
+from .workers import check_workers, discard_pool, slice_bounds, worker_pool
 
 PREDICTORS = ("bnn", "oracle", "none")
 COUNTERS = ("neurons_computed", "neurons_reused", "bnn_evals", "macs", "macs_skipped")
@@ -865,7 +867,79 @@ def _quantize_inputs_int8(x: np.ndarray, input_scale) -> np.ndarray:
     return out
 
 
-def golden_run(model: QModel, batch: Batch, threshold=0.0, predictor: str = "bnn", reuse_cap: int = 0) -> dict:
+def _run_layers(model: QModel, x_q: np.ndarray, lengths: np.ndarray, thetas: list, predictor: str,
+                reuse_cap: int):
+    """Every layer on quantized inputs ``x_q``: ``(h_int, masks, counters)``, with ``masks``
+    the ``reused_l*`` entries of :func:`golden_run` in layer order (its other keys apart)."""
+    masks = {}
+    totals = {name: np.zeros(len(lengths), dtype=np.int64) for name in COUNTERS}
+    layer_in = x_q
+    # The per-step matrix products are small: on an idle 2-CPU machine two BLAS threads make
+    # them ~1.8x faster, but one other busy process makes a run several times slower (the
+    # worker threads wait for CPU at every product), so run them on one thread (one in each
+    # process when workers share the batch).
+    with threadpool_limits(1, user_api="blas"):
+        for k, layer in enumerate(model.layers):
+            outs = []
+            for d, q in enumerate(layer):
+                out, reused, counters = _layer_direction(model, q, layer_in, lengths, bool(d), thetas[k],
+                                                         predictor, reuse_cap)
+                outs.append(out)
+                masks["reused" + layer_suffix(k, d)] = reused
+                for name in COUNTERS:
+                    totals[name] += counters[name]
+            layer_in = np.concatenate(outs, axis=2) if len(outs) > 1 else outs[0]
+    return layer_in.astype(np.int8, copy=False), masks, totals
+
+
+def _run_slice(model: QModel, x_q: np.ndarray, lengths: np.ndarray, thetas: list, predictor: str,
+               reuse_cap: int):
+    """:func:`_run_layers` in a worker process, its reuse masks packed 8 to a byte (8x less to send back)."""
+    h_int, masks, totals = _run_layers(model, x_q, lengths, thetas, predictor, reuse_cap)
+    return h_int, {key: np.packbits(m, axis=-1) for key, m in masks.items()}, totals
+
+
+def _run_sliced(model: QModel, x_q: np.ndarray, lengths: np.ndarray, thetas: list, predictor: str,
+                reuse_cap: int, workers: int):
+    """:func:`_run_layers` with the sequences in ``workers`` contiguous slices, the first
+    run here, the others by worker processes at the same time; the slices' results joined.
+
+    Sequences are independent (each has its own state and table, cleared at its start),
+    so this gives what one run gives, bit for bit.
+    """
+    bounds = slice_bounds(len(lengths), workers)
+    if len(bounds) == 1:
+        return _run_layers(model, x_q, lengths, thetas, predictor, reuse_cap)
+    rows = model.gates * model.hidden_size
+    pool = worker_pool(len(bounds) - 1)
+    jobs = []
+    try:
+        for a, b in bounds[1:]:
+            jobs.append(pool.submit(_run_slice, model, x_q[a:b], lengths[a:b], thetas, predictor, reuse_cap))
+        a, b = bounds[0]
+        parts = [_run_layers(model, x_q[a:b], lengths[a:b], thetas, predictor, reuse_cap)]
+        for job in jobs:
+            h_int, packed, totals = job.result()
+            parts.append((h_int, {key: np.unpackbits(m, axis=-1, count=rows).view(bool)
+                                  for key, m in packed.items()}, totals))
+    except BrokenProcessPool:  # a worker died: the next call starts a new pool
+        discard_pool(pool)
+        raise
+    finally:
+        for job in jobs:  # when this process failed: nothing waits for the others
+            job.cancel()
+    return _join_slices(parts)
+
+
+def _join_slices(parts: list):
+    """The ``(h_int, masks, counters)`` of consecutive slices of a batch, as one batch's."""
+    return (np.concatenate([p[0] for p in parts]),
+            {key: np.concatenate([p[1][key] for p in parts]) for key in parts[0][1]},
+            {name: np.concatenate([p[2][name] for p in parts]) for name in COUNTERS})
+
+
+def golden_run(model: QModel, batch: Batch, threshold=0.0, predictor: str = "bnn", reuse_cap: int = 0,
+               workers: int = 1) -> dict:
     """Run the integer model with memoization on a batch of float sequences.
 
     Parameters
@@ -878,12 +952,27 @@ def golden_run(model: QModel, batch: Batch, threshold=0.0, predictor: str = "bnn
     predictor : {"bnn", "oracle", "none"}
     reuse_cap : int
         Largest number of consecutive reuses of a neuron; 0 for no cap.
+    workers : int
+        Processes sharing the sequences: this one and ``workers - 1`` worker processes,
+        each running a contiguous slice of the batch (fewer when there are fewer
+        sequences). The results do not depend on it. 1 (the default): this process
+        alone. The worker processes stay up for later calls (see :mod:`.workers`;
+        starting them costs a fraction of a second, once). On 2 CPUs, 2 ran the
+        benchmark's 100 sequences 1.2-1.4x faster on an otherwise idle machine
+        (``benchmarks/golden_speed.py``); with another job busy on the machine the gain
+        can vanish or reverse.
 
     Returns
     -------
     dict
         The output key table: ``h`` (float), ``h_int`` (N, T, H*D); ``reused_l{k}`` and
         ``reused_l{k}_reverse`` (N, T, G*H) bool; the counters of ``COUNTERS`` (N,) int64.
+
+    Raises
+    ------
+    MemornnError
+        On an unknown predictor, inputs of the wrong width, a bad threshold, reuse cap
+        or worker count.
     """
     if predictor not in PREDICTORS:
         raise MemornnError(f"unknown predictor {predictor!r} (choose from {', '.join(PREDICTORS)})")
@@ -892,25 +981,11 @@ def golden_run(model: QModel, batch: Batch, threshold=0.0, predictor: str = "bnn
                            f"{model.input_size}")
     thetas = parse_thresholds(threshold, model.num_layers)
     reuse_cap = check_reuse_cap(reuse_cap)
-    n, t_max, _ = batch.x.shape
-    layer_in = _quantize_inputs_int8(batch.x, model.input_scale)
-    result = {}
-    totals = {name: np.zeros(n, dtype=np.int64) for name in COUNTERS}
-    # The per-step matrix products are small: on an idle 2-CPU machine two BLAS threads make
-    # them ~1.8x faster, but one other busy process makes a run several times slower (the
-    # worker threads wait for CPU at every product), so run them on one thread.
-    with threadpool_limits(1, user_api="blas"):
-        for k, layer in enumerate(model.layers):
-            outs = []
-            for d, q in enumerate(layer):
-                out, reused, counters = _layer_direction(model, q, layer_in, batch.lengths, bool(d), thetas[k],
-                                                         predictor, reuse_cap)
-                outs.append(out)
-                result["reused" + layer_suffix(k, d)] = reused
-                for name in COUNTERS:
-                    totals[name] += counters[name]
-            layer_in = np.concatenate(outs, axis=2) if len(outs) > 1 else outs[0]
-    result["h_int"] = layer_in.astype(np.int8, copy=False)  # a new array either way
-    result["h"] = np.multiply(layer_in, 2.0**-nx.H_FRAC)  # float64, exact (a power of two)
+    workers = check_workers(workers)
+    x_q = _quantize_inputs_int8(batch.x, model.input_scale)
+    h_int, masks, totals = _run_sliced(model, x_q, batch.lengths, thetas, predictor, reuse_cap, workers)
+    result = dict(masks)
+    result["h_int"] = h_int
+    result["h"] = np.multiply(h_int, 2.0**-nx.H_FRAC)  # float64, exact (a power of two)
     result.update(totals)
     return result

@@ -6,7 +6,7 @@ from ..golden.inputs import load_inputs
 from ..golden.intmodel import PREDICTORS, golden_run
 from ..golden.npzfile import save_npz
 from ..golden.qmodel import load_qmodel
-from .common import add_run_options, output_path
+from .common import add_run_options, output_path, positive_int
 
 
 def register(sub) -> None:
@@ -17,6 +17,8 @@ def register(sub) -> None:
     p.add_argument("--inputs", required=True, metavar="X",
                    help="float inputs: .npy of shape (T, X) or (N, T, X), or .npz with x and optional lengths")
     add_run_options(p, PREDICTORS)
+    p.add_argument("--workers", type=positive_int, default=1, metavar="N",
+                   help="processes sharing the sequences (default 1; the results do not depend on it)")
     p.add_argument("-o", "--output", required=True, type=output_path, metavar="OUT.npz", help="result file")
     p.set_defaults(run=run)
 
@@ -24,7 +26,7 @@ def register(sub) -> None:
 def run(args) -> int:
     model = load_qmodel(args.model)
     batch = load_inputs(args.inputs, model.input_size)
-    result = golden_run(model, batch, args.threshold, args.predictor, args.reuse_cap)
+    result = golden_run(model, batch, args.threshold, args.predictor, args.reuse_cap, args.workers)
     save_npz(args.output, result)
     total = int(result["neurons_computed"].sum() + result["neurons_reused"].sum())
     reuse = result["neurons_reused"].sum() / total if total else 0.0

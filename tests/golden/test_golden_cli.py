@@ -87,7 +87,8 @@ def test_quantize_then_golden(files, capsys):
 
 
 @pytest.mark.parametrize("extra", [["--predictor", "none"], ["--predictor", "oracle", "--threshold", "0.05"],
-                                   ["--reuse-cap", "2", "--threshold", "1"]])
+                                   ["--reuse-cap", "2", "--threshold", "1"],
+                                   ["--workers", "2", "--predictor", "oracle", "--threshold", "0.05"]])
 def test_golden_options(files, capsys, extra):
     f = files
     code, out, err = run_main(_golden(f, *extra), capsys)
@@ -130,12 +131,17 @@ def test_quantize_pt_file(tmp_path, capsys):
 
 
 def test_subprocess_happy_path(files):
+    """Through ``python -m memornn``, with a worker process (it starts a fresh interpreter)."""
     f = files
-    proc = subprocess.run([sys.executable, "-m", "memornn", *map(str, _golden(f, "--predictor", "oracle"))],
-                          capture_output=True, text=True, timeout=120)
+    argv = _golden(f, "--predictor", "oracle", "--workers", "2")
+    proc = subprocess.run([sys.executable, "-m", "memornn", *map(str, argv)], capture_output=True, text=True,
+                          timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == "" and "wrote" in proc.stdout
-    assert f["out"].is_file()
+    with np.load(f["out"]) as data:
+        expected = golden_run(load_qmodel(f["q"]), load_inputs(f["inputs"]), 0.2, "oracle")
+        for key in expected:
+            np.testing.assert_array_equal(data[key], expected[key], err_msg=key)
 
 
 # -- bad input -----------------------------------------------------------------------------------
@@ -257,6 +263,8 @@ BAD = {  # name: (argv builder, words the error line must contain)
     "unknown predictor": (lambda f: _golden(f, "--predictor", "magic"), "invalid choice: 'magic'"),
     "reuse cap too large": (lambda f: _golden(f, "--reuse-cap", "256"), "reuse cap must be an integer in [0, 255]"),
     "reuse cap negative": (lambda f: _golden(f, "--reuse-cap", "-1"), "'-1' is below 0"),
+    "workers zero": (lambda f: _golden(f, "--workers", "0"), "'0' is below 1"),
+    "workers not an integer": (lambda f: _golden(f, "--workers", "two"), "'two' is not an integer"),
     "missing option": (lambda f: ["golden", "--model", f["q"], "-o", f["out"]], "--inputs"),
 }
 
