@@ -53,9 +53,10 @@ class HwConfig:
         multiplies in one pass. ``"shared"``: one PWL unit and one multiplier take a
         hidden unit every 5 (LSTM) or 3 (GRU) cycles, and the requantizer multiplies in
         two passes on that same multiplier (when products are at least two cycles
-        apart: always for LSTM, for GRU when X > P and H > P). For FPGAs whose
-        multipliers beyond the MAC lanes are built in logic (the iCE40s): about 2800
-        fewer LUTs for a 1x32 LSTM on the UP5K, 4H (LSTM) or 2H (GRU) more cycles a step.
+        apart: always for LSTM, for GRU when X > P and H > P); the decision unit and the
+        PWL unit share a second one. For FPGAs with few DSP blocks (the iCE40s: with SPRAM
+        weights it fits P = 8, B = 64 for a 1x32 LSTM on the UP5K), for 4H (LSTM) or 2H
+        (GRU) more cycles a step.
     weight_memory : str
         ``"initialized"``: the weights are the weight memory's initial contents (and
         can be overwritten through the load port). ``"loaded"``: the weight memory has
