@@ -146,8 +146,12 @@ class MemoCore(wiring.Component):
         # The BNN offsets (P*8-bit words too) follow the weights in their memory: PREP reads
         # them while the MAC lanes are idle, and a memory of their own (a few words, P*8
         # bits wide) would cost flip-flops, or several block RAMs for its width.
-        weights = mem("weights", P * 8, lay.weight_depth + lay.offset_depth,
-                      images.get("weights", []) and images["weights"] + images.get("offsets", []))
+        weight_init = None
+        if images:  # the offsets' initial contents start right after the weights'
+            weights_image = list(images.get("weights", []))
+            weight_init = (weights_image + [0] * (lay.weight_depth - len(weights_image))
+                           + list(images.get("offsets", [])))
+        weights = mem("weights", P * 8, lay.weight_depth + lay.offset_depth, weight_init)
         w_rd, w_ld = weights.read_port(), weights.write_port()
         w_rd_addr = Signal.like(w_rd.addr)
         wbits = mem("weight_bits", B, lay.bits_depth)
@@ -184,6 +188,7 @@ class MemoCore(wiring.Component):
 
         # ------------------------------------------------------- runtime load port
         busy = Signal()
+        in_compute = Signal()  # the sequencer is in a layer's steps (it may read the weights)
         for index, name in enumerate(MEMORIES):
             port = load_ports.get(name)
             if port is None:
@@ -195,7 +200,6 @@ class MemoCore(wiring.Component):
         w_ld_addr = Mux(to_offsets, self.load.addr + lay.weight_depth, self.load.addr)
         w_sel = (self.load.sel == MEMORIES.index("weights")) | to_offsets
         m.d.comb += [w_ld.data.eq(self.load.data), w_ld.en.eq(self.load.en & ~busy & w_sel)]
-        weights_read_q = Signal()  # registered in_compute: the sequencer may read the weights
         if "weights" in lay.loaded_memories:
             # One address for reads and loads, and no read during a load: a single-port
             # memory, which Yosys can map to the iCE40 UP5K's SPRAM (loads come only while
@@ -204,6 +208,8 @@ class MemoCore(wiring.Component):
             # decode behind `busy` is too slow for the SPRAM's far address pins. (A load
             # the sequencer ignores, while busy, then changes the address at most outside
             # the compute states, where nothing reads the weights.)
+            weights_read_q = Signal()
+            m.d.sync += weights_read_q.eq(in_compute)
             shared_addr = Mux(self.load.en & w_sel & ~weights_read_q, w_ld_addr, w_rd_addr)
             m.d.comb += [w_ld.addr.eq(shared_addr), w_rd.addr.eq(shared_addr), w_rd.en.eq(~w_ld.en)]
         else:
@@ -316,8 +322,6 @@ class MemoCore(wiring.Component):
         rows_done = Signal()
         cell_start = Signal()
         cell_done = Signal()
-        in_compute = Signal()
-        m.d.sync += weights_read_q.eq(in_compute)
         in_rows = Signal()
         in_cell = Signal()
 
