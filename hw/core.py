@@ -14,6 +14,7 @@ from amaranth.lib.wiring import In, Out
 from ..golden import numerics as nx
 from .bnn import BnnLane
 from .cell_shared import cell_unit_class
+from .contract import COUNTER_NAMES, TRACE_WIDTH
 from .decision import DecisionUnit
 from .layout import MEMORIES, SHIFT_FIELD_BITS, Layout, memory_widths
 from .mac import MacLanes
@@ -21,10 +22,6 @@ from .pwl import DualPwlUnit
 from . import sharedmul
 from .requant import Requantizer
 
-TRACE_WIDTH = 32
-#: Order of the per-sequence counters, in the trace and the register map.
-COUNTER_NAMES = ("cycles", "neurons_computed", "neurons_reused", "bnn_evals", "macs", "macs_skipped",
-                 "mac_busy_cycles")
 LOAD_ADDR_BITS = 24
 
 
