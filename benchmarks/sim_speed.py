@@ -98,12 +98,12 @@ def amaranth_speed(model, batch, layout) -> dict:
     """The same Amaranth design in amaranth.sim; a per-cycle trace collector counts the cycles."""
     from amaranth.sim import Simulator
 
-    from memornn.hw import top as T
-    from memornn.hw.top import Accelerator
+    from memornn.hw import contract as T
+    from memornn.hw.build import build_design
+    from memornn.hw.spec import BuildSpec
 
     run_, golden = make_run(layout, model, batch, THETA, load=False, back_to_back=True)
-    dut = Accelerator(layout, memory_images(model, layout), trace=True, row_fifo_depth=CONFIG.row_fifo_depth,
-                      counter_bits=CONFIG.counter_bits)
+    dut = build_design(BuildSpec.from_config(layout, CONFIG, trace=True), memory_images(model, layout))
     lengths = run_.lengths
     total_words = sum(trace_words_per_sequence(layout, n) for n in lengths)
     beats_out, words_out = [], []

@@ -11,12 +11,14 @@ from amaranth.hdl import Shape
 from .. import __version__
 from ..golden.errors import MemornnError
 from ..golden.qmodel import QModel
+from .build import build_design
 from .config import HwConfig
-from .core import COUNTER_NAMES, TRACE_WIDTH
+from .contract import COUNTER_NAMES, REGISTERS, TRACE_WIDTH
 from .cycles import Latencies, ideal_step_cycles, step_cycles_none
-from .layout import MEMORIES, check_fits, make_layout, memory_depths, memory_images, memory_widths
-from .synth.fusesoc import write_fusesoc_core
-from .top import REGISTERS, Accelerator, load_writes
+from .fusesoc import write_fusesoc_core
+from .layout import MEMORIES, memory_depths, memory_images, memory_widths
+from .spec import BuildSpec
+from .top import Accelerator, load_writes
 
 TOP_NAME = "memornn_accel"
 MANIFEST_SCHEMA = "memornn.manifest"
@@ -25,10 +27,8 @@ MANIFEST_VERSION = 1
 
 def build_accelerator(model: QModel, config: HwConfig) -> Accelerator:
     """The top level for ``model`` with its weights as memory initial contents."""
-    layout = make_layout(model, config)
-    check_fits(model, layout, config)
-    return Accelerator(layout, memory_images(model, layout), trace=config.trace,
-                       row_fifo_depth=config.row_fifo_depth, counter_bits=config.counter_bits)
+    spec = BuildSpec.of(model, config)
+    return build_design(spec, memory_images(model, spec.layout))
 
 
 def port_list(top: Accelerator) -> list[dict]:
@@ -53,7 +53,7 @@ def manifest(model: QModel, config: HwConfig, top: Accelerator) -> dict:
                   "pwl_segments": model.pwl_segments},
         "config": config.to_dict(),
         "ports": port_list(top),
-        "registers": [dict(zip(("name", "offset", "access", "reset", "description"), r)) for r in REGISTERS],
+        "registers": [r._asdict() for r in REGISTERS],
         "memories": {name: {"index": i, "width": widths[name], "depth": depths[name],
                             "initial_contents": name not in layout.loaded_memories}
                      for i, name in enumerate(MEMORIES)},
@@ -86,10 +86,11 @@ def load_file(model: QModel, layout) -> dict:
             "writes": [[int(offset), int(value)] for offset, value in writes]}
 
 
-def generate(model: QModel, config: HwConfig, outdir: str) -> dict:
-    """Write ``<outdir>/memornn_accel.v``, ``manifest.json`` and ``load_writes.json`` (the
+def generate_design(model: QModel, config: HwConfig, outdir: str) -> tuple[Accelerator, dict]:
+    """Write ``<outdir>/memornn_accel.v``, ``manifest.json``, ``load_writes.json`` (the
     writes that load the model at run time: required before the first sequence when the
-    configuration leaves memories without initial contents); returns the manifest."""
+    configuration leaves memories without initial contents) and the FuseSoC core file;
+    returns the design and its manifest."""
     top = build_accelerator(model, config)
     text = verilog.convert(top, name=TOP_NAME, emit_src=False)
     info = manifest(model, config, top)
@@ -104,4 +105,9 @@ def generate(model: QModel, config: HwConfig, outdir: str) -> dict:
         write_fusesoc_core(outdir, info)
     except OSError as exc:
         raise MemornnError(f"cannot write to {outdir!r}: {exc.strerror}") from None
-    return info
+    return top, info
+
+
+def generate(model: QModel, config: HwConfig, outdir: str) -> dict:
+    """:func:`generate_design`'s files; returns the manifest."""
+    return generate_design(model, config, outdir)[1]

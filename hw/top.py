@@ -22,58 +22,25 @@ Flat members of the signature, so the Verilog port names are exactly these (plus
 
 Register map
 ------------
-Byte offsets of 32-bit registers; WSTRB is honoured by every register but LOAD_DATA.
-
-=================  =======  ===  ==========  ====================================================
-name               offset   acc  reset       bits
-=================  =======  ===  ==========  ====================================================
-CTRL               0x00     rw   0x3         [0] PREDICTOR: 1 = BNN memoization, 0 = none;
-                                             [1] RUN: 1 = accept input sequences, 0 = hold
-                                             s_axis_tready low between sequences;
-                                             [2] SOFT_RESET: write 1 to abort the sequence in
-                                             flight and return the core to idle
-                                             (self-clearing, reads 0; memories keep contents)
-STATUS             0x04     rw   0x0         [0] BUSY (ro): a sequence is in flight;
-                                             [1] ERR_TOO_LONG (W1C): a sequence longer than
-                                             MAX_SEQ_LEN was dropped;
-                                             [2] ERR_LOAD_BUSY (W1C): a LOAD_DATA word completed
-                                             while busy and was dropped
-REUSE_CAP          0x08     rw   0x0         [7:0] consecutive-reuse cap, 0 = none
-SEQ_DONE           0x0C     ro   0x0         finished sequences (32 bits, wraps)
-THETA<k>           0x10+4k  rw   0x0         [15:0] reuse threshold of layer k, Q8.8 (k < 16;
-                                             mapped only for k < num_layers)
-<COUNTER>_LO       0x80+8i  ro   0x0         bits 31:0 of counter i of
-                                             ``memornn.hw.core.COUNTER_NAMES`` (cycles,
-                                             neurons_computed, ...; at most 8) of the last
-                                             finished sequence
-<COUNTER>_HI       0x84+8i  ro   0x0         bits 63:32 of the same (0 when counter_bits <= 32)
-LOAD_SEL           0xC0     rw   0x0         [2:0] memory to load, index into
-                                             ``memornn.hw.layout.MEMORIES``
-LOAD_ADDR          0xC4     rw   0x0         [23:0] word address of the next load; a write
-                                             also clears the staging word
-LOAD_DATA          0xC8     wo   n/a         next 32 bits of the staging word, least
-                                             significant first; after ceil(width/32) writes the
-                                             word is written and LOAD_ADDR increments
-ID                 0xD0     ro   0x4D4E0001  "MN", register map version 1
-SHAPE              0xD4     ro   build       [15:0] hidden_size, [23:16] num_layers,
-                                             [27:24] directions, [28] cell (1 = GRU)
-SIZES              0xD8     ro   build       [15:0] input_size, [23:16] mac_lanes
-BNN                0xDC     ro   build       [15:0] bnn_width, [16] trace stream present
-MAX_SEQ_LEN        0xE0     ro   build       longest accepted sequence, in steps
-=================  =======  ===  ==========  ====================================================
-
-Any other address (including unaligned ones and THETA<k> for k >= num_layers) answers
-SLVERR and writes there do nothing. Writes to read-only registers are ignored (OKAY);
-LOAD_DATA reads 0. :data:`REGISTERS` holds this map as data.
+:mod:`memornn.hw.contract` holds the register map as data (:data:`~memornn.hw.contract.REGISTERS`:
+offsets, access, reset values, bits and the fault behaviour of each), and
+:meth:`Accelerator.elaborate` generates the address decode from it: each mapped register
+is read and written by the handler of its name, and any other address (unaligned ones,
+THETA<k> for k >= num_layers) answers SLVERR with nothing written. WSTRB is honoured by
+every register but LOAD_DATA.
 
 Loading weights at run time: write LOAD_SEL, then LOAD_ADDR = 0, then every word of the
 memory's image as ceil(width/32) LOAD_DATA writes each (:func:`load_writes` produces the
 sequence). The core ignores loads while BUSY, so clear CTRL.RUN and wait for BUSY = 0
 first; a word dropped that way sets STATUS.ERR_LOAD_BUSY (LOAD_ADDR still advances).
 
+Shadowed settings: THETA<k>, REUSE_CAP and CTRL.PREDICTOR are latched by the core when
+a sequence starts, so a write while a sequence is in flight reads back at once and takes
+effect at the next sequence.
+
 SOFT_RESET resets every register of the core (its FSM, FIFOs, the trace stream and the
-counters of the last sequence, which read 0 afterwards) but none of this module's
-registers. An input beat is never consumed in the reset cycle; an output or trace
+counters of the last sequence, which read 0 afterwards) and discards a partial LOAD_DATA
+word, but keeps this module's other registers. An input beat is never consumed in the reset cycle; an output or trace
 stream of the aborted sequence ends where it was cut (no ``tlast``), so the host should
 drain or reset its stream receivers as well.
 """
@@ -85,77 +52,11 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..golden import numerics as nx
+from . import contract as C
 from .axil import AxiLiteRegisterInterface, AxiLiteSignature
-from .core import COUNTER_NAMES, TRACE_WIDTH, MemoCore
+from .core import MemoCore
 from .layout import MEMORIES, Layout, ceil_div, memory_depths, memory_widths
-
-AXIL_ADDR_BITS = 8
-AXIL_DATA_BITS = 32
-MAX_LAYERS = 16
-ID_VALUE = 0x4D4E0001
-
-CTRL, STATUS, REUSE_CAP, SEQ_DONE = 0x00, 0x04, 0x08, 0x0C
-THETA_BASE = 0x10
-COUNTER_BASE = 0x80
-LOAD_SEL, LOAD_ADDR, LOAD_DATA = 0xC0, 0xC4, 0xC8
-ID, SHAPE, SIZES, BNN, MAX_SEQ_LEN = 0xD0, 0xD4, 0xD8, 0xDC, 0xE0
-
-CTRL_PREDICTOR, CTRL_RUN, CTRL_SOFT_RESET = 1 << 0, 1 << 1, 1 << 2
-STATUS_BUSY, STATUS_ERR_TOO_LONG, STATUS_ERR_LOAD_BUSY = 1 << 0, 1 << 1, 1 << 2
-CTRL_RESET = CTRL_PREDICTOR | CTRL_RUN
-
-
-MAX_COUNTERS = (LOAD_SEL - COUNTER_BASE) // 8
-if len(COUNTER_NAMES) > MAX_COUNTERS:  # pragma: no cover - guards a change of the core
-    raise ImportError(f"the register map has room for {MAX_COUNTERS} counters, the core has {len(COUNTER_NAMES)}")
-
-
-def theta_offset(layer: int) -> int:
-    """Byte offset of THETA_``layer``."""
-    return THETA_BASE + 4 * layer
-
-
-def counter_offset(name: str, hi: bool = False) -> int:
-    """Byte offset of a counter's LO (or HI) word."""
-    return COUNTER_BASE + 8 * COUNTER_NAMES.index(name) + (4 if hi else 0)
-
-
-#: The register map: (name, byte offset, access, reset value or None if build-dependent,
-#: description). Access: ``rw``, ``ro``, ``wo``; W1C bits are described per field.
-REGISTERS = [
-    ("CTRL", CTRL, "rw", CTRL_RESET,
-     "[0] PREDICTOR: 1 = BNN memoization, 0 = every neuron computed; [1] RUN: 1 = accept input "
-     "sequences, 0 = hold s_axis_tready low between sequences; [2] SOFT_RESET: write 1 to abort the "
-     "sequence in flight and return the core to idle (self-clearing, memories keep their contents)"),
-    ("STATUS", STATUS, "rw", 0,
-     "[0] BUSY (ro): a sequence is in flight; [1] ERR_TOO_LONG (sticky, write 1 to clear): a sequence "
-     "longer than MAX_SEQ_LEN was dropped; [2] ERR_LOAD_BUSY (sticky, write 1 to clear): a LOAD_DATA "
-     "word completed while busy and was dropped"),
-    ("REUSE_CAP", REUSE_CAP, "rw", 0, "[7:0] consecutive-reuse cap, 0 = no cap"),
-    ("SEQ_DONE", SEQ_DONE, "ro", 0, "number of finished sequences (32 bits, wraps)"),
-    *[(f"THETA{k}", theta_offset(k), "rw", 0,
-       f"[15:0] reuse threshold of layer {k}, Q8.8 (mapped only if the model has more than {k} layers)")
-      for k in range(MAX_LAYERS)],
-    *[(f"{name.upper()}_{half}", counter_offset(name, half == "HI"), "ro", 0,
-       f"{'bits 63:32' if half == 'HI' else 'bits 31:0'} of the {name} counter of the last finished "
-       f"sequence" + (" (0 when counter_bits <= 32)" if half == "HI" else ""))
-      for name in COUNTER_NAMES for half in ("LO", "HI")],
-    ("LOAD_SEL", LOAD_SEL, "rw", 0, "[2:0] memory to load: " + ", ".join(f"{i} = {n}" for i, n in enumerate(MEMORIES))),
-    ("LOAD_ADDR", LOAD_ADDR, "rw", 0, "[23:0] word address of the next load; writing it also clears the staging word"),
-    ("LOAD_DATA", LOAD_DATA, "wo", None,
-     "appends 32 bits to the staging word, least significant first; after ceil(width/32) writes the word "
-     "is written to memory LOAD_SEL at LOAD_ADDR and LOAD_ADDR increments (WSTRB ignored)"),
-    ("ID", ID, "ro", ID_VALUE, "0x4D4E0001: \"MN\", register map version 1"),
-    ("SHAPE", SHAPE, "ro", None, "[15:0] hidden_size, [23:16] num_layers, [27:24] directions, [28] cell (1 = GRU)"),
-    ("SIZES", SIZES, "ro", None, "[15:0] input_size, [23:16] mac_lanes"),
-    ("BNN", BNN, "ro", None, "[15:0] bnn_width, [16] trace stream present"),
-    ("MAX_SEQ_LEN", MAX_SEQ_LEN, "ro", None, "longest accepted sequence, in steps"),
-]
-
-
-def _check_int(name, value, low, high):
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValueError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
+from .spec import BuildSpec, check_images
 
 
 def load_writes(layout: Layout, images: dict) -> list[tuple[int, int]]:
@@ -192,36 +93,58 @@ def load_writes(layout: Layout, images: dict) -> list[tuple[int, int]]:
         if len(words) > depths[name]:
             raise ValueError(f"image of {name} has {len(words)} words, the memory holds {depths[name]}")
         width = widths[name]
-        pieces = ceil_div(width, AXIL_DATA_BITS)
-        writes += [(LOAD_SEL, index), (LOAD_ADDR, 0)]
+        pieces = ceil_div(width, C.AXIL_DATA_BITS)
+        writes += [(C.LOAD_SEL, index), (C.LOAD_ADDR, 0)]
         for addr, word in enumerate(words):
             word = int(word)
             if not 0 <= word < 1 << width:
                 raise ValueError(f"word {addr} of {name} is {word:#x}, which does not fit in {width} bits")
-            writes += [(LOAD_DATA, (word >> (AXIL_DATA_BITS * i)) & 0xFFFF_FFFF) for i in range(pieces)]
+            writes += [(C.LOAD_DATA, (word >> (C.AXIL_DATA_BITS * i)) & 0xFFFF_FFFF) for i in range(pieces)]
     return writes
+
+
+class _Registers:
+    """The register file's state and its per-register read values and write handlers."""
+
+    def __init__(self, layout: Layout, core: MemoCore):
+        self.predictor = Signal(init=1)
+        self.run = Signal(init=1)
+        self.reuse_cap = Signal(nx.REUSE_CAP_BITS)
+        self.seq_done = Signal(C.SEQ_DONE_BITS)
+        self.thetas = [Signal(nx.THETA_BITS, name=f"theta{k}") for k in range(layout.num_layers)]
+        self.load_sel = Signal(C.LOAD_SEL_BITS)
+        self.load_addr = Signal(len(core.load.addr))
+        # Sticky STATUS errors, by bit, and the event that sets each this cycle.
+        self.errors = {C.STATUS_ERR_TOO_LONG: Signal(name="err_too_long"),
+                       C.STATUS_ERR_LOAD_BUSY: Signal(name="err_load_busy"),
+                       C.STATUS_ERR_LOAD_RANGE: Signal(name="err_load_range")}
+        self.events = {bit: Signal(name=f"{err.name}_event") for bit, err in self.errors.items()}
+        self.status_clear = Signal(C.AXIL_DATA_BITS)  # the bits a STATUS write clears this cycle
+
+    def status(self, busy):
+        bits = [busy] + [self.errors.get(1 << i, Const(0, 1)) for i in range(1, C.STATUS_ERRORS.bit_length())]
+        return Cat(*bits)
+
+    def update_errors(self, m: Module) -> None:
+        """A bit is set by its event, cleared by a write of 1; the event wins a tie."""
+        for bit, err in self.errors.items():
+            m.d.sync += err.eq((err & ~self.status_clear[bit.bit_length() - 1]) | self.events[bit])
 
 
 class Accelerator(wiring.Component):
     """The accelerator: :class:`MemoCore` with AXI4-Stream data ports and AXI4-Lite registers.
 
-    The register map and the ports are described in the module documentation
-    (:mod:`memornn.hw.top`) and, as data, in :data:`REGISTERS`.
+    The ports are described in the module documentation (:mod:`memornn.hw.top`), the
+    registers, as data, in :mod:`memornn.hw.contract`. Build it with
+    :func:`memornn.hw.build.build_design`.
 
     Parameters
     ----------
-    layout : Layout
-        Sizes and base addresses (from :func:`memornn.hw.layout.make_layout`); at most
-        16 layers.
+    spec : BuildSpec
+        The layout, trace flag, row FIFO depth and counter width.
     images : dict or None
         Initial memory contents (from :func:`memory_images`); ``None`` leaves them zero
         for loading at run time.
-    trace : bool
-        Generate the reuse-trace stream ``m_axis_trace_*``.
-    row_fifo_depth : int
-        Rows the BNN may decide ahead of the MAC lanes (2 to 256).
-    counter_bits : int
-        Width of the performance counters (16 to 64).
 
     Attributes
     ----------
@@ -230,38 +153,18 @@ class Accelerator(wiring.Component):
     m_axis_tdata, m_axis_tkeep, m_axis_tvalid, m_axis_tready, m_axis_tlast
         Output stream of the last layer, a word of P values a beat.
     m_axis_trace_tdata, m_axis_trace_tvalid, m_axis_trace_tready, m_axis_trace_tlast
-        Reuse-trace stream (only with ``trace``).
+        Reuse-trace stream (only with ``spec.trace``).
     s_axil_awaddr, ..., s_axil_rready
         AXI4-Lite slave (``AXIL_ADDR_BITS`` address bits, 32 data bits).
     """
 
-    def __init__(self, layout: Layout, images: dict | None = None, trace: bool = False, row_fifo_depth: int = 8,
-                 counter_bits: int = 32):
-        if not isinstance(layout, Layout):
-            raise ValueError(f"layout must be a Layout (from make_layout), got {layout!r}")
-        if images is not None:
-            if not isinstance(images, dict):
-                raise ValueError(f"images must be a dict of memory images or None, got {images!r}")
-            unknown = sorted(set(images) - set(MEMORIES))
-            if unknown:
-                raise ValueError(f"images has an unknown memory {unknown[0]!r} (known: {', '.join(MEMORIES)})")
-        if not isinstance(trace, bool):
-            raise ValueError(f"trace must be True or False, got {trace!r}")
-        _check_int("row_fifo_depth", row_fifo_depth, 2, 256)
-        _check_int("counter_bits", counter_bits, 16, 64)
-        _check_int("layout.num_layers", layout.num_layers, 1, MAX_LAYERS)
-        _check_int("layout.hidden", layout.hidden, 1, 2**16 - 1)
-        _check_int("layout.input_size", layout.input_size, 1, 2**16 - 1)
-        _check_int("layout.directions", layout.directions, 1, 2)
-        _check_int("layout.lanes", layout.lanes, 1, 255)
-        _check_int("layout.bnn_width", layout.bnn_width, 1, 2**16 - 1)
-        _check_int("layout.max_seq_len", layout.max_seq_len, 1, 2**32 - 1)
-        self._layout = layout
+    def __init__(self, spec: BuildSpec, images: dict | None = None):
+        if not isinstance(spec, BuildSpec):
+            raise ValueError(f"spec must be a BuildSpec, got {spec!r}")
+        check_images(images)
+        self._spec = spec
         self._images = images
-        self._trace = trace
-        self._row_fifo_depth = row_fifo_depth
-        self._counter_bits = counter_bits
-
+        layout = spec.layout
         members = {
             "s_axis_tdata": In(layout.input_size * 8), "s_axis_tvalid": In(1), "s_axis_tready": Out(1),
             "s_axis_tlast": In(1),
@@ -269,170 +172,190 @@ class Accelerator(wiring.Component):
             "m_axis_tready": In(1),
             "m_axis_tlast": Out(1),
         }
-        if trace:
-            members.update({"m_axis_trace_tdata": Out(TRACE_WIDTH), "m_axis_trace_tvalid": Out(1),
+        if spec.trace:
+            members.update({"m_axis_trace_tdata": Out(C.TRACE_WIDTH), "m_axis_trace_tvalid": Out(1),
                             "m_axis_trace_tready": In(1), "m_axis_trace_tlast": Out(1)})
         # The AXI4-Lite slave port, flattened: s_axil_<member> with the slave's directions.
-        for name, member in AxiLiteSignature(AXIL_ADDR_BITS, AXIL_DATA_BITS).members.items():
+        for name, member in AxiLiteSignature(C.AXIL_ADDR_BITS, C.AXIL_DATA_BITS).members.items():
             members[f"s_axil_{name}"] = member.flip()
         super().__init__(members)
 
     @property
+    def spec(self) -> BuildSpec:
+        return self._spec
+
+    @property
     def layout(self) -> Layout:
-        return self._layout
+        return self._spec.layout
 
     @property
     def trace(self) -> bool:
-        return self._trace
+        return self._spec.trace
 
     def elaborate(self, platform):
         m = Module()
-        lay = self._layout
-        cb = self._counter_bits
-
-        core = MemoCore(lay, self._images, trace=self._trace, row_fifo_depth=self._row_fifo_depth,
-                        counter_bits=cb)
+        spec = self._spec
+        core = MemoCore(spec.layout, self._images, **spec.core_options())
         # The soft reset acts the cycle after the CTRL write: registered, the register
         # decode stays off the core's reset and enable paths.
         soft_reset, soft_reset_req = Signal(), Signal()
         m.d.sync += soft_reset.eq(soft_reset_req)
         m.submodules.core = ResetInserter(soft_reset)(core)
-        m.submodules.axil = axil = AxiLiteRegisterInterface(AXIL_ADDR_BITS, AXIL_DATA_BITS)
-        for name, member in AxiLiteSignature(AXIL_ADDR_BITS, AXIL_DATA_BITS).members.items():
+        m.submodules.axil = axil = AxiLiteRegisterInterface(C.AXIL_ADDR_BITS, C.AXIL_DATA_BITS)
+        for name, member in AxiLiteSignature(C.AXIL_ADDR_BITS, C.AXIL_DATA_BITS).members.items():
             port, inner = getattr(self, f"s_axil_{name}"), getattr(axil.bus, name)
             # Out members (master's view) are driven by the bus master: into the slave.
             m.d.comb += inner.eq(port) if member.flow == Out else port.eq(inner)
 
-        # ------------------------------------------------------------ registers
-        predictor = Signal(init=1)
-        run = Signal(init=1)
-        err_too_long = Signal()
-        err_load_busy = Signal()
-        reuse_cap = Signal(nx.REUSE_CAP_BITS)
-        seq_done = Signal(32)
-        thetas = [Signal(nx.THETA_BITS, name=f"theta{k}") for k in range(lay.num_layers)]
-        load_sel = Signal(3)
-        load_addr = Signal(len(core.load.addr))
-        m.d.comb += [core.predictor.eq(predictor), core.reuse_cap.eq(reuse_cap)]
-        m.d.comb += [core.thetas[k].eq(theta) for k, theta in enumerate(thetas)]
+        regs = _Registers(spec.layout, core)
+        m.d.comb += [core.predictor.eq(regs.predictor), core.reuse_cap.eq(regs.reuse_cap)]
+        m.d.comb += [core.thetas[k].eq(theta) for k, theta in enumerate(regs.thetas)]
+        self._streams(m, core, regs, soft_reset)
+        # A sequence starts when the idle core is offered a beat (it latches its settings then).
+        seq_start = Signal()
+        m.d.comb += seq_start.eq(core.i_x.valid & ~core.busy)
+        writers = self._load_port(m, core, regs, axil, discard=soft_reset | seq_start)
+        m.d.comb += [regs.events[C.STATUS_ERR_TOO_LONG].eq(core.error_too_long)]
+        with m.If(core.seq_done):
+            m.d.sync += regs.seq_done.eq(regs.seq_done + 1)
+        writers.update(self._setting_writers(m, regs, axil, soft_reset_req))
+        self._decode(m, axil, self._readers(core, regs), writers)
+        regs.update_errors(m)
+        return m
 
-        # ------------------------------------------------------------ streams
+    def _streams(self, m, core, regs, soft_reset):
+        """The AXI4-Stream ports onto the core's streams."""
         # RUN = 0 stops a new sequence from starting (the core is idle); a sequence
         # already started is taken to its end. No beat is taken in a soft-reset cycle.
         accept = Signal()
-        m.d.comb += accept.eq((run | core.busy) & ~soft_reset)
+        m.d.comb += accept.eq((regs.run | core.busy) & ~soft_reset)
         m.d.comb += [core.i_x.payload.data.eq(self.s_axis_tdata), core.i_x.payload.last.eq(self.s_axis_tlast),
                      core.i_x.valid.eq(self.s_axis_tvalid & accept),
                      self.s_axis_tready.eq(core.i_x.ready & accept)]
         m.d.comb += [self.m_axis_tdata.eq(core.o_h.payload.data), self.m_axis_tkeep.eq(core.o_h.payload.keep),
                      self.m_axis_tlast.eq(core.o_h.payload.last),
                      self.m_axis_tvalid.eq(core.o_h.valid), core.o_h.ready.eq(self.m_axis_tready)]
-        if self._trace:
+        if self._spec.trace:
             m.d.comb += [self.m_axis_trace_tdata.eq(core.o_trace.payload.data),
                          self.m_axis_trace_tlast.eq(core.o_trace.payload.last),
                          self.m_axis_trace_tvalid.eq(core.o_trace.valid),
                          core.o_trace.ready.eq(self.m_axis_trace_tready)]
 
-        # ------------------------------------------------------------ load staging
-        widths = memory_widths(lay)
-        pieces_max = max(ceil_div(widths[name], AXIL_DATA_BITS) for name in MEMORIES)
-        staging = Signal(pieces_max * AXIL_DATA_BITS)
+    @staticmethod
+    def _masked(axil, reg):
+        """``reg`` after a write of ``wr_data`` under the byte strobes (32 bits)."""
+        byte_mask = Cat(axil.wr_strb[i].replicate(8) for i in range(C.AXIL_DATA_BITS // 8))
+        return (reg & ~byte_mask) | (axil.wr_data & byte_mask)
+
+    def _load_port(self, m, core, regs, axil, discard):
+        """The LOAD_* registers' staging word and range checks; returns their write handlers."""
+        lay = self._spec.layout
+        widths, depths = memory_widths(lay), memory_depths(lay)
+        pieces_max = max(ceil_div(widths[name], C.AXIL_DATA_BITS) for name in MEMORIES)
+        staging = Signal(pieces_max * C.AXIL_DATA_BITS)
         piece = Signal(range(pieces_max))
         pieces_last = Signal(range(pieces_max))  # pieces of the selected memory, minus one
-        with m.Switch(load_sel):
+        addr_ok = Signal()  # LOAD_ADDR lies inside the selected memory
+        with m.Switch(regs.load_sel):
             for index, name in enumerate(MEMORIES):
                 with m.Case(index):
-                    m.d.comb += pieces_last.eq(ceil_div(widths[name], AXIL_DATA_BITS) - 1)
+                    m.d.comb += [pieces_last.eq(ceil_div(widths[name], C.AXIL_DATA_BITS) - 1),
+                                 addr_ok.eq(regs.load_addr < depths[name])]
         fire = Signal()
         m.d.sync += fire.eq(0)
-        m.d.comb += [core.load.en.eq(fire), core.load.sel.eq(load_sel), core.load.addr.eq(load_addr),
+        m.d.comb += [core.load.en.eq(fire), core.load.sel.eq(regs.load_sel), core.load.addr.eq(regs.load_addr),
                      core.load.data.eq(staging)]
         with m.If(fire):
-            m.d.sync += load_addr.eq(load_addr + 1)
-            with m.If(core.busy):
-                m.d.sync += err_load_busy.eq(1)
+            m.d.sync += regs.load_addr.eq(regs.load_addr + 1)
+        m.d.comb += regs.events[C.STATUS_ERR_LOAD_BUSY].eq(fire & core.busy)
+        range_fault = regs.events[C.STATUS_ERR_LOAD_RANGE]
+        sel_ok = Signal()  # the written LOAD_SEL names a memory this build has
+        new_sel = self._masked(axil, regs.load_sel)[:C.LOAD_SEL_BITS]
+        with m.Switch(new_sel):
+            with m.Case(*[i for i, name in enumerate(MEMORIES) if depths[name] > 0]):
+                m.d.comb += sel_ok.eq(1)
 
-        # ------------------------------------------------------------ status events
-        with m.If(core.error_too_long):
-            m.d.sync += err_too_long.eq(1)
-        with m.If(core.seq_done):
-            m.d.sync += seq_done.eq(seq_done + 1)
+        def write_sel():
+            with m.If(sel_ok):
+                m.d.sync += [regs.load_sel.eq(new_sel), piece.eq(0)]
+            with m.Else():
+                m.d.comb += [axil.wr_err.eq(1), range_fault.eq(1)]
 
-        # ------------------------------------------------------------ writes
-        wdata, strb = axil.wr_data, axil.wr_strb
-        byte_mask = Cat(strb[i].replicate(8) for i in range(AXIL_DATA_BITS // 8))
+        def write_addr():
+            m.d.sync += [regs.load_addr.eq(self._masked(axil, regs.load_addr)), piece.eq(0)]
 
-        def masked(reg):
-            """``reg`` after a write of ``wdata`` under the byte strobes."""
-            return (reg & ~byte_mask) | (wdata & byte_mask)
+        def write_data():
+            with m.If(~addr_ok):
+                m.d.comb += [axil.wr_err.eq(1), range_fault.eq(1)]
+            with m.Else():
+                m.d.sync += staging.word_select(piece, C.AXIL_DATA_BITS).eq(axil.wr_data)
+                with m.If(piece >= pieces_last):
+                    m.d.sync += [piece.eq(0), fire.eq(1)]
+                with m.Else():
+                    m.d.sync += piece.eq(piece + 1)
 
-        wr_err = Signal()
-        m.d.comb += axil.wr_err.eq(wr_err)
-        with m.Switch(axil.wr_addr):
-            with m.Case(CTRL):
-                with m.If(axil.wr_en):
-                    new = masked(Cat(predictor, run, Const(0, 1)))
-                    m.d.sync += [predictor.eq(new[0]), run.eq(new[1])]
-                    m.d.comb += soft_reset_req.eq(new[2])
-            with m.Case(STATUS):
-                with m.If(axil.wr_en):
-                    clear = wdata & byte_mask
-                    with m.If(clear[1]):
-                        m.d.sync += err_too_long.eq(0)
-                    with m.If(clear[2]):
-                        m.d.sync += err_load_busy.eq(0)
-            with m.Case(REUSE_CAP):
-                with m.If(axil.wr_en):
-                    m.d.sync += reuse_cap.eq(masked(reuse_cap))
-            for k, theta in enumerate(thetas):
-                with m.Case(theta_offset(k)):
-                    with m.If(axil.wr_en):
-                        m.d.sync += theta.eq(masked(theta))
-            with m.Case(LOAD_SEL):
-                with m.If(axil.wr_en):
-                    m.d.sync += [load_sel.eq(masked(load_sel)), piece.eq(0), staging.eq(0)]
-            with m.Case(LOAD_ADDR):
-                with m.If(axil.wr_en):
-                    m.d.sync += [load_addr.eq(masked(load_addr)), piece.eq(0), staging.eq(0)]
-            with m.Case(LOAD_DATA):
-                with m.If(axil.wr_en):
-                    m.d.sync += staging.word_select(piece, AXIL_DATA_BITS).eq(wdata)
-                    with m.If(piece >= pieces_last):
-                        m.d.sync += [piece.eq(0), fire.eq(1)]
-                    with m.Else():
-                        m.d.sync += piece.eq(piece + 1)
-            with m.Case(SEQ_DONE, ID, SHAPE, SIZES, BNN, MAX_SEQ_LEN,
-                        *[counter_offset(n, hi) for n in COUNTER_NAMES for hi in (False, True)]):
-                pass  # read-only: ignored
-            with m.Default():
-                m.d.comb += wr_err.eq(1)
+        # A partial word never outlives a sequence start or a soft reset (last: wins).
+        with m.If(discard):
+            m.d.sync += piece.eq(0)
+        return {"LOAD_SEL": write_sel, "LOAD_ADDR": write_addr, "LOAD_DATA": write_data}
 
-        # ------------------------------------------------------------ reads
-        rd_data = Signal(AXIL_DATA_BITS)
+    def _setting_writers(self, m, regs, axil, soft_reset_req):
+        """Write handlers of CTRL, STATUS, REUSE_CAP and THETA<k>."""
+        def write_ctrl():
+            new = self._masked(axil, Cat(regs.predictor, regs.run, Const(0, 1)))
+            m.d.sync += [regs.predictor.eq(new[0]), regs.run.eq(new[1])]
+            m.d.comb += soft_reset_req.eq(new[2])
+
+        def write_status():
+            m.d.comb += regs.status_clear.eq(self._masked(axil, 0))
+
+        def write_to(reg):
+            def write():
+                m.d.sync += reg.eq(self._masked(axil, reg))
+            return write
+
+        writers = {"CTRL": write_ctrl, "STATUS": write_status, "REUSE_CAP": write_to(regs.reuse_cap)}
+        writers.update({f"THETA{k}": write_to(theta) for k, theta in enumerate(regs.thetas)})
+        return writers
+
+    def _readers(self, core, regs) -> dict:
+        """What each readable register reads, by name."""
+        cb = self._spec.counter_bits
+        build = C.build_words(self._spec.layout, self._spec.trace)
+        readers = {"CTRL": Cat(regs.predictor, regs.run), "STATUS": regs.status(core.busy),
+                   "REUSE_CAP": regs.reuse_cap, "SEQ_DONE": regs.seq_done,
+                   "LOAD_SEL": regs.load_sel, "LOAD_ADDR": regs.load_addr, "LOAD_DATA": Const(0, 1),
+                   "ID": Const(C.ID_VALUE, 32), **{name: Const(value, 32) for name, value in build.items()}}
+        readers.update({f"THETA{k}": theta for k, theta in enumerate(regs.thetas)})
+        for name in C.COUNTER_NAMES:
+            value = getattr(core.counters, name)
+            readers[f"{name.upper()}_LO"] = value[:32]
+            readers[f"{name.upper()}_HI"] = value[32:] if cb > 32 else Const(0, 1)
+        return readers
+
+    def _decode(self, m, axil, readers: dict, writers: dict) -> None:
+        """The address decode, generated from :func:`memornn.hw.contract.mapped_registers`:
+        a register is written by its handler (read-only ones ignore writes) and read from
+        its value; any other address answers SLVERR."""
+        mapped = C.mapped_registers(self._spec.layout.num_layers)
+        with m.If(axil.wr_en):
+            with m.Switch(axil.wr_addr):
+                for reg in mapped:
+                    if reg.access != "ro":
+                        with m.Case(reg.offset):
+                            writers[reg.name]()
+                with m.Case(*[reg.offset for reg in mapped if reg.access == "ro"]):
+                    pass  # read-only: ignored
+                with m.Default():
+                    m.d.comb += axil.wr_err.eq(1)
+        rd_data = Signal(C.AXIL_DATA_BITS)
         rd_err = Signal()
         m.d.comb += [axil.rd_data.eq(rd_data), axil.rd_err.eq(rd_err)]
-        shape = lay.hidden | lay.num_layers << 16 | lay.directions << 24 | (lay.cell == "gru") << 28
-        sizes = lay.input_size | lay.lanes << 16
-        bnn = lay.bnn_width | int(self._trace) << 16
-        readable = {
-            CTRL: Cat(predictor, run), STATUS: Cat(core.busy, err_too_long, err_load_busy),
-            REUSE_CAP: reuse_cap, SEQ_DONE: seq_done,
-            LOAD_SEL: load_sel, LOAD_ADDR: load_addr, LOAD_DATA: Const(0, 1),
-            ID: Const(ID_VALUE, 32), SHAPE: Const(shape, 32), SIZES: Const(sizes, 32), BNN: Const(bnn, 32),
-            MAX_SEQ_LEN: Const(lay.max_seq_len, 32),
-        }
-        for k, theta in enumerate(thetas):
-            readable[theta_offset(k)] = theta
-        for name in COUNTER_NAMES:
-            value = getattr(core.counters, name)
-            readable[counter_offset(name)] = value[:32]
-            readable[counter_offset(name, True)] = value[32:] if cb > 32 else Const(0, 1)
         with m.If(axil.rd_en):
             m.d.sync += [rd_data.eq(0), rd_err.eq(0)]
             with m.Switch(axil.rd_addr):
-                for offset, value in readable.items():
-                    with m.Case(offset):
-                        m.d.sync += rd_data.eq(value)
+                for reg in mapped:
+                    with m.Case(reg.offset):
+                        m.d.sync += rd_data.eq(readers[reg.name])
                 with m.Default():
                     m.d.sync += rd_err.eq(1)
-        return m

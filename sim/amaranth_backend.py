@@ -12,9 +12,11 @@ from amaranth.sim import Simulator
 from ..golden.inputs import Batch, quantize_inputs
 from ..golden.intmodel import check_reuse_cap, parse_thresholds
 from ..golden.qmodel import QModel
+from ..hw.build import build_design
 from ..hw.config import HwConfig
 from ..hw.core import MemoCore
-from ..hw.layout import MEMORIES, check_fits, make_layout, memory_images
+from ..hw.layout import MEMORIES, memory_images
+from ..hw.spec import BuildSpec
 from .trace import assemble, decode_sequence, pack_x, steps_from_words, trace_words_per_sequence
 
 
@@ -24,10 +26,8 @@ def build_core(model: QModel, config: HwConfig) -> MemoCore:
     Memories the configuration builds without initial contents (``weight_memory =
     "loaded"``) are left empty: :func:`run_amaranth` loads them first.
     """
-    layout = make_layout(model, config)
-    check_fits(model, layout, config)
-    return MemoCore(layout, memory_images(model, layout), trace=True, row_fifo_depth=config.row_fifo_depth,
-                    counter_bits=config.counter_bits)
+    spec = BuildSpec.of(model, config, trace=True)
+    return build_design(spec, memory_images(model, spec.layout), core_only=True)
 
 
 async def _load_memories(ctx, core: MemoCore, images: dict, names) -> None:

@@ -12,7 +12,7 @@ import numpy as np
 from ..golden import numerics as nx
 from ..golden.intmodel import COUNTERS
 from ..golden.qmodel import layer_suffix
-from ..hw.core import COUNTER_NAMES, TRACE_WIDTH
+from ..hw.contract import COUNTER_NAMES, TRACE_WIDTH, trace_words_per_sequence, trace_words_per_step
 from ..hw.layout import Layout, ceil_div
 
 
@@ -47,10 +47,6 @@ def steps_from_words(words: list[int], lanes: int, values: int) -> list[int]:
     return steps
 
 
-def trace_words_per_sequence(layout: Layout, length: int) -> int:
-    return layout.layer_dirs * length * ceil_div(layout.rows, TRACE_WIDTH) + len(COUNTER_NAMES)
-
-
 def decode_sequence(layout: Layout, length: int, beats: list[int], trace: list[int]) -> dict:
     """One sequence's output beats and trace words to per-sequence arrays.
 
@@ -63,7 +59,7 @@ def decode_sequence(layout: Layout, length: int, beats: list[int], trace: list[i
     if len(trace) != expected:
         raise ValueError(f"expected {expected} trace words, got {len(trace)}")
     out = {"h_int": np.stack([unpack_h(b, layout.output_size) for b in beats])}
-    words_per_step = ceil_div(layout.rows, TRACE_WIDTH)
+    words_per_step = trace_words_per_step(layout.rows)
     pos = 0
     for desc in layout.layers:
         mask = np.zeros((length, layout.rows), dtype=bool)
@@ -97,7 +93,7 @@ def encode_sequence(layout: Layout, length: int, table: dict, i: int) -> tuple[l
         word per counter of ``COUNTER_NAMES``.
     """
     beats = [pack_x(table["h_int"][i, t]) for t in range(length)]
-    words_per_step = ceil_div(layout.rows, TRACE_WIDTH)
+    words_per_step = trace_words_per_step(layout.rows)
     mask = 2**TRACE_WIDTH - 1
     trace: list[int | None] = []
     for desc in layout.layers:

@@ -19,5 +19,5 @@ The flow (:func:`memornn.hw.synth.flow.run_synth`, ``memornn synth``):
    critical path, and whether the multipliers landed in DSP blocks and the memories in
    block RAM (:mod:`.inference`); the tool logs stay beside them.
 
-:mod:`.fusesoc` writes a FuseSoC core file for the generated Verilog.
+:mod:`memornn.hw.fusesoc` writes a FuseSoC core file for the generated Verilog.
 """

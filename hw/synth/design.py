@@ -1,4 +1,4 @@
-"""The design to synthesize: the generator's Verilog, or the bare core before ``hw/top.py``.
+"""The design to synthesize: the generator's Verilog (``memornn generate``'s output).
 
 Beside the Verilog each design is also written as RTLIL (``<top>.il``, Amaranth's own
 netlist format, from which it makes the Verilog), and Yosys reads that: the Verilog
@@ -10,7 +10,6 @@ Amaranth's source locations, which the DSP inference check uses.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 from dataclasses import dataclass
@@ -20,10 +19,7 @@ from amaranth.back import rtlil, verilog
 from ...golden.errors import MemornnError
 from ...golden.qmodel import QModel
 from ..config import HwConfig
-from ..layout import check_fits, make_layout, memory_images
-
-#: Module name of the bare core when the accelerator top level is not available.
-CORE_TOP = "memornn_core"
+from ..generate import TOP_NAME, generate_design
 
 
 @dataclass(frozen=True)
@@ -47,39 +43,12 @@ def _write_rtlil(elaboratable, top: str, outdir: str) -> str:
     return path
 
 
-def _has_top() -> bool:
-    return importlib.util.find_spec("memornn.hw.top") is not None
-
-
 def write_design(model: QModel, config: HwConfig, outdir: str) -> Design:
-    """Write the design for ``model`` and ``config`` into ``outdir``.
-
-    With :mod:`memornn.hw.top` present this is ``memornn generate``'s output (the
-    ``Accelerator`` with its AXI ports, and ``manifest.json``); without it, the bare
-    ``MemoCore`` converted directly (top ``memornn_core``, no manifest).
-    """
-    os.makedirs(outdir, exist_ok=True)
-    if _has_top():
-        from ..generate import TOP_NAME, build_accelerator, generate
-
-        info = generate(model, config, outdir)
-        netlist = _write_rtlil(build_accelerator(model, config), TOP_NAME, outdir)
-        return Design(TOP_NAME, os.path.join(outdir, f"{TOP_NAME}.v"), "Accelerator (memornn generate)", info,
-                      netlist)
-    from ..core import MemoCore
-
-    layout = make_layout(model, config)
-    check_fits(model, layout, config)
-    core = MemoCore(layout, memory_images(model, layout), trace=config.trace,
-                    row_fifo_depth=config.row_fifo_depth, counter_bits=config.counter_bits)
-    path = os.path.join(outdir, f"{CORE_TOP}.v")
-    try:
-        with open(path, "w") as f:
-            f.write(verilog.convert(core, name=CORE_TOP, emit_src=False))
-    except OSError as exc:
-        raise MemornnError(f"cannot write to {outdir!r}: {exc.strerror}") from None
-    return Design(CORE_TOP, path, "MemoCore (hw/top.py not present: bare core, no AXI)", None,
-                  _write_rtlil(core, CORE_TOP, outdir))
+    """Write ``memornn generate``'s output for ``model`` and ``config`` into ``outdir``
+    (the ``Accelerator`` with its AXI ports, and ``manifest.json``), and its RTLIL."""
+    top, info = generate_design(model, config, outdir)
+    netlist = _write_rtlil(top, TOP_NAME, outdir)
+    return Design(TOP_NAME, os.path.join(outdir, f"{TOP_NAME}.v"), "Accelerator (memornn generate)", info, netlist)
 
 
 def model_summary(model: QModel) -> dict:

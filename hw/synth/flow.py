@@ -221,8 +221,6 @@ def synthesize(design: Design, target_name: str, outdir: str, about: dict, lanes
     progress(f"[{steps}/{steps}] report")
     times["total"] = time.monotonic() - start
     notes = []
-    if design.manifest is None and design.source.startswith("MemoCore"):
-        notes.append("hw/top.py is not present yet: this is the bare MemoCore (plain ports, no AXI adapters)")
     if pnr and pnr["critical_path"] and pnr["critical_path"]["through_harness"]:
         notes.append("the critical path goes through the I/O harness: the Fmax is the harness's, not the design's")
     tools = {"yosys": tool_version(YOSYS)}

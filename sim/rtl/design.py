@@ -30,7 +30,8 @@ from pathlib import Path
 from ...golden.qmodel import QModel
 from ...hw.config import HwConfig
 from ...hw.generate import TOP_NAME
-from ...hw.layout import Layout, check_fits, make_layout
+from ...hw.layout import Layout
+from ...hw.spec import BuildSpec
 
 CACHE_ENV = "MEMORNN_RTL_CACHE"
 WRAPPER_TOP = "memornn_tb"
@@ -109,10 +110,9 @@ class Design:
 
 
 def rtl_layout(model: QModel, config: HwConfig) -> Layout:
-    """The layout of ``model`` on ``config``, refusing a model the hardware cannot hold."""
-    layout = make_layout(model, config)
-    check_fits(model, layout, config)
-    return layout
+    """The layout of ``model`` on ``config``, refusing a model (or a configuration) the
+    hardware cannot hold."""
+    return BuildSpec.of(model, config, trace=True).layout
 
 
 def _key(layout: Layout, config: HwConfig, images: dict | None, wrapper: bool) -> str:
@@ -153,7 +153,7 @@ def prepare_design(layout: Layout, config: HwConfig, images: dict | None = None,
     """
     from amaranth.back import verilog  # the HDL toolchain: only when a design is made
 
-    from ...hw.top import Accelerator
+    from ...hw.build import build_design
     from .wrapper import wrapper_verilog
 
     directory = (root or cache_root()) / _key(layout, config, images, wrapper)
@@ -161,8 +161,7 @@ def prepare_design(layout: Layout, config: HwConfig, images: dict | None = None,
     with locked(directory):
         if all(path.is_file() for path in design.sources):
             return design
-        top = Accelerator(layout, images, trace=True, row_fifo_depth=config.row_fifo_depth,
-                          counter_bits=config.counter_bits)
+        top = build_design(BuildSpec.from_config(layout, config, trace=True), images)
         texts = {design.accel_verilog: verilog.convert(top, name=TOP_NAME, emit_src=False)}
         if wrapper:
             texts[directory / f"{WRAPPER_TOP}.v"] = wrapper_verilog(layout)

@@ -29,10 +29,11 @@ from ...golden.errors import MemornnError
 from ...golden.inputs import Batch, quantize_inputs
 from ...golden.intmodel import check_reuse_cap, golden_run, parse_thresholds
 from ...golden.qmodel import QModel
-from ...hw.core import COUNTER_NAMES, TRACE_WIDTH
+from ...hw.contract import COUNTER_NAMES, build_words, trace_words_per_step
 from ...hw.cycles import Latencies, bnn_cycles_per_row, step_cycles_none
-from ...hw.layout import Layout, ceil_div, memory_images
-from ...hw.top import BNN, MAX_SEQ_LEN, SHAPE, SIZES, load_writes
+from ...hw.layout import Layout, memory_images
+from ...hw.contract import REGISTER_BY_NAME
+from ...hw.top import load_writes
 from ..trace import assemble, decode_sequence, encode_sequence, pack_x
 
 SCHEMA = "memornn.rtljob"
@@ -114,13 +115,12 @@ def load_job(path) -> Job:
 def layout_info(layout: Layout) -> dict:
     """The ``layout`` entry of a job: sizes and the read-only registers' expected values
     (the designs always have the trace stream)."""
-    shape = layout.hidden | layout.num_layers << 16 | layout.directions << 24 | (layout.cell == "gru") << 28
     return {"x_bytes": layout.input_size, "h_bytes": layout.output_size, "lanes": layout.lanes,
             "num_layers": layout.num_layers,
             "max_seq_len": layout.max_seq_len, "layer_dirs": layout.layer_dirs,
-            "trace_words_per_step": ceil_div(layout.rows, TRACE_WIDTH), "counters": len(COUNTER_NAMES),
-            "registers": {str(SHAPE): shape, str(SIZES): layout.input_size | layout.lanes << 16,
-                          str(BNN): layout.bnn_width | 1 << 16, str(MAX_SEQ_LEN): layout.max_seq_len}}
+            "trace_words_per_step": trace_words_per_step(layout.rows), "counters": len(COUNTER_NAMES),
+            "registers": {str(REGISTER_BY_NAME[name].offset): value
+                          for name, value in build_words(layout, trace=True).items()}}
 
 
 def make_run(layout: Layout, model: QModel, batch: Batch, threshold=0.0, predictor: str = "bnn",
@@ -178,7 +178,7 @@ def timeout_cycles(layout: Layout, runs: list, pauses: dict, extra: int = 0) -> 
     steps = sum(sum(run.lengths) for run in runs)
     writes = sum(len(run.load) for run in runs)
     slow = 1 / max(0.05, 1 - max([0.0, *pauses.values()]))
-    return int(3 * slow * (steps * (worst_step + 2 * layout.layer_dirs * ceil_div(layout.rows, TRACE_WIDTH) + 40)
+    return int(3 * slow * (steps * (worst_step + 2 * layout.layer_dirs * trace_words_per_step(layout.rows) + 40)
                            + 30 * writes + 200 * len(runs))) + 20_000 + extra
 
 

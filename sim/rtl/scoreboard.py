@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...hw.core import COUNTER_NAMES
+from ...hw.contract import COUNTER_NAMES
 
 
 class Scoreboard:

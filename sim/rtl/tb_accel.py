@@ -32,8 +32,8 @@ from cocotb.triggers import ClockCycles, Edge, RisingEdge, SimTimeoutError, with
 from cocotbext.axi import (AxiLiteBus, AxiLiteMaster, AxiResp, AxiStreamBus, AxiStreamFrame, AxiStreamSink,
                            AxiStreamSource)
 
-from ...hw import top as T
-from ...hw.core import COUNTER_NAMES
+from ...hw import contract as T
+from ...hw.contract import COUNTER_NAMES
 from ..trace import steps_from_words
 from .build import JOB_ENV, OBS_ENV
 from .job import Job, Run, load_job

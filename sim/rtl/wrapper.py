@@ -22,7 +22,7 @@ bus functional model programs the registers and loads the weights.
 from __future__ import annotations
 
 from ...hw.layout import Layout
-from ...hw.top import AXIL_ADDR_BITS, AXIL_DATA_BITS
+from ...hw.contract import AXIL_ADDR_BITS, AXIL_DATA_BITS
 
 _AXIL = (  # name, direction seen from the wrapper, width
     ("awaddr", "input", AXIL_ADDR_BITS), ("awprot", "input", 3), ("awvalid", "input", 1), ("awready", "output", 1),

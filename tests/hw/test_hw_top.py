@@ -19,12 +19,13 @@ from memornn.golden.inputs import make_batch, quantize_inputs
 from memornn.golden.intmodel import COUNTERS, golden_run, parse_thresholds
 from memornn.golden.qmodel import layer_suffix
 from memornn.golden.quantize import quantize_model
-from memornn.hw import top as T
+from memornn.hw import contract as T
 from memornn.hw.axil import RESP_OKAY, RESP_SLVERR
 from memornn.hw.config import HwConfig
-from memornn.hw.core import COUNTER_NAMES
+from memornn.hw.contract import COUNTER_NAMES, REGISTERS
 from memornn.hw.layout import MEMORIES, make_layout, memory_images, memory_widths
-from memornn.hw.top import REGISTERS, Accelerator, load_writes
+from memornn.hw.spec import BuildSpec
+from memornn.hw.top import Accelerator, load_writes
 from memornn.sim.trace import decode_sequence, pack_x, steps_from_words, trace_words_per_sequence
 
 MAX_WAIT = 20_000  # cycles any single wait may take
@@ -93,6 +94,11 @@ class Case:
             for name in COUNTERS:
                 assert got[name] == g[name][i], f"sequence {i}: counter {name}"
         return got
+
+
+def accel(layout, images=None, **options):
+    """The top level of ``layout`` built with ``options`` (:class:`BuildSpec`'s fields)."""
+    return Accelerator(BuildSpec(layout, **options), images)
 
 
 # ---------------------------------------------------------------------------- harness
@@ -351,17 +357,17 @@ class Harness:
 def test_id_shape_and_reset_values():
     q = qmodel(*GRU, seed=1)
     lay = layout_of(q, lanes=8, bnn=16, max_seq_len=11)
-    dut = Accelerator(lay, trace=True)
+    dut = accel(lay, trace=True)
     h = Harness(dut)
     mapped = {T.theta_offset(k) for k in range(lay.num_layers)}
 
     async def main(ctx):
-        assert await h.rd(ctx, T.ID) == 0x4D4E0001
+        assert await h.rd(ctx, T.ID) == 0x4D4E0002  # register map version 2
         assert await h.rd(ctx, T.SHAPE) == 6 | 2 << 16 | 2 << 24 | 1 << 28
         assert await h.rd(ctx, T.SIZES) == 5 | 8 << 16
         assert await h.rd(ctx, T.BNN) == 16 | 1 << 16
         assert await h.rd(ctx, T.MAX_SEQ_LEN) == 11
-        for name, offset, _access, reset, _ in REGISTERS:
+        for name, offset, _access, reset, *_ in REGISTERS:
             if reset is None or (name.startswith("THETA") and offset not in mapped):
                 continue
             assert await h.rd(ctx, offset) == reset, name
@@ -372,7 +378,7 @@ def test_id_shape_and_reset_values():
 def test_registers_read_back_and_slverr():
     q = qmodel(*LSTM, seed=1)
     lay = layout_of(q)
-    dut = Accelerator(lay, trace=False, counter_bits=48)
+    dut = accel(lay, trace=False, counter_bits=48)
     h = Harness(dut, seed=3)
 
     async def main(ctx):
@@ -438,7 +444,7 @@ def test_runtime_load_matches_golden(shape, lanes):
     q_a, q_b = qmodel(*shape, seed=11), qmodel(*shape, seed=12)
     lay = layout_of(q_a, lanes=lanes)
     assert layout_of(q_b, lanes=lanes) == lay
-    dut = Accelerator(lay, images=None, trace=True, counter_bits=40)
+    dut = accel(lay, images=None, trace=True, counter_bits=40)
     h = Harness(dut, seed=5)
     rng = np.random.default_rng(7)
     thresholds = [0.3] * q_a.num_layers if q_a.num_layers == 1 else [0.3, 0.6]
@@ -476,7 +482,7 @@ def test_runtime_load_matches_golden(shape, lanes):
 def test_run_bit_holds_tready():
     q = qmodel(*LSTM, seed=2)
     lay = layout_of(q)
-    dut = Accelerator(lay, memory_images(q, lay), trace=False)
+    dut = accel(lay, memory_images(q, lay), trace=False)
     h = Harness(dut, seed=9, in_gap=0.0)
     case = Case(q, np.random.default_rng(3), [4, 5], 0.4)
 
@@ -509,7 +515,7 @@ def test_run_bit_holds_tready():
 def test_soft_reset_mid_sequence():
     q = qmodel(*LSTM, seed=3)
     lay = layout_of(q)
-    dut = Accelerator(lay, memory_images(q, lay), trace=True)
+    dut = accel(lay, memory_images(q, lay), trace=True)
     h = Harness(dut, seed=13)
     case = Case(q, np.random.default_rng(4), [5, 5, 5, 4], 0.3, reuse_cap=3)
 
@@ -599,7 +605,7 @@ def test_soft_reset_mid_sequence():
 def test_too_long_and_load_while_busy():
     q = qmodel(*LSTM, seed=4)
     lay = layout_of(q, max_seq_len=4)
-    dut = Accelerator(lay, memory_images(q, lay), trace=True)
+    dut = accel(lay, memory_images(q, lay), trace=True)
     h = Harness(dut, seed=17)
     rng = np.random.default_rng(5)
     long_case = Case(q, rng, [7], 0.3)
@@ -673,7 +679,7 @@ def _verilog_ports(text, name):
 def test_verilog_port_names(trace):
     q = qmodel(*GRU, seed=1)
     lay = layout_of(q)
-    text = verilog.convert(Accelerator(lay, memory_images(q, lay), trace=trace), name="memornn_accel")
+    text = verilog.convert(accel(lay, memory_images(q, lay), trace=trace), name="memornn_accel")
     expected = {
         "clk": ("input", 1), "rst": ("input", 1),
         "s_axis_tdata": ("input", 5 * 8), "s_axis_tvalid": ("input", 1), "s_axis_tready": ("output", 1),
@@ -690,13 +696,13 @@ def test_verilog_port_names(trace):
 
 
 def test_register_map_data():
-    offsets = [offset for _, offset, _, _, _ in REGISTERS]
+    offsets = [reg.offset for reg in REGISTERS]
     assert len(set(offsets)) == len(offsets) and all(o % 4 == 0 and o < 256 for o in offsets)
     names = {name for name, *_ in REGISTERS}
     for name in ("CTRL", "STATUS", "REUSE_CAP", "SEQ_DONE", "THETA0", "THETA15", "CYCLES_LO", "MACS_SKIPPED_HI",
                  "LOAD_SEL", "LOAD_ADDR", "LOAD_DATA", "ID", "SHAPE", "SIZES", "BNN", "MAX_SEQ_LEN"):
         assert name in names
-    assert {access for _, _, access, _, _ in REGISTERS} == {"rw", "ro", "wo"}
+    assert {reg.access for reg in REGISTERS} == {"rw", "ro", "wo"}
     assert T.counter_offset("macs_skipped", hi=True) == 0x84 + 8 * 5
     assert T.counter_offset(COUNTER_NAMES[-1], hi=True) < T.LOAD_SEL
     assert T.theta_offset(15) == 0x4C
@@ -746,14 +752,14 @@ def test_constructor_validation():
     q = qmodel(*LSTM, seed=1)
     lay = layout_of(q)
     with pytest.raises(ValueError, match="layout must be a Layout"):
-        Accelerator("lstm")
+        accel("lstm")
     with pytest.raises(ValueError, match="counter_bits .* got 8"):
-        Accelerator(lay, counter_bits=8)
+        accel(lay, counter_bits=8)
     with pytest.raises(ValueError, match="row_fifo_depth .* got 1"):
-        Accelerator(lay, row_fifo_depth=1)
+        accel(lay, row_fifo_depth=1)
     with pytest.raises(ValueError, match="trace must be True or False, got 1"):
-        Accelerator(lay, trace=1)
+        accel(lay, trace=1)
     with pytest.raises(ValueError, match="unknown memory 'wieghts'"):
-        Accelerator(lay, images={"wieghts": []})
+        accel(lay, images={"wieghts": []})
     with pytest.raises(ValueError, match="num_layers .* got 17"):
-        Accelerator(lay.__class__(**{**lay.__dict__, "num_layers": 17}))
+        accel(lay.__class__(**{**lay.__dict__, "num_layers": 17}))

@@ -5,7 +5,8 @@ import json
 import pytest
 
 from memornn.golden.errors import MemornnError
-from memornn.hw.synth import fit, fusesoc, harness, inference, nextpnr, yosys
+from memornn.hw import fusesoc
+from memornn.hw.synth import fit, harness, inference, nextpnr, yosys
 from memornn.hw.synth.inventory import (MemoryInfo, Multiplier, block_ram_estimate, drop_for_block_ram, dsp_budget,
                                         forced_block_memories, hierarchy)
 from memornn.hw.synth.targets import TARGETS, get_target

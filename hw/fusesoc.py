@@ -12,7 +12,7 @@ import json
 import os
 import re
 
-from ...golden.errors import MemornnError
+from ..golden.errors import MemornnError
 
 CORE_VENDOR = "memornn"
 CORE_LIBRARY = "generated"
