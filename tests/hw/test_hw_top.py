@@ -12,6 +12,7 @@ import re
 import numpy as np
 import pytest
 from amaranth.back import verilog
+from amaranth.hdl import ResetInserter
 from amaranth.sim import Simulator
 
 from memornn.golden.floatmodel import model_from_arrays
@@ -120,6 +121,7 @@ class Harness:
         self.words = []          # (data, keep, last) from m_axis; see `out`
         self.trace = []          # (word, last) from m_axis_trace
         self.hold_out = False    # keep m_axis_tready low
+        self.hold_trace = False  # keep m_axis_trace_tready low
         self.resets = 0          # soft resets done (the stream rules restart)
         self.resetting = False   # a soft reset is being written
         self.source_on = True    # False: the main testbench drives s_axis itself
@@ -338,16 +340,19 @@ class Harness:
             values[name] = lo | hi << 32
         return values
 
-    def run(self, main):
+    def run(self, main, pin_reset=None):
+        """Simulate ``main`` with the streams' testbenches; ``pin_reset``, a signal the
+        testbenches drive, is then the sync domain's reset (the ``rst`` pin)."""
         dut = self.dut
-        sim = Simulator(dut)
+        sim = Simulator(dut if pin_reset is None else ResetInserter(pin_reset)(dut))
         sim.add_clock(1e-8)
         sim.add_testbench(self._source, background=True)
         sim.add_testbench(self._sink(dut.m_axis_tvalid, dut.m_axis_tready, dut.m_axis_tdata, dut.m_axis_tlast,
                                      self.words, lambda: self.hold_out, keep=dut.m_axis_tkeep), background=True)
         if dut.trace:
             sim.add_testbench(self._sink(dut.m_axis_trace_tvalid, dut.m_axis_trace_tready, dut.m_axis_trace_tdata,
-                                         dut.m_axis_trace_tlast, self.trace, lambda: False), background=True)
+                                         dut.m_axis_trace_tlast, self.trace, lambda: self.hold_trace),
+                              background=True)
         sim.add_testbench(main)
         sim.run()
 

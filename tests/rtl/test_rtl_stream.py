@@ -13,7 +13,7 @@ from rtl_testlib import (data_seed, golden_run_for, make_job, random_inputs, ran
                          run_and_check, shape_layout, simulator_params)
 
 from memornn.hw.config import HwConfig
-from memornn.hw.core import COUNTER_NAMES
+from memornn.hw.contract import COUNTER_NAMES
 from memornn.sim.amaranth_backend import run_amaranth
 from memornn.sim.rtl.build import build
 from memornn.sim.rtl.design import prepare_design

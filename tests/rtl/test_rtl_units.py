@@ -8,7 +8,7 @@ from memornn.golden.errors import MemornnError
 from memornn.golden.intmodel import golden_run
 from memornn.golden.randmodel import random_batch
 from memornn.hw.config import HwConfig
-from memornn.hw.core import COUNTER_NAMES
+from memornn.hw.contract import COUNTER_NAMES
 from memornn.sim.compare import first_mismatch
 from memornn.sim.rtl.backend import wave_format
 from memornn.sim.rtl.design import prepare_design
