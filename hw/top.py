@@ -259,8 +259,9 @@ class Accelerator(wiring.Component):
         with m.Switch(regs.load_sel):
             for index, name in enumerate(MEMORIES):
                 with m.Case(index):
-                    m.d.comb += [pieces_last.eq(ceil_div(widths[name], C.AXIL_DATA_BITS) - 1),
-                                 addr_ok.eq(regs.load_addr < depths[name])]
+                    m.d.comb += pieces_last.eq(ceil_div(widths[name], C.AXIL_DATA_BITS) - 1)
+                    if depths[name]:  # a memory of depth 0 takes no address (LOAD_SEL refuses it)
+                        m.d.comb += addr_ok.eq(regs.load_addr < depths[name])
         fire = Signal()
         m.d.sync += fire.eq(0)
         m.d.comb += [core.load.en.eq(fire), core.load.sel.eq(regs.load_sel), core.load.addr.eq(regs.load_addr),

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import cocotb
 from cocotb.clock import Clock
 from cocotb.simtime import get_sim_time
-from cocotb.triggers import ClockCycles, Edge, RisingEdge, SimTimeoutError, with_timeout
+from cocotb.triggers import ClockCycles, Edge, FallingEdge, RisingEdge, SimTimeoutError, with_timeout
 from cocotbext.axi import (AxiLiteBus, AxiLiteMaster, AxiResp, AxiStreamBus, AxiStreamFrame, AxiStreamSink,
                            AxiStreamSource)
 
@@ -139,6 +139,10 @@ class Bench:
         if resp.resp != AxiResp.OKAY:
             raise TestbenchError(f"write of {value:#x} to {addr:#04x} answered {resp.resp.name}")
 
+    async def write_resp(self, addr: int, value: int) -> AxiResp:
+        """A write whose response is the test's to judge."""
+        return (await self.axil.write(addr, value.to_bytes(4, "little"))).resp
+
     async def read(self, addr: int) -> int:
         resp = await self.axil.read(addr, 4)
         if resp.resp != AxiResp.OKAY:
@@ -182,7 +186,7 @@ class Bench:
     async def check_identity(self) -> None:
         """ID and the build-time registers read what the job's layout says."""
         if await self.read(T.ID) != T.ID_VALUE:
-            raise TestbenchError("ID register does not read 0x4D4E0001: wrong design?")
+            raise TestbenchError(f"ID register does not read {T.ID_VALUE:#010x}: wrong design?")
         for offset, value in self.job.layout["registers"].items():
             got = await self.read(int(offset))
             if got != value:
@@ -595,5 +599,244 @@ async def stream_job(dut):
                 steps = steps_from_words([w for w, _ in h], lay["lanes"], lay["h_bytes"])
                 received.append(Received(steps, [w for w, _ in tr]))
                 bench.check(i, k, run, received[-1])
+
+    await bench.execute(body)
+
+
+# ---------------------------------------------------------------------- faults (issue 15)
+
+class Handshakes:
+    """Cycle numbers of AXI handshakes, sampled mid-cycle (on the falling edge)."""
+
+    def __init__(self, dut):
+        self.dut = dut
+        self.cycle = 0
+        self.events: dict[str, list[int]] = {"s_axis": [], "s_axis_last": [], "aw": [], "w": [], "ar": []}
+        self.task = cocotb.start_soon(self._watch())
+
+    async def _watch(self):
+        dut = self.dut
+        fired = {"s_axis": (dut.s_axis_tvalid, dut.s_axis_tready), "aw": (dut.s_axil_awvalid, dut.s_axil_awready),
+                 "w": (dut.s_axil_wvalid, dut.s_axil_wready), "ar": (dut.s_axil_arvalid, dut.s_axil_arready)}
+        while True:
+            await FallingEdge(dut.clk)
+            self.cycle += 1
+            for name, (valid, ready) in fired.items():
+                if int(valid.value) and int(ready.value):
+                    self.events[name].append(self.cycle)
+                    if name == "s_axis" and int(dut.s_axis_tlast.value):
+                        self.events["s_axis_last"].append(self.cycle)
+
+    def last(self, name: str) -> int | None:
+        return self.events[name][-1] if self.events[name] else None
+
+
+async def _expect(bench: Bench, addr: int, value: int, resp: AxiResp, what: str) -> None:
+    got = await bench.write_resp(addr, value)
+    if got != resp:
+        raise TestbenchError(f"{what}: answered {got.name}, not {resp.name}")
+
+
+async def _range_fault(bench: Bench, addr: int, value: int, what: str) -> None:
+    """A refused LOAD_* write: SLVERR, ERR_LOAD_RANGE set (and cleared by a write of 1)."""
+    await _expect(bench, addr, value, AxiResp.SLVERR, what)
+    if await bench.read(T.STATUS) != T.STATUS_ERR_LOAD_RANGE:
+        raise TestbenchError(f"{what}: STATUS.ERR_LOAD_RANGE not set")
+    await bench.write(T.STATUS, T.STATUS_ERR_LOAD_RANGE)
+
+
+async def _load_faults(bench: Bench, sc: dict) -> None:
+    """LOAD_SEL without a memory; LOAD_DATA beyond a memory's depth, written so or walked to."""
+    await bench.write(T.LOAD_SEL, 0)
+    for sel in sc["no_memory"]:
+        await _range_fault(bench, T.LOAD_SEL, sel, f"LOAD_SEL = {sel}")
+        if await bench.read(T.LOAD_SEL) != 0:
+            raise TestbenchError(f"a refused LOAD_SEL = {sel} changed LOAD_SEL")
+    for sel, depth in sc["depths"].items():
+        await bench.write(T.LOAD_SEL, int(sel))
+        await bench.write(T.LOAD_ADDR, depth)
+        await _range_fault(bench, T.LOAD_DATA, 0xDEAD_BEEF, f"LOAD_DATA at {depth} of memory {sel}")
+        if await bench.read(T.LOAD_ADDR) != depth:
+            raise TestbenchError("a refused LOAD_DATA moved LOAD_ADDR")
+    sel, depth, word = sc["walk"]
+    await bench.write(T.LOAD_SEL, sel)
+    await bench.write(T.LOAD_ADDR, depth - 1)
+    await bench.write(T.LOAD_DATA, word)
+    await _range_fault(bench, T.LOAD_DATA, 0x1234_5678, "LOAD_DATA past the end")
+
+
+async def _partial_word(bench: Bench, sc: dict, discard) -> None:
+    """A stray first piece, ``discard``, then word 0 of the weights whole: LOAD_ADDR
+    advances only on its second piece."""
+    await bench.write(T.LOAD_SEL, sc["weights"])
+    await bench.write(T.LOAD_ADDR, 0)
+    await bench.write(T.LOAD_DATA, 0xA5A5_A5A5)
+    await discard()
+    for k, piece in enumerate(sc["word0"]):
+        await bench.write(T.LOAD_DATA, piece)
+        if await bench.read(T.LOAD_ADDR) != (k == len(sc["word0"]) - 1):
+            raise TestbenchError(f"a partial LOAD_DATA word survived; LOAD_ADDR after piece {k} is wrong")
+
+
+async def _held(bench: Bench, run_index: int, seq_index: int, writes, received: list) -> None:
+    """A sequence whose output is held while ``writes`` land mid-flight; checked with the
+    settings it started with."""
+    run = bench.job.runs[run_index]
+    bench.sink.pause = True
+    await bench.source.send(bench.frame(run.sequences[seq_index].beats))
+    await bench.source.wait()
+    for addr, value in writes:
+        if not await bench.read(T.STATUS) & T.STATUS_BUSY:
+            raise TestbenchError("the sequence ended before the mid-flight writes")
+        await bench.write(addr, value)
+        if await bench.read(addr) != value:
+            raise TestbenchError(f"register {addr:#04x} does not read back a mid-flight write at once")
+    bench.sink.pause = False
+    received.append(await bench.receive())
+    bench.check(run_index, seq_index, run, received[-1])
+
+
+async def _w1c_race(bench: Bench, marks: Handshakes, frame: list[int], delay: int) -> tuple[int, bool]:
+    """A too-long frame, and a STATUS write-1-to-clear whose AW/W go out ``delay`` cycles
+    after its fourth-last beat. Returns (write cycle - TLAST cycle, ERR_TOO_LONG after)."""
+    before = len(marks.events["s_axis"])
+    await bench.source.send(bench.frame(frame))
+    while len(marks.events["s_axis"]) < before + len(frame) - 4:
+        await RisingEdge(bench.dut.clk)
+    await ClockCycles(bench.dut.clk, delay)
+    await bench.write(T.STATUS, T.STATUS_ERR_TOO_LONG)
+    await bench.source.wait()
+    wr_en = max(marks.last("aw"), marks.last("w")) + 1  # hw/axil.py: the cycle after both are held
+    status = await bench.read(T.STATUS)
+    await bench.write(T.STATUS, T.STATUS_ERRORS)
+    return wr_en - marks.last("s_axis_last"), bool(status & T.STATUS_ERR_TOO_LONG)
+
+
+async def _w1c_races(bench: Bench, marks: Handshakes, frame: list[int]) -> None:
+    """The clear raced against ERR_TOO_LONG's event: a clear up to its cycle (TLAST taken)
+    leaves the bit set, and a later one clears it."""
+    results = sorted({await _w1c_race(bench, marks, frame, d) for d in range(12)})
+    bench.notes["w1c_races"] = results
+    if any(offset <= 0 and not kept for offset, kept in results):
+        raise TestbenchError(f"a STATUS clear no later than the error's event lost it: {results}")
+    if 0 not in [offset for offset, _ in results] or results[-1][1]:
+        raise TestbenchError(f"the races did not cover the event's cycle and a later one: {results}")
+
+
+async def _read_with_write(bench: Bench, marks: Handshakes, raddr: int, waddr: int, value: int):
+    """A read and a write started together; returns (read data, read resp, write resp)."""
+    ar0 = len(marks.events["ar"])
+    read = cocotb.start_soon(bench.axil.read(raddr, 4))
+    write = cocotb.start_soon(bench.axil.write(waddr, value.to_bytes(4, "little")))
+    r, w = await read, await write
+    if marks.events["ar"][ar0] != marks.events["aw"][-1]:
+        raise TestbenchError("the read and the write were not taken in the same cycle")
+    return int.from_bytes(r.data, "little"), r.resp, w.resp
+
+
+async def _simultaneous(bench: Bench, marks: Handshakes) -> None:
+    theta = T.theta_offset(0)
+    await bench.write(theta, 0x111)
+    cases = [(theta, theta, 0x222, (0x111, AxiResp.OKAY, AxiResp.OKAY)),
+             (0xFC, T.REUSE_CAP, 7, (0, AxiResp.SLVERR, AxiResp.OKAY)),
+             (theta, 0xFC, 1, (0x222, AxiResp.OKAY, AxiResp.SLVERR)),
+             (T.STATUS, T.LOAD_SEL, 7, (0, AxiResp.OKAY, AxiResp.SLVERR)),
+             (T.STATUS, T.STATUS, T.STATUS_ERR_LOAD_RANGE, (T.STATUS_ERR_LOAD_RANGE, AxiResp.OKAY, AxiResp.OKAY))]
+    for raddr, waddr, value, expected in cases:
+        got = await _read_with_write(bench, marks, raddr, waddr, value)
+        if got != expected:
+            raise TestbenchError(f"read {raddr:#04x} with write {waddr:#04x}: {got}, expected {expected}")
+    if await bench.read(T.STATUS) != 0 or await bench.read(T.REUSE_CAP) != 7:
+        raise TestbenchError("the simultaneous writes did not all land")
+
+
+async def _pin_reset_outstanding(bench: Bench) -> None:
+    """The rst pin while B and R wait for their READY: both withdrawn, registers reset."""
+    dut = bench.dut
+    await bench.write(T.theta_offset(0), 0x55)
+    bench.axil.write_if.b_channel.pause = True
+    bench.axil.read_if.r_channel.pause = True
+    tasks = [cocotb.start_soon(bench.axil.write(T.REUSE_CAP, (9).to_bytes(4, "little"))),
+             cocotb.start_soon(bench.axil.read(T.theta_offset(0), 4))]
+    bench.waiting_for = "B and R to be offered"
+    while not (int(dut.s_axil_bvalid.value) and int(dut.s_axil_rvalid.value)):
+        await RisingEdge(dut.clk)
+    await ClockCycles(dut.clk, 3)
+    await bench.reset()
+    for task in tasks:
+        task.cancel()
+    bench.axil.write_if.b_channel.pause = False
+    bench.axil.read_if.r_channel.pause = False
+    if int(dut.s_axil_bvalid.value) or int(dut.s_axil_rvalid.value):
+        raise TestbenchError("a response outlived the pin reset")
+    for offset, value in bench.job.scenario["reset_values"].items():
+        if await bench.read(int(offset)) != value:
+            raise TestbenchError(f"register {int(offset):#04x} not at its reset value after the pin reset")
+
+
+@cocotb.test()
+async def faults(dut):
+    """Every hardware fault of the register map (``hw/contract.py``), then clean sequences.
+
+    Runs 0 to 2 are one model with three settings; run 0 loads it. In order: LOAD_*
+    range faults; partial LOAD_DATA words discarded by a LOAD_SEL write, a soft reset and
+    a sequence; a frame with its TLAST missing (merged into the next one: too long); THETA
+    and REUSE_CAP, then CTRL.PREDICTOR, written mid-sequence (taking effect at the next);
+    the trace stream held off; simultaneous reads and writes; a write-1-to-clear raced
+    against its error's event; the rst pin with B and R outstanding. Every sequence is
+    checked against the golden model.
+    """
+    bench = _bench(dut)
+    sc = bench.job.scenario
+    runs = bench.job.runs
+
+    async def body():
+        await _start(bench)
+        bench.throttle(inputs=False, outputs=False)  # the test holds the outputs itself
+        marks = Handshakes(dut)
+        received: list[list[Received]] = [[], [], []]
+        bench.observed.extend(received)
+        await bench.configure(runs[0])
+        await _load_faults(bench, sc)
+        ctrl = T.CTRL_PREDICTOR | T.CTRL_RUN
+        await _partial_word(bench, sc, lambda: bench.write(T.LOAD_SEL, sc["weights"]))
+        await _partial_word(bench, sc, lambda: bench.write(T.CTRL, ctrl | T.CTRL_SOFT_RESET))
+
+        async def a_sequence():
+            received[0].append(await bench.one_sequence(0, 0, runs[0]))
+            bench.check(0, 0, runs[0], received[0][-1])
+
+        await _partial_word(bench, sc, a_sequence)
+        received[0].append(await bench.one_sequence(0, 1, runs[0]))  # word 0 whole again
+        bench.check(0, 1, runs[0], received[0][-1])
+        # TLAST missing: the frame runs into the next one, too long for MAX_SEQ_LEN.
+        await bench.source.send(bench.frame(sc["merged"]))
+        await bench.source.wait()
+        await ClockCycles(dut.clk, 50)
+        if await bench.read(T.STATUS) != T.STATUS_ERR_TOO_LONG or not bench.sink.empty():
+            raise TestbenchError("a frame without TLAST did not end as a dropped too-long sequence")
+        await bench.write(T.STATUS, T.STATUS_ERR_TOO_LONG)
+        settings = [(T.theta_offset(k), theta) for k, theta in enumerate(runs[1].thetas)]
+        await _held(bench, 0, 2, settings + [(T.REUSE_CAP, runs[1].reuse_cap)], received[0])
+        await _held(bench, 1, 0, [(T.CTRL, T.CTRL_RUN)], received[1])
+        await _held(bench, 2, 0, [], received[2])
+        # The trace held off with two sequences queued.
+        bench.trace.pause = True
+        for seq in runs[2].sequences[1:3]:
+            await bench.source.send(bench.frame(seq.beats))
+        await ClockCycles(dut.clk, sc["stall_cycles"])
+        if not bench.trace.empty() or not await bench.read(T.STATUS) & T.STATUS_BUSY:
+            raise TestbenchError("the core did not wait for the held trace stream")
+        bench.trace.pause = False
+        for i in (1, 2):
+            received[2].append(await bench.receive())
+            bench.check(2, i, runs[2], received[2][-1])
+        await _simultaneous(bench, marks)
+        await _w1c_races(bench, marks, sc["too_long"])
+        await _pin_reset_outstanding(bench)
+        await bench.configure(Run([], runs[2].thetas, runs[2].reuse_cap, runs[2].predictor, []))
+        received[2].append(await bench.one_sequence(2, 3, runs[2]))
+        bench.check(2, 3, runs[2], received[2][-1])
+        await bench.nothing_more()
 
     await bench.execute(body)
