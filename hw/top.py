@@ -40,9 +40,9 @@ effect at the next sequence.
 
 SOFT_RESET resets every register of the core (its FSM, FIFOs, the trace stream and the
 counters of the last sequence, which read 0 afterwards) and discards a partial LOAD_DATA
-word, but keeps this module's other registers. An input beat is never consumed in the reset cycle; an output or trace
-stream of the aborted sequence ends where it was cut (no ``tlast``), so the host should
-drain or reset its stream receivers as well.
+word, but keeps this module's other registers. An input beat is never consumed in the
+reset cycle; an output or trace stream of the aborted sequence ends where it was cut (no
+``tlast``), so the host should drain or reset its stream receivers as well.
 """
 
 from __future__ import annotations
@@ -57,6 +57,13 @@ from .axil import AxiLiteRegisterInterface, AxiLiteSignature
 from .core import MemoCore
 from .layout import MEMORIES, Layout, ceil_div, memory_depths, memory_widths
 from .spec import BuildSpec, check_images
+
+# The register map's names, for code that imported them from here before hw/contract.py.
+from .contract import (AXIL_ADDR_BITS, AXIL_DATA_BITS, BNN, COUNTER_BASE, CTRL, CTRL_PREDICTOR,  # noqa: F401
+                       CTRL_RESET, CTRL_RUN, CTRL_SOFT_RESET, ID, ID_VALUE, LOAD_ADDR, LOAD_DATA, LOAD_SEL,
+                       MAX_LAYERS, MAX_SEQ_LEN, REGISTERS, REUSE_CAP, SEQ_DONE, SHAPE, SIZES, STATUS,
+                       STATUS_BUSY, STATUS_ERR_LOAD_BUSY, STATUS_ERR_LOAD_RANGE, STATUS_ERR_TOO_LONG, THETA_BASE,
+                       counter_offset, theta_offset)
 
 
 def load_writes(layout: Layout, images: dict) -> list[tuple[int, int]]:
