@@ -43,6 +43,7 @@ class OperandFetch(wiring.Component):
     Parameters
     ----------
     layout : Layout
+        Sizes: P, words a row, memory depths.
 
     Attributes
     ----------

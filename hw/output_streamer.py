@@ -29,6 +29,7 @@ class OutputStreamer(wiring.Component):
     Parameters
     ----------
     layout : Layout
+        Sizes: P, words a step, the seq buffer.
 
     Attributes
     ----------

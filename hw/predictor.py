@@ -33,6 +33,7 @@ class PredictorUnit(wiring.Component):
     Parameters
     ----------
     layout : Layout
+        Sizes: P, B, rows, memory depths.
 
     Attributes
     ----------
