@@ -10,49 +10,53 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .bnn import BnnLane
-from .cell_shared import cell_unit_class
-from .decision import DecisionUnit
+from .cell_stage import CellStage
+from .core import MemoCore
 from .layout import LayerDesc, Layout
-from .mac import MacLanes
-from .requant import Requantizer
-
-#: Cycles from a row FIFO write to the row leaving it (SyncFIFOBuffered).
-FIFO_LATENCY = 2
+from .mac_path import MacPath
+from .memo_decision import MemoDecision
+from .operand_fetch import OperandFetch
+from .predictor import PredictorUnit
+from .requant_stage import RequantStage
+from .sequencer import Sequencer
+from .work_queue import WorkQueue
 
 
 @dataclass(frozen=True)
 class Latencies:
-    """Pipeline latencies of the blocks, read from the blocks themselves."""
+    """The fills of the core's stages, read from the stages themselves (``FILL`` /
+    ``fill_for``): nothing here restates a pipeline depth."""
 
-    bnn: int
+    predictor: int
     decision: int
+    queue: int
+    fetch: int
     mac: int
     requant: int
+    rows_end: int
     cell: int
-    cell_interval: int = 1
-    cell_input_regs: int = 0
+    cell_interval: int
+    prep: int
+    layer_start: int
 
     @classmethod
     def of(cls, layout: Layout) -> "Latencies":
-        cell = cell_unit_class(layout.cell, layout.datapath)
-        return cls(BnnLane.latency_for(layout.bnn_width), DecisionUnit.LATENCY, MacLanes.latency_for(layout.lanes),
-                   Requantizer.latency_for(layout.requant_passes), cell.LATENCY, cell.INTERVAL,
-                   layout.cell_input_regs)
+        return cls(PredictorUnit.fill_for(layout), MemoDecision.FILL, WorkQueue.FILL, OperandFetch.FILL,
+                   MacPath.fill_for(layout), RequantStage.fill_for(layout), MemoCore.ROWS_END,
+                   CellStage.fill_for(layout), CellStage.interval_for(layout), PredictorUnit.PREP_FILL,
+                   Sequencer.LAYER_FILL)
 
     @property
     def rows_fill(self) -> int:
-        """Cycles of the rows phase that are not MAC issue cycles (pipeline fill and drain)."""
-        # issue -> RAM read -> operand register -> lane -> decision -> FIFO -> pop, then
-        # after the last MAC word: RAM read, operand register, lane, requantizer, write,
-        # done check (registered).
-        return (2 + self.bnn + self.decision + FIFO_LATENCY) + (2 + self.mac + self.requant + 3)
+        """Cycles of the rows phase that are not MAC issue cycles (pipeline fill and drain):
+        the first row through predictor, decision and queue to operand fetch, and after the
+        last MAC word operand fetch, MAC path, requantizer and the end of the phase."""
+        return (self.predictor + self.decision + self.queue) + (self.fetch + self.mac + self.requant + self.rows_end)
 
     @property
     def cell_fill(self) -> int:
-        """Cycles of the cell phase beyond the issue of its hidden units: RAM read, input
-        registers, the cell unit, the done check."""
-        return 1 + self.cell_input_regs + self.cell + 1
+        """Cycles of the cell phase beyond the issue of its hidden units."""
+        return self.cell
 
     def cell_cycles(self, hidden: int) -> int:
         """The cell phase: a hidden unit every ``cell_interval`` cycles, then the fill."""
@@ -70,8 +74,8 @@ def bnn_cycles_per_row(desc: LayerDesc) -> int:
 
 
 def prep_cycles(desc: LayerDesc) -> int:
-    """Input-bits phase: one cycle a word, one of read latency, one of operand register."""
-    return desc.x_words + 2
+    """Input-bits phase: one cycle a word, then the predictor's prep fill."""
+    return desc.x_words + PredictorUnit.PREP_FILL
 
 
 def step_cycles_none(layout: Layout, desc: LayerDesc, lat: Latencies) -> int:
@@ -83,7 +87,7 @@ def step_cycles_none(layout: Layout, desc: LayerDesc, lat: Latencies) -> int:
 def sequence_cycles_none(layout: Layout, length: int) -> int:
     """Exact ``cycles`` counter of a sequence of ``length`` steps with predictor none."""
     lat = Latencies.of(layout)
-    return sum(1 + length * step_cycles_none(layout, desc, lat) for desc in layout.layers)
+    return sum(lat.layer_start + length * step_cycles_none(layout, desc, lat) for desc in layout.layers)
 
 
 def rows_cycles_memo_estimate(layout: Layout, desc: LayerDesc, computed: int) -> int:

@@ -34,6 +34,10 @@ class MacLanes(wiring.Component):
     ----------
     lanes : int
         ``P``, the number of multipliers (elements a beat), >= 1.
+    lane_accumulators : bool
+        Also accumulate every lane on its own (column-wise work, one row per lane):
+        ``lane_acc[j]`` is the sum of lane ``j``'s products over the same beats, out with
+        ``acc`` (the products wait in registers while the adder tree works).
 
     Attributes
     ----------
@@ -47,6 +51,8 @@ class MacLanes(wiring.Component):
     weights, acts : In(data.ArrayLayout(signed(8), lanes))
     in_valid, first, last : In(1)
     acc : Out(signed(nx.ACC_BITS))
+    lane_acc : Out(data.ArrayLayout(signed(nx.ACC_BITS), lanes))
+        Only with ``lane_accumulators``.
     out_valid : Out(1)
     """
 
@@ -55,12 +61,15 @@ class MacLanes(wiring.Component):
         """``LATENCY`` of ``MacLanes(lanes)``."""
         return 2 + _tree_levels(lanes)
 
-    def __init__(self, lanes: int):
+    def __init__(self, lanes: int, lane_accumulators: bool = False):
         if isinstance(lanes, bool) or not isinstance(lanes, int) or lanes < 1:
             raise ValueError(f"lanes must be a positive int, got {lanes!r}")
         self._lanes = lanes
+        self._lane_acc = lane_accumulators
         self.LATENCY = self.latency_for(lanes)
+        extra = {"lane_acc": Out(data.ArrayLayout(signed(nx.ACC_BITS), lanes))} if lane_accumulators else {}
         super().__init__({
+            **extra,
             "weights": In(data.ArrayLayout(signed(nx.WEIGHT_BITS), lanes)),
             "acts": In(data.ArrayLayout(signed(nx.INPUT_BITS), lanes)),
             "in_valid": In(1),
@@ -97,6 +106,7 @@ class MacLanes(wiring.Component):
             m.d.sync += p.eq(self.weights[j] * self.acts[j])
             terms.append(p)
         stage_ctrl("p")
+        lane_terms = list(terms)
 
         # 2: the adder tree, a register after every level (an odd term out rides along).
         level = 0
@@ -111,6 +121,14 @@ class MacLanes(wiring.Component):
             terms = nxt
             stage_ctrl(f"l{level}")
         (total,) = terms
+        if self._lane_acc:
+            for j, p in enumerate(lane_terms):  # wait for the tree, then accumulate apart
+                for k in range(level):
+                    q = Signal.like(p, name=f"lane_{j}_d{k + 1}", reset_less=True)
+                    m.d.sync += q.eq(p)
+                    p = q
+                with m.If(valid):
+                    m.d.sync += self.lane_acc[j].eq(Mux(first, p, self.lane_acc[j] + p))
 
         # 3: accumulate. A `first` beat restarts from its own sum, so back-to-back
         # products need no bubble: the finished value is on `acc` during the `out_valid`
