@@ -160,8 +160,10 @@ class RunOptions:
         if predictor in ("bnn", "oracle") and threshold is None:
             threshold = DEFAULT_RELATIVE_THRESHOLD
         thresholds = None
-        if threshold is not None and predictor != "none":
-            thresholds = tuple(_check_threshold(v, predictor) for v in _values(threshold, float, "threshold"))
+        if threshold is not None:  # none: checked as bnn's, then not kept
+            thresholds = tuple(_check_threshold(v, "bnn" if predictor == "none" else predictor)
+                               for v in _values(threshold, float, "threshold"))
+            thresholds = None if predictor == "none" else thresholds
         return cls(predictor,
                    thresholds,
                    None if delta_x is None else tuple(_check_delta(v, "delta_x") for v in _values(delta_x, int, "delta_x")),
