@@ -523,7 +523,7 @@ class FastNone:
 
     memo = clip = bnn = False
 
-    def __init__(self, layer: FastLayer):
+    def __init__(self, layer: FastLayer, theta_q: int = 0, reuse_cap: int = 0):
         self.product = layer.acc
 
     def on_product(self, x_t, first: bool, reuse_dst) -> None:

@@ -349,6 +349,16 @@ def bnn_rows(weight_bits, total_bits: int | None = None):
     return evaluate
 
 
+def _unsigned_fixed(value: float, frac: int, max_q: int) -> int:
+    """A non-negative threshold to an unsigned fixed-point value with ``frac`` fraction bits, round half up."""
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(f"threshold must be a non-negative number, got {value!r}")
+    q = int(np.floor(value * 2**frac + 0.5))
+    if q > max_q:
+        raise ValueError(f"threshold {value!r} exceeds the largest value {max_q / 2**frac}")
+    return q
+
+
 def theta_to_q(theta: float) -> int:
     """Reuse threshold to its Q8.8 register value, round half up.
 
@@ -357,28 +367,12 @@ def theta_to_q(theta: float) -> int:
     ValueError
         If ``theta`` is negative, not finite, or above the largest Q8.8 value.
     """
-    if not np.isfinite(theta) or theta < 0:
-        raise ValueError(f"threshold must be a non-negative number, got {theta!r}")
-    q = int(np.floor(theta * 2**THETA_FRAC + 0.5))
-    if q > THETA_MAX_Q:
-        raise ValueError(f"threshold {theta!r} exceeds the largest value {THETA_MAX_Q / 2**THETA_FRAC}")
-    return q
+    return _unsigned_fixed(theta, THETA_FRAC, THETA_MAX_Q)
 
 
 def tau_to_q(tau: float) -> int:
-    """The sign predictor's absolute threshold (gate-output units) to its Q1.15 value, round half up.
-
-    Raises
-    ------
-    ValueError
-        If ``tau`` is negative, not finite, or above the largest Q1.15 value.
-    """
-    if not np.isfinite(tau) or tau < 0:
-        raise ValueError(f"threshold must be a non-negative number, got {tau!r}")
-    q = int(np.floor(tau * 2**TAU_FRAC + 0.5))
-    if q > TAU_MAX_Q:
-        raise ValueError(f"threshold {tau!r} exceeds the largest value {TAU_MAX_Q / 2**TAU_FRAC}")
-    return q
+    """The sign predictor's absolute threshold (gate-output units) to Q1.15, as :func:`theta_to_q` (ValueError alike)."""
+    return _unsigned_fixed(tau, TAU_FRAC, TAU_MAX_Q)
 
 
 def within_threshold(new, cached, theta_q):

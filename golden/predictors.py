@@ -18,6 +18,8 @@ A spec state (:class:`SpecNone` and its kind) has
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from . import numerics as nx
@@ -33,7 +35,7 @@ class SpecNone:
     columns = False  # writes used-column masks
     bnn = False  # evaluates the BNN on every row
 
-    def __init__(self, layer, lp: LayerPolicy):
+    def __init__(self, layer, lp: LayerPolicy, options: RunOptions):
         self.layer, self.lp = layer, lp
 
     def step(self, step: int, x_t, h, active):
@@ -74,9 +76,9 @@ class SpecBnn(SpecNone):
 
     memo = bnn = True
 
-    def __init__(self, layer, lp: LayerPolicy, cap: int):
-        super().__init__(layer, lp)
-        self.table = _RowTable(layer.n, layer.rows, layer.hidden, layer.gru, cap)
+    def __init__(self, layer, lp: LayerPolicy, options: RunOptions):
+        super().__init__(layer, lp, options)
+        self.table = _RowTable(layer.n, layer.rows, layer.hidden, layer.gru, options.reuse_cap)
         self.yb_m = np.zeros((layer.n, layer.rows), np.int64)
 
     def step(self, step: int, x_t, h, active):
@@ -128,11 +130,11 @@ class SpecSign(SpecNone):
 
     memo = True
 
-    def __init__(self, layer, lp: LayerPolicy, cap: int, row_weights: int):
-        super().__init__(layer, lp)
+    def __init__(self, layer, lp: LayerPolicy, options: RunOptions):
+        super().__init__(layer, lp, options)
         n, rows = layer.n, layer.rows
-        self.table = _RowTable(n, rows, layer.hidden, layer.gru, cap)
-        w_row = nx.sign_row_weights(layer.q.weight, row_weights)
+        self.table = _RowTable(n, rows, layer.hidden, layer.gru, options.reuse_cap)
+        w_row = nx.sign_row_weights(layer.q.weight, options.row_weights)
         self.w_row_t = np.ascontiguousarray(w_row.T, np.float64)  # exact: |sums| < 2**53
         self.p_m = np.zeros((n, rows), np.int64)  # W'_r . v at the row's last computation
         self.slope_m = np.zeros((n, rows), np.int64)
@@ -175,8 +177,8 @@ class SpecDelta(SpecNone):
 
     columns = True
 
-    def __init__(self, layer, lp: LayerPolicy):
-        super().__init__(layer, lp)
+    def __init__(self, layer, lp: LayerPolicy, options: RunOptions):
+        super().__init__(layer, lp, options)
         self.theta = np.array([lp.delta_x] * layer.in_size + [lp.delta_h] * layer.hidden, np.int64)
         self.v_last = np.zeros((layer.n, layer.columns), np.int64)
         self.counts = _PolicyCounts(layer.n)
@@ -213,9 +215,9 @@ class SpecHybrid(SpecDelta):
 
     memo = True
 
-    def __init__(self, layer, lp: LayerPolicy, cap: int, row_weights: int):
-        super().__init__(layer, lp)
-        self.rows = SpecSign(layer, lp, cap, row_weights)
+    def __init__(self, layer, lp: LayerPolicy, options: RunOptions):
+        super().__init__(layer, lp, options)
+        self.rows = SpecSign(layer, lp, options)
         self.rows.counts = self.counts  # one set of counters
         self.history = [np.zeros((layer.n, layer.columns), np.int64)]  # v_last after each step; [0]: before
         self.snap = np.zeros((layer.n, layer.rows), np.int64)  # index into history of each row's snapshot
@@ -249,6 +251,10 @@ class SpecHybrid(SpecDelta):
 class Predictor:
     """A skip policy of a run (see the module docstring); ``none`` is this base class.
 
+    Subclasses name their spec state class (``spec_class``, built as ``(layer, lp,
+    options)``) and fast decision class (``fast_class``, built as ``(layer, theta_q,
+    reuse_cap)``; None: no fast path).
+
     Attributes
     ----------
     name : str
@@ -258,62 +264,41 @@ class Predictor:
 
     name = "none"
     counters: tuple = ()
+    spec_class = SpecNone
+    fast_class = FastNone
 
     def __init__(self, options: RunOptions):
         self.options = options
 
     def spec(self, layer, lp: LayerPolicy):
         """The specification path's state for a layer direction (``layer``: its arithmetic)."""
-        return SpecNone(layer, lp)
+        return self.spec_class(layer, lp, self.options)
 
     def fast(self, lp: LayerPolicy):
         """``make_decision`` for :func:`.fastpath.layer_direction_fast`, or None: no fast path."""
-        return FastNone
+        if self.fast_class is None:
+            return None
+        return partial(self.fast_class, theta_q=lp.theta_q, reuse_cap=self.options.reuse_cap)
 
 
 class BnnPredictor(Predictor):
-    name = "bnn"
-
-    def spec(self, layer, lp):
-        return SpecBnn(layer, lp, self.options.reuse_cap)
-
-    def fast(self, lp):
-        return lambda layer: FastBnn(layer, lp.theta_q, self.options.reuse_cap)
+    name, spec_class, fast_class = "bnn", SpecBnn, FastBnn
 
 
 class OraclePredictor(Predictor):
-    name = "oracle"
-
-    def spec(self, layer, lp):
-        return SpecOracle(layer, lp, self.options.reuse_cap)
-
-    def fast(self, lp):
-        return lambda layer: FastOracle(layer, lp.theta_q, self.options.reuse_cap)
+    name, spec_class, fast_class = "oracle", SpecOracle, FastOracle
 
 
 class DeltaPredictor(Predictor):
-    name = "delta"
-    counters = POLICY_COUNTERS
-
-    def spec(self, layer, lp):
-        return SpecDelta(layer, lp)
-
-    def fast(self, lp):
-        return None
+    name, spec_class, fast_class, counters = "delta", SpecDelta, None, POLICY_COUNTERS
 
 
-class SignPredictor(DeltaPredictor):
-    name = "sign"
-
-    def spec(self, layer, lp):
-        return SpecSign(layer, lp, self.options.reuse_cap, self.options.row_weights)
+class SignPredictor(Predictor):
+    name, spec_class, fast_class, counters = "sign", SpecSign, None, POLICY_COUNTERS
 
 
-class HybridPredictor(DeltaPredictor):
-    name = "hybrid"
-
-    def spec(self, layer, lp):
-        return SpecHybrid(layer, lp, self.options.reuse_cap, self.options.row_weights)
+class HybridPredictor(Predictor):
+    name, spec_class, fast_class, counters = "hybrid", SpecHybrid, None, POLICY_COUNTERS
 
 
 _PREDICTORS = {cls.name: cls for cls in (Predictor, BnnPredictor, OraclePredictor, DeltaPredictor,
