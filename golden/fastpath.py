@@ -7,7 +7,7 @@ tests/golden/test_golden_fastpaths*.py, and whole layer directions against the
 specification path and the independent reference.
 
 The predictor's part of a step goes through a fast decision (:class:`FastNone`,
-:class:`FastBnn`, :class:`FastOracle`; chosen by :mod:`.predictors`), so that the step
+:class:`FastBnn`, :class:`FastOracle`, :class:`FastDelta`; chosen by :mod:`.predictors`), so that the step
 loop of :func:`layer_direction_fast` has no per-predictor branches.
 """
 
@@ -19,7 +19,8 @@ from functools import lru_cache
 import numpy as np
 
 from . import numerics as nx
-from .counters import row_memo_counters
+from .counters import delta_counters, row_memo_counters
+from .options import LayerPolicy
 from .qmodel import QLayer, QModel
 
 #: |(acc + bias) * mult| below this for every reachable accumulator keeps the float64
@@ -421,8 +422,8 @@ class _OracleDecision:
 
 
 class _StepOutputs:
-    """A layer direction's outputs (h, int8) and reuse masks: written step by step,
-    returned in time order.
+    """A layer direction's outputs (h, int8), reuse masks and used-column masks: written
+    step by step, returned in time order.
 
     Each step writes its values contiguously into a buffer; every ``block`` steps the
     buffer goes to those steps' time slots in one copy (cheaper than writing each step's
@@ -430,25 +431,32 @@ class _StepOutputs:
     needs one time per step for all sequences: the forward direction, or the backward one
     with equal lengths; else every step is buffered and put in order per sequence at the
     end (t = length - 1 - step). Steps past a sequence's length never ran: outputs 0,
-    nothing reused.
+    nothing reused, no column used. ``widths``: per stream (``h``, ``reused``,
+    ``columns``) its width, or None when the run writes none (``reused``: all False).
     """
 
     block = 8  # steps per copy to the time slots
+    streams = (("h", np.int8), ("reused", bool), ("columns", bool))
 
-    def __init__(self, lengths: np.ndarray, t_max: int, steps: int, H: int, rows: int, reverse: bool, memo: bool):
+    def __init__(self, lengths: np.ndarray, t_max: int, steps: int, reverse: bool, widths: dict):
         n = len(lengths)
-        self.lengths, self.steps, self.reverse, self.memo = lengths, steps, reverse, memo
-        self.out = np.empty((n, t_max, H), np.int8)
-        self.reused = np.empty((n, t_max, rows), bool) if memo else np.zeros((n, t_max, rows), bool)
+        self.lengths, self.steps, self.reverse = lengths, steps, reverse
         self.direct = not reverse or bool(np.all(lengths == steps))
         depth = min(self.block, steps) if self.direct else steps
-        self.out_s = np.empty((depth, n, H), np.int8)
-        self.reuse_s = np.empty((depth, n, rows), bool) if memo else None
+        self.final, self.buffers = {}, {}
+        for name, dtype in self.streams:
+            width = widths.get(name)
+            if width is not None:
+                self.final[name] = np.empty((n, t_max, width), dtype)
+                self.buffers[name] = np.empty((depth, n, width), dtype)
+        if widths.get("reused") is None:
+            self.final["reused"] = np.zeros((n, t_max, widths["rows"]), bool)
 
     def slot(self, step: int):
-        """Where step ``step`` writes its h (n, H) and its reuse mask (n, rows; None: none)."""
+        """Where step ``step`` writes its h (n, H), reuse mask (n, rows) and used columns
+        (n, X + H); None for a stream the run does not write."""
         i = step % self.block if self.direct else step
-        return self.out_s[i], (self.reuse_s[i] if self.memo else None)
+        return tuple(self.buffers[name][i] if name in self.buffers else None for name, _ in self.streams)
 
     def written(self, step: int) -> None:
         """Step ``step`` is written: flush the buffer when full (or at the last step)."""
@@ -459,22 +467,18 @@ class _StepOutputs:
         # time slots: forward s0..step; backward (every length = steps) steps-1-step..steps-1-s0, reversed
         times = slice(s0, step + 1) if not self.reverse else slice(self.steps - 1 - step, self.steps - s0)
         order = slice(0, k) if not self.reverse else slice(k - 1, None, -1)
-        self.out[:, times] = self.out_s[order].transpose(1, 0, 2)
-        if self.memo:
-            self.reused[:, times] = self.reuse_s[order].transpose(1, 0, 2)
+        for name, buffer in self.buffers.items():
+            self.final[name][:, times] = buffer[order].transpose(1, 0, 2)
 
     def finish(self):
-        """``(out, reused)`` in time order, zero past each sequence's length."""
-        out, reused = self.out, self.reused
+        """``(out, reused, columns)`` in time order, zero past each sequence's length
+        (``columns``: None when not written)."""
         for s, length in enumerate(int(v) for v in self.lengths):
-            if not self.direct:  # the backward direction visits t = length - 1 - step
-                out[s, :length] = self.out_s[length - 1::-1, s]
-                if self.memo:
-                    reused[s, :length] = self.reuse_s[length - 1::-1, s]
-            out[s, length:] = 0
-            if self.memo:
-                reused[s, length:] = False
-        return out, reused
+            for name, buffer in self.buffers.items():
+                if not self.direct:  # the backward direction visits t = length - 1 - step
+                    self.final[name][s, :length] = buffer[length - 1::-1, s]
+                self.final[name][s, length:] = 0
+        return self.final["h"], self.final["reused"], self.final.get("columns")
 
 
 @dataclass
@@ -512,19 +516,31 @@ class FastNone:
     :func:`layer_direction_fast` in this order:
 
     - ``product``: the (n, 4H) array the requantization reads, fixed for the run;
+    - ``on_inputs(v, columns_dst)`` before the step's product;
     - ``on_product(x_t, first, reuse_dst)`` after the step's product is in ``acc``;
     - ``on_indices(idx, first, reuse_dst)``: the table indices (4, n, H) in use;
     - ``on_h(h)`` with the step's output.
 
-    ``memo``: it writes reuse masks to ``reuse_dst`` ((n, rows) bool); ``clip``: the
+    and, at the end, ``counters(...)``. ``memo``: it writes reuse masks to ``reuse_dst``
+    ((n, rows) bool); ``columns``: used-column masks to ``columns_dst``; ``clip``: the
     indices must be clipped to the table (:func:`_requant_index`); ``bnn``: it
     evaluates the BNN on every row (counter ``bnn_evals``).
     """
 
-    memo = clip = bnn = False
+    memo = clip = bnn = columns = False
 
-    def __init__(self, layer: FastLayer, theta_q: int = 0, reuse_cap: int = 0):
+    def __init__(self, layer: FastLayer, lp: LayerPolicy | None = None, reuse_cap: int = 0):
         self.product = layer.acc
+        self.layer = layer
+
+    def on_inputs(self, v, columns_dst) -> None:
+        """The column stage: may change the step's column values ``v`` ((n, X + H) view of
+        the product's operand) before the product; writes ``columns_dst``."""
+
+    def counters(self, reused_count, lengths, columns_mask, reverse: bool) -> dict:
+        """The direction's counters, from its masks."""
+        layer = self.layer
+        return row_memo_counters(reused_count, lengths, layer.rows, layer.in_size + layer.hidden, self.bnn)
 
     def on_product(self, x_t, first: bool, reuse_dst) -> None:
         """Nothing to decide."""
@@ -544,10 +560,11 @@ class FastBnn(FastNone):
 
     memo = bnn = True
 
-    def __init__(self, layer: FastLayer, theta_q: int, reuse_cap: int):
+    def __init__(self, layer: FastLayer, lp: LayerPolicy, reuse_cap: int):
+        super().__init__(layer)
         n, H, in_size, acc = layer.n, layer.hidden, layer.in_size, layer.acc
         n_bits = in_size + H
-        self.decision = _BnnDecision(layer.q.weight_bits, n, theta_q, reuse_cap)
+        self.decision = _BnnDecision(layer.q.weight_bits, n, lp.theta_q, reuse_cap)
         x_offset = np.asarray(layer.q.offset, np.int64)
         if np.all(np.asarray(x_offset, layer.x_dtype) == x_offset):  # compare in the inputs' type
             x_offset = x_offset.astype(layer.x_dtype)
@@ -581,12 +598,38 @@ class FastOracle(FastNone):
 
     memo = clip = True
 
-    def __init__(self, layer: FastLayer, theta_q: int, reuse_cap: int):
+    def __init__(self, layer: FastLayer, lp: LayerPolicy, reuse_cap: int):
         super().__init__(layer)
-        self.decision = _OracleDecision(layer.n, layer.hidden, layer.gru, theta_q, reuse_cap)
+        self.decision = _OracleDecision(layer.n, layer.hidden, layer.gru, lp.theta_q, reuse_cap)
 
     def on_indices(self, idx, first: bool, reuse_dst):
         return self.decision(idx, first, reuse_dst)
+
+
+class FastDelta(FastNone):
+    """Delta column skipping: the product's operand holds the last-used column values,
+    so the product is each accumulator, ``bias + W . v_last``, exactly (its bounds are
+    the dense product's: the values are inputs and outputs of earlier steps)."""
+
+    columns = True
+
+    def __init__(self, layer: FastLayer, lp: LayerPolicy, reuse_cap: int = 0):
+        super().__init__(layer)
+        n, columns, dtype = layer.n, layer.in_size + layer.hidden, layer.acc.dtype
+        self.theta = np.array([lp.delta_x] * layer.in_size + [lp.delta_h] * layer.hidden, dtype)
+        self.v_last = np.zeros((n, columns), dtype)
+        self.dist = np.empty((n, columns), dtype)
+
+    def on_inputs(self, v, columns_dst) -> None:
+        np.subtract(v, self.v_last, out=self.dist)
+        np.abs(self.dist, out=self.dist)
+        np.greater(self.dist, self.theta, out=columns_dst)  # nx.delta_columns
+        np.copyto(self.v_last, v, where=columns_dst)
+        np.copyto(v, self.v_last)
+
+    def counters(self, reused_count, lengths, columns_mask, reverse: bool) -> dict:
+        layer = self.layer
+        return delta_counters(columns_mask, lengths, reverse, layer.rows)
 
 
 def layer_direction_fast(model: QModel, q: QLayer, x_seq: np.ndarray, lengths: np.ndarray, reverse: bool,
@@ -594,7 +637,8 @@ def layer_direction_fast(model: QModel, q: QLayer, x_seq: np.ndarray, lengths: n
     """The specification's layer direction, faster; the same results bit for bit.
 
     ``make_decision(layer: FastLayer)`` gives the predictor's fast decision
-    (:class:`FastNone` and its kind). Returns ``(out, reused_mask, counters)``.
+    (:class:`FastNone` and its kind). Returns ``(out, reused_mask, counters,
+    columns_mask)`` (``columns_mask``: None without a column stage).
 
     Layout: a step's product as (n, 4H), a sequence's columns contiguous, so that its
     reuse mask and h go out with plain copies; the values as four blocks (4, n, H), one
@@ -654,7 +698,8 @@ def layer_direction_fast(model: QModel, q: QLayer, x_seq: np.ndarray, lengths: n
     cell_in = val.reshape(4 * n, H)  # the four blocks stacked, as the cells take them
     scratch = (np.empty((n, H), i32), np.empty((n, H), i32), np.empty((n, H), i64))
 
-    outputs = _StepOutputs(lengths, t_max, steps, H, rows, reverse, decision.memo)
+    outputs = _StepOutputs(lengths, t_max, steps, reverse, {"h": H, "rows": rows, "reused": rows if decision.memo
+                                                           else None, "columns": n_bits if decision.columns else None})
 
     def values(index, out):
         """What the cell reads, from table indices."""
@@ -665,13 +710,14 @@ def layer_direction_fast(model: QModel, q: QLayer, x_seq: np.ndarray, lengths: n
             tanh.take(index[2], out=out[2], mode="clip")
             sig.take(index[3], out=out[3], mode="clip")
 
-    z_x = z[:, :in_size]
+    z_x, z_v = z[:, :in_size], z[:, :n_bits]
     used = decision.product.reshape(n, 4, H).transpose(1, 0, 2)  # the product in use, value layout
     for step in range(steps):
         first = step == 0
-        h, reuse_dst = outputs.slot(step)
+        h, reuse_dst, columns_dst = outputs.slot(step)
         x_t = x_steps[step]
         z_x[...] = x_t
+        decision.on_inputs(z_v, columns_dst)
         np.matmul(z, w_t, out=acc)  # exact integers
         decision.on_product(x_t, first, reuse_dst)
         np.copyto(y, used)  # to the value layout, then times mu: faster than a mixed-type product
@@ -688,9 +734,9 @@ def layer_direction_fast(model: QModel, q: QLayer, x_seq: np.ndarray, lengths: n
         decision.on_h(h)
         outputs.written(step)
 
-    out, reused_mask = outputs.finish()
+    out, reused_mask, columns_mask = outputs.finish()
     if decision.memo:
         reused_count = np.array([np.count_nonzero(m) for m in reused_mask], dtype=i64)
     else:
         reused_count = np.zeros(n, dtype=i64)
-    return out, reused_mask, row_memo_counters(reused_count, lengths, rows, n_bits, decision.bnn)
+    return out, reused_mask, decision.counters(reused_count, lengths, columns_mask, reverse), columns_mask

@@ -330,7 +330,7 @@ def _layer_direction(model: QModel, q: QLayer, x_seq: np.ndarray, lengths: np.nd
     hold and nothing observes the steps; else the specification."""
     make_decision = predictor.fast(lp)
     if make_decision is not None and observer is None and _fast_path_ok(model, q):
-        return layer_direction_fast(model, q, x_seq, lengths, reverse, make_decision) + (None,)
+        return layer_direction_fast(model, q, x_seq, lengths, reverse, make_decision)
     return _layer_direction_spec(model, q, x_seq, lengths, reverse, predictor, lp, observer, where)
 
 

@@ -371,7 +371,7 @@ def theta_to_q(theta: float) -> int:
 
 
 def tau_to_q(tau: float) -> int:
-    """The sign predictor's absolute threshold (gate-output units) to Q1.15, as :func:`theta_to_q` (ValueError alike)."""
+    """The sign predictor's absolute threshold (gate-output units) to Q1.15, as :func:`theta_to_q`."""
     return _unsigned_fixed(tau, TAU_FRAC, TAU_MAX_Q)
 
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from . import numerics as nx
 from .counters import POLICY_COUNTERS, row_memo_counters
-from .fastpath import FastBnn, FastNone, FastOracle
+from .fastpath import FastBnn, FastDelta, FastNone, FastOracle
 from .options import LayerPolicy, RunOptions
 
 
@@ -252,7 +252,7 @@ class Predictor:
     """A skip policy of a run (see the module docstring); ``none`` is this base class.
 
     Subclasses name their spec state class (``spec_class``, built as ``(layer, lp,
-    options)``) and fast decision class (``fast_class``, built as ``(layer, theta_q,
+    options)``) and fast decision class (``fast_class``, built as ``(layer, lp,
     reuse_cap)``; None: no fast path).
 
     Attributes
@@ -278,7 +278,7 @@ class Predictor:
         """``make_decision`` for :func:`.fastpath.layer_direction_fast`, or None: no fast path."""
         if self.fast_class is None:
             return None
-        return partial(self.fast_class, theta_q=lp.theta_q, reuse_cap=self.options.reuse_cap)
+        return partial(self.fast_class, lp=lp, reuse_cap=self.options.reuse_cap)
 
 
 class BnnPredictor(Predictor):
@@ -290,7 +290,7 @@ class OraclePredictor(Predictor):
 
 
 class DeltaPredictor(Predictor):
-    name, spec_class, fast_class, counters = "delta", SpecDelta, None, POLICY_COUNTERS
+    name, spec_class, fast_class, counters = "delta", SpecDelta, FastDelta, POLICY_COUNTERS
 
 
 class SignPredictor(Predictor):

@@ -302,3 +302,35 @@ def test_policies_with_workers_equal_one_process():
     assert set(one) == set(two) and "columns_l1_reverse" in one
     for key in one:
         np.testing.assert_array_equal(one[key], two[key], err_msg=key)
+
+
+# -- the fast path --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("equal_lengths", [False, True])
+def test_delta_fast_path_equals_specification(cell, equal_lengths):
+    """Outputs, column masks and every counter, both directions, several thresholds."""
+    from memornn.golden import fastpath as fp
+    from memornn.golden import intmodel as im
+    from memornn.golden.options import LayerPolicy
+    from memornn.golden.predictors import make_predictor
+
+    qmodel, rng = random_qmodel(61, cell, 5, 6)
+    lengths = np.array([11] * 4) if equal_lengths else np.array([11, 3, 1, 8])
+    x = np.clip(np.rint(rng.standard_normal((4, 11, 5)).cumsum(axis=1) * 9), -127, 127).astype(np.int8)
+    pred = make_predictor(RunOptions.parse("delta", delta_x=0, delta_h=0))
+    q = qmodel.layers[0][0]
+    assert fp._fast_path_ok(qmodel, q)
+    for dx, dh in ((0, 0), (3, 2), (20, 255)):
+        lp = LayerPolicy(0, dx, dh)
+        for reverse in (False, True):
+            spec = im._layer_direction_spec(qmodel, q, x, lengths, reverse, pred, lp)
+            fast = fp.layer_direction_fast(qmodel, q, x, lengths, reverse, pred.fast(lp))
+            np.testing.assert_array_equal(fast[0], spec[0])
+            np.testing.assert_array_equal(fast[1], spec[1])
+            np.testing.assert_array_equal(fast[3], spec[3])
+            assert set(fast[2]) == set(spec[2])
+            for name in spec[2]:
+                np.testing.assert_array_equal(fast[2][name], spec[2][name], err_msg=f"{name} {dx} {dh} {reverse}")
+            assert spec[3].any() and (dx == 0 or not spec[3].all())
