@@ -429,7 +429,8 @@ def _legacy_options(threshold, predictor: str, reuse_cap) -> RunOptions:
         raise MemornnError(f"unknown predictor {predictor!r} (choose from {', '.join(PREDICTORS)})")
     cap = check_reuse_cap(reuse_cap)
     reads = POLICY_PARAMETERS[predictor]
-    return RunOptions.parse(predictor, threshold=threshold if "threshold" in reads or predictor == "none" else None,
+    # none reads nothing but has always checked the threshold it is given
+    return RunOptions.parse(predictor, threshold=threshold if "threshold" in reads or not reads else None,
                             reuse_cap=cap if "reuse_cap" in reads else None)
 
 
