@@ -83,6 +83,11 @@ that changed at steps after the first; hybrid: both).
 Every policy's state is cleared at each sequence start. Layers run one at a time over
 the whole sequence; a bidirectional layer's backward direction starts at each
 sequence's own last step.
+
+Two implementations give the same results bit for bit: the specification path here
+(:func:`_layer_direction_spec`, int64 through :mod:`.numerics`, every policy) and the
+fast path (:mod:`.fastpath`: none, bnn, oracle and delta), taken when its bounds hold
+and no observer watches the steps.
 """
 
 from __future__ import annotations
