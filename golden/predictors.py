@@ -31,7 +31,6 @@ from .options import LayerPolicy, RunOptions
 class SpecNone:
     """No skipping: every row computed from the dense product every step."""
 
-    memo = False  # writes reuse masks
     columns = False  # writes used-column masks
     bnn = False  # evaluates the BNN on every row
 
@@ -74,7 +73,7 @@ class _RowTable:
 class SpecBnn(SpecNone):
     """The bnn predictor: the relative test on ``yb`` against the cached ``yb_m``."""
 
-    memo = bnn = True
+    bnn = True
 
     def __init__(self, layer, lp: LayerPolicy, options: RunOptions):
         super().__init__(layer, lp, options)
@@ -127,8 +126,6 @@ class _PolicyCounts:
 class SpecSign(SpecNone):
     """The sign row predictor (memoization): the absolute, slope-weighted test on the
     weighted change of the inputs since the row's last computation."""
-
-    memo = True
 
     def __init__(self, layer, lp: LayerPolicy, options: RunOptions):
         super().__init__(layer, lp, options)
@@ -212,8 +209,6 @@ class SpecDelta(SpecNone):
 
 class SpecHybrid(SpecDelta):
     """Delta columns plus the sign row stage, with exact snapshot catch-up."""
-
-    memo = True
 
     def __init__(self, layer, lp: LayerPolicy, options: RunOptions):
         super().__init__(layer, lp, options)
