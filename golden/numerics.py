@@ -65,6 +65,17 @@ THETA_MAX_Q = 2**THETA_BITS - 1
 REUSE_CAP_BITS = 8
 REUSE_CAP_MAX = 2**REUSE_CAP_BITS - 1
 
+#: Delta column thresholds (theta_x, theta_h): int8 units, unsigned, this wide.
+DELTA_BITS = 8
+DELTA_MAX = 2**DELTA_BITS - 1
+#: The sign row predictor's absolute threshold tau: gate-output units, Q1.15 (1.0 = 32768).
+TAU_BITS = 16
+TAU_FRAC = 15
+TAU_MAX_Q = 2**TAU_BITS - 1
+#: Bits per weight of the sign row predictor: 1 (sign x row mean) or 3 (sign x power of two).
+SIGN_ROW_WEIGHT_CHOICES = (1, 3)
+SIGN_ROW_WEIGHTS_DEFAULT = 3
+
 #: Piecewise-linear activations: slope fraction bits and the default segment count.
 PWL_SLOPE_FRAC = 11
 PWL_DEFAULT_SEGMENTS = 32
@@ -351,6 +362,22 @@ def theta_to_q(theta: float) -> int:
     q = int(np.floor(theta * 2**THETA_FRAC + 0.5))
     if q > THETA_MAX_Q:
         raise ValueError(f"threshold {theta!r} exceeds the largest value {THETA_MAX_Q / 2**THETA_FRAC}")
+    return q
+
+
+def tau_to_q(tau: float) -> int:
+    """The sign predictor's absolute threshold (gate-output units) to its Q1.15 value, round half up.
+
+    Raises
+    ------
+    ValueError
+        If ``tau`` is negative, not finite, or above the largest Q1.15 value.
+    """
+    if not np.isfinite(tau) or tau < 0:
+        raise ValueError(f"threshold must be a non-negative number, got {tau!r}")
+    q = int(np.floor(tau * 2**TAU_FRAC + 0.5))
+    if q > TAU_MAX_Q:
+        raise ValueError(f"threshold {tau!r} exceeds the largest value {TAU_MAX_Q / 2**TAU_FRAC}")
     return q
 
 
