@@ -48,6 +48,7 @@ from ..golden.errors import MemornnError
 from ..golden.floatref import apply_head, last_outputs
 from ..golden.inputs import Batch
 from ..golden.intmodel import golden_run
+from ..golden.options import RunOptions
 
 #: Safety margin (points) subtracted from ``--max-loss`` by default; see the module docstring.
 DEFAULT_MARGIN = 0.5
@@ -66,11 +67,24 @@ class Param:
     grid: tuple
 
 
-#: The parameter space of each policy (``none`` has none).
+#: Delta column thresholds, int8 units.
+DELTA_GRID = (0, 1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32)
+#: The sign predictor's absolute threshold tau, gate-output units.
+TAU_GRID = (0.0, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3)
+#: The hybrid's reuse cap K (snapshots), least skipping first.
+CAP_GRID = (1, 2, 4, 8)
+
+#: The parameter space of each policy (``none`` has none); keys are
+#: :class:`~memornn.golden.options.RunOptions` fields, and parameters not listed keep
+#: their defaults (``reuse_cap`` 0 for bnn, oracle and sign; the default ``row_weights``).
 POLICY_SPACES: dict[str, tuple[Param, ...]] = {
     "none": (),
     "bnn": (Param("threshold", THETA_GRID),),
     "oracle": (Param("threshold", THETA_GRID),),
+    "delta": (Param("delta_x", DELTA_GRID), Param("delta_h", DELTA_GRID)),
+    "sign": (Param("threshold", TAU_GRID),),
+    "hybrid": (Param("delta_x", DELTA_GRID), Param("delta_h", DELTA_GRID), Param("threshold", TAU_GRID),
+               Param("reuse_cap", CAP_GRID)),
 }
 
 LOSS_KINDS = ("accuracy", "agreement", "output")
@@ -94,11 +108,17 @@ def check_max_loss(value) -> float:
     return loss
 
 
+def run_options(predictor: str, setting: dict) -> RunOptions:
+    """The checked run options of a setting (a one-line error for a value out of range)."""
+    return RunOptions.parse(predictor, **setting)
+
+
 def run_policy(qmodel, batch: Batch, predictor: str, setting: dict) -> dict:
     """The golden model's key table for one policy setting (the only call into the golden model)."""
+    options = run_options(predictor, setting)
     if predictor == "none":
         return golden_run(qmodel, batch, 0.0, "none")
-    return golden_run(qmodel, batch, setting.get("threshold", 0.0), predictor, setting.get("reuse_cap", 0))
+    return golden_run(qmodel, batch, options.threshold, predictor, options.reuse_cap)
 
 
 @dataclass

@@ -58,8 +58,8 @@ def _describe(point: dict, kind: str) -> str:
 
 
 def run(args) -> int:
-    from ..evaluation.settings import settings_text, write_settings
-    from ..evaluation.tuning import ValidationSet, check_max_loss, check_policy, heldout_point, tune
+    from ..evaluation.tuning import ValidationSet, check_max_loss, check_policy, heldout_point, run_options, tune
+    from ..golden.options import save_settings
     from ..golden.qmodel import load_qmodel
 
     # Every argument is checked before the slow steps, and nothing is written on an error.
@@ -94,6 +94,15 @@ def run(args) -> int:
         verdict = "within" if heldout["loss"] <= max_loss + 1e-9 else "OVER"
         print(f"held out ({test[0].size} test sequences): {_describe(heldout, test_kind)}; {verdict} the "
               f"{max_loss:g}-point budget")
-    write_settings(args.output, settings_text(args.predictor, setting, result, heldout))
+    selection = {"max_loss": max_loss, "margin": margin, "budget": result.budget, "loss": val.kind,
+                 "validation_sequences": batch.size, "settings_tried": len(result.points),
+                 "validation_loss": result.best["loss"], "validation_macs_skipped": result.best["macs_skipped"]}
+    if heldout is not None:
+        selection.update(heldout_sequences=test[0].size, heldout_loss=heldout["loss"],
+                         heldout_macs_skipped=heldout["macs_skipped"])
+    try:
+        save_settings(args.output, run_options(args.predictor, setting), model, selection)
+    except OSError as exc:
+        raise MemornnError(f"cannot write {args.output!r}: {exc.strerror}") from None
     print(f"wrote {args.output}")
     return 0

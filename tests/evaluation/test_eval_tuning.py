@@ -9,6 +9,7 @@ from memornn.evaluation.tuning import (POLICY_SPACES, Param, ValidationSet, chec
 from memornn.golden.errors import MemornnError
 from memornn.golden.floatref import apply_head, last_outputs
 from memornn.golden.intmodel import golden_run
+from memornn.golden.options import load_settings
 from memornn.golden.quantize import quantize_model
 
 
@@ -138,10 +139,10 @@ def files(tiny, tmp_path):
 
 
 def _settings(path):
-    return [line for line in path.read_text().splitlines() if not line.startswith("# held out")]
+    return [line for line in path.read_text().splitlines() if not line.startswith("heldout_")]
 
 
-def test_cli_tune_and_poisoned_test_split(files, capsys):
+def test_cli_tune_and_poisoned_test_split(tiny, files, capsys):
     base = ["tune", "--model", files / "q.npz", "--inputs", files / "val.npz", "--predictor", "oracle",
             "--max-loss", "5", "--margin", "1"]
     code, out, err = run_main(base + ["--test", files / "test.npz", "-o", files / "a.toml"], capsys)
@@ -150,8 +151,10 @@ def test_cli_tune_and_poisoned_test_split(files, capsys):
     code, out2, err = run_main(base + ["--test", files / "poisoned.npz", "-o", files / "b.toml"], capsys)
     assert code == 0, err
     assert _settings(files / "a.toml") == _settings(files / "b.toml")  # the choice ignores the test split
-    text = (files / "a.toml").read_text()
-    assert 'predictor = "oracle"' in text and "threshold = " in text
+    options, selection = load_settings(files / "a.toml", tiny[0])  # the format golden --settings reads
+    assert options.predictor == "oracle" and options.threshold[0] in POLICY_SPACES["oracle"][0].grid
+    assert selection["max_loss"] == 5.0 and selection["validation_loss"] <= 4.0
+    assert selection["heldout_sequences"] == 16
     assert out.splitlines()[0] == out2.splitlines()[0]
 
 
