@@ -92,3 +92,17 @@ def test_training_tiny(tmp_path):
     assert float_accuracy(again, d) == info["float_accuracy"]
     model2, _ = train_model(spec, d, show_progress=False)  # seeded: the same model again
     np.testing.assert_array_equal(model2.layers[1][0].w_hh, model.layers[1][0].w_hh)
+
+
+def test_export_split_is_an_inputs_file(tmp_path):
+    pytest.importorskip("sklearn")
+    from memornn.commands.tune import load_labelled
+    from memornn.evaluation.export import main
+
+    assert main(["digits", str(tmp_path / "val.npz"), "--split", "val"]) == 0
+    batch, labels = load_labelled(str(tmp_path / "val.npz"), 8)
+    d = load_dataset("digits")
+    np.testing.assert_array_equal(batch.x, d.val.x)
+    np.testing.assert_array_equal(labels, d.y_val)
+    assert main(["nope", str(tmp_path / "x.npz"), "--split", "val"]) == 2
+    assert not (tmp_path / "x.npz").exists()
