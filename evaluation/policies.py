@@ -5,7 +5,9 @@ model is quantized with the training split as calibration; each policy's setting
 chosen on the validation split by :func:`~.tuning.tune` (the rule of ``memornn tune``,
 its default safety margin); the chosen setting is then run once on the test split, which
 nothing before that step has read. Loss is in accuracy points against the integer model
-without skipping on the same split.
+without skipping on the same split: the choice uses the one-sided loss of
+:mod:`.tuning`, the test columns report the net accuracy loss (and the one-sided one as
+``broken``).
 
 The split-half study measures the margin's need without the test split: each policy is
 chosen on one half of the validation split with no margin and measured on the other.
@@ -120,6 +122,7 @@ def evaluate_policies(model: FloatModel, data: Dataset, name: str, policies=None
 
 
 def _test_point(test: ValidationSet, predictor: str, setting: dict) -> dict:
+    """Test accuracy, net accuracy loss (``loss``), decisions broken and MACs skipped of a setting."""
     point = test.point(predictor, setting)
     return {"setting": setting, "accuracy": 100.0 * float(test.outcome(predictor, setting).good.mean()),
-            "loss": point["loss"], "macs_skipped": point["macs_skipped"]}
+            "loss": point["accuracy_loss"], "broken": point["loss"], "macs_skipped": point["macs_skipped"]}

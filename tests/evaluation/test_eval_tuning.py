@@ -84,14 +84,17 @@ def test_losses_against_an_independent_count(tiny):
     base = decisions(golden_run(qmodel, batch, 0.0, "none"))
     out = golden_run(qmodel, batch, 0.6, "bnn")
     point = val.point("bnn", {"threshold": 0.6})
-    assert point["loss"] == pytest.approx(100 * (np.mean(base == labels) - np.mean(decisions(out) == labels)))
+    right, right_now = base == labels, decisions(out) == labels
+    assert point["accuracy_loss"] == pytest.approx(100 * (np.mean(right) - np.mean(right_now)))
+    assert point["loss"] == pytest.approx(100 * np.mean(right & ~right_now))  # gains do not offset losses
+    assert point["loss"] >= point["accuracy_loss"]
     skipped = out["macs_skipped"].sum()
     assert point["macs_skipped"] == pytest.approx(100 * skipped / (skipped + out["macs"].sum()))
     agree = ValidationSet(qmodel, batch).point("bnn", {"threshold": 0.6})
     assert agree["loss"] == pytest.approx(100 * np.mean(decisions(out) != base))
     half = np.arange(batch.size) < 8
     sub = val.point("bnn", {"threshold": 0.6}, half)
-    assert sub["loss"] == pytest.approx(100 * (np.mean((base == labels)[half]) - np.mean((decisions(out) == labels)[half])))
+    assert sub["loss"] == pytest.approx(100 * np.mean((right & ~right_now)[half]))
 
 
 def test_output_loss_without_a_head():
@@ -120,7 +123,7 @@ def test_tune_reads_only_the_validation_batch(tiny, monkeypatch):
     assert result.budget == 4.0 and result.best is not None
     assert result.best["loss"] <= 4.0
     held = heldout_point(qmodel, data.test, data.y_test, "bnn", result.best["setting"])
-    assert seen[-1] is data.test and set(held) == {"setting", "loss", "macs_skipped"}
+    assert seen[-1] is data.test and set(held) == {"setting", "loss", "accuracy_loss", "macs_skipped"}
 
 
 # ---- the command line ------------------------------------------------------------------
