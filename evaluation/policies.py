@@ -46,6 +46,15 @@ def pareto(points: list[dict]) -> list[dict]:
     return sorted(front, key=lambda p: p["macs_skipped"])
 
 
+def curve_points(points: list[dict], best: dict | None, space) -> list[dict]:
+    """The settings a policy's plot shows on test: every evaluated one of a one-parameter
+    policy; else the validation Pareto points and the chosen one. By MACs skipped on validation."""
+    chosen = pareto(points) if len(space) > 1 else list(points)
+    if best is not None and all(p["setting"] != best["setting"] for p in chosen):
+        chosen.append(best)
+    return sorted(chosen, key=lambda p: p["macs_skipped"])
+
+
 def split_halves(n: int) -> tuple[np.ndarray, np.ndarray]:
     """Even and odd positions of the validation split, as boolean masks."""
     even = np.arange(n) % 2 == 0
@@ -84,8 +93,8 @@ def evaluate_policies(model: FloatModel, data: Dataset, name: str, policies=None
         JSON-ready: model facts, ``float_accuracy`` / ``int_accuracy`` (test and
         ``val_*``), and per policy in ``policies``: ``chosen`` (setting, validation loss
         and MACs skipped, or None), ``test`` (accuracy, loss, MACs skipped of the chosen
-        setting; None without a choice), ``curve`` (the validation Pareto points measured
-        on test, for the plot), ``settings_tried`` and ``margin_study``.
+        setting; None without a choice), ``curve`` (:func:`curve_points` measured on
+        test, for the plot), ``settings_tried`` and ``margin_study``.
     """
     if data.val is None:
         raise MemornnError(f"the {data.name} data set has no validation split")
@@ -117,7 +126,7 @@ def evaluate_policies(model: FloatModel, data: Dataset, name: str, policies=None
         entry = results["policies"][predictor]
         entry["test"] = None if res.best is None else _test_point(test, predictor, res.best["setting"])
         entry["curve"] = [dict(_test_point(test, predictor, p["setting"]), val_loss=p["loss"])
-                          for p in pareto(res.points)]
+                          for p in curve_points(res.points, res.best, POLICY_SPACES[predictor])]
     return results
 
 

@@ -152,8 +152,9 @@ def report_markdown(results: list[dict], command: str, golden: str, policies: tu
 
 
 def plot_policies(result: dict, path: str) -> None:
-    """Test accuracy against MACs skipped: each policy's validation Pareto points run on test,
-    the chosen setting circled; dotted line at 1 point below the integer model."""
+    """Test accuracy against MACs skipped: each policy's settings of
+    :func:`~.policies.curve_points` run on test, the chosen one circled; dotted line at
+    ``max_loss`` below the integer model."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -178,7 +179,7 @@ def plot_policies(result: dict, path: str) -> None:
     ax.set_ylim(max(0.0, result["int_accuracy"] - 10.0), min(100.0, result["int_accuracy"] + 2.0))
     ax.set_xlim(0, 100)
     ax.legend(loc="lower left", fontsize=8)
-    ax.set_title(f"{result['model']} ({result['dataset']}): validation Pareto settings on test; circled: chosen "
+    ax.set_title(f"{result['model']} ({result['dataset']}): settings run on test; circled: chosen on validation "
                  f"(int {result['int_accuracy']:.1f} %)", fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()

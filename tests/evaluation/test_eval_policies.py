@@ -81,3 +81,14 @@ def test_goals():
     g = goals(_result({"bnn": 40.0}))
     assert g["best_ge_delta"] is None and not g["best_ge_bnn_plus_10"]
     assert np.isclose(g["best_macs_skipped"], 40.0)
+
+
+def test_curve_points():
+    from memornn.evaluation.policies import curve_points
+    from memornn.evaluation.tuning import Param
+
+    pts = [{"setting": {"t": i}, "loss": l, "macs_skipped": m} for i, (l, m) in enumerate([(0, 10), (0, 30), (2, 20)])]
+    one = (Param("t", (0, 1, 2)),)
+    assert [p["setting"]["t"] for p in curve_points(pts, pts[0], one)] == [0, 2, 1]  # every point, by MACs
+    two = (Param("t", (0, 1, 2)), Param("u", (0,)))
+    assert [p["setting"]["t"] for p in curve_points(pts, pts[0], two)] == [0, 1]  # Pareto (t 1) + chosen (t 0)
