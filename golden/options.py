@@ -160,12 +160,11 @@ class RunOptions:
         if predictor in ("bnn", "oracle") and threshold is None:
             threshold = DEFAULT_RELATIVE_THRESHOLD
         thresholds = None
-        if threshold is not None and predictor != "none":
-            thresholds = tuple(_check_threshold(v, predictor) for v in _values(threshold, float, "threshold"))
-        return cls(predictor,
-                   thresholds,
-                   None if delta_x is None else tuple(_check_delta(v, "delta_x") for v in _values(delta_x, int, "delta_x")),
-                   None if delta_h is None else tuple(_check_delta(v, "delta_h") for v in _values(delta_h, int, "delta_h")),
+        if threshold is not None:  # none: checked as bnn's, then not kept
+            thresholds = tuple(_check_threshold(v, "bnn" if predictor == "none" else predictor)
+                               for v in _values(threshold, float, "threshold"))
+            thresholds = None if predictor == "none" else thresholds
+        return cls(predictor, thresholds, _deltas(delta_x, "delta_x"), _deltas(delta_h, "delta_h"),
                    0 if reuse_cap is None else check_reuse_cap(reuse_cap),
                    nx.SIGN_ROW_WEIGHTS_DEFAULT if row_weights is None else _check_row_weights(row_weights))
 
@@ -261,10 +260,15 @@ def threshold_to_q(value: float, predictor: str) -> int:
     return 0
 
 
-def _check_delta(value: int, name: str) -> int:
-    if not 0 <= value <= nx.DELTA_MAX:
-        raise MemornnError(f"{_flag(name)} {value!r} is out of range: int8 units in [0, {nx.DELTA_MAX}]")
-    return value
+def _deltas(spec, name: str) -> tuple | None:
+    """Per-layer column thresholds, checked: integers in [0, DELTA_MAX] (None: not given)."""
+    if spec is None:
+        return None
+    values = tuple(_values(spec, int, name))
+    for value in values:
+        if not 0 <= value <= nx.DELTA_MAX:
+            raise MemornnError(f"{_flag(name)} {value!r} is out of range: int8 units in [0, {nx.DELTA_MAX}]")
+    return values
 
 
 def _check_row_weights(value) -> int:
