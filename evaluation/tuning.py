@@ -32,7 +32,10 @@ The rule, in full:
    unseen data. Grids of at most :data:`EXHAUSTIVE_MAX` points are searched
    exhaustively; larger ones by a greedy ascent from the least-skipping corner (each
    round tries one grid step up along each parameter and moves to the candidate within
-   the budget that skips the most MACs; it stops when none is within the budget).
+   the budget that gains the most MACs per point of loss it adds, steps that add no
+   loss first; it stops when none is within the budget). Spending the budget where it
+   buys the most work matters for the hybrid: its column thresholds alone can use up
+   the budget and leave nothing for the row stage.
 
 4. **Choice**: among the qualifying settings, the one that skips the most MACs; ties go
    to the smaller parameter values. If none qualifies, there is no choice (``None``).
@@ -76,8 +79,11 @@ class Param:
 DELTA_GRID = (0, 1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32)
 #: The sign predictor's absolute threshold tau, gate-output units.
 TAU_GRID = (0.0, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3)
-#: The hybrid's reuse cap K (snapshots), least skipping first.
-CAP_GRID = (1, 2, 4, 8)
+#: The hybrid's coarser grids (each run costs 3-6 times delta's): column thresholds and tau.
+HYBRID_DELTA_GRID = (0, 1, 2, 3, 4, 6, 8, 12, 16, 24)
+HYBRID_TAU_GRID = (0.0, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256)
+#: The hybrid's reuse cap K: fixed, it sizes the hardware's snapshot memory (K + 1 copies).
+HYBRID_CAP = 4
 
 #: The parameter space of each policy (``none`` has none); keys are
 #: :class:`~memornn.golden.options.RunOptions` fields, and parameters not listed keep
@@ -88,8 +94,8 @@ POLICY_SPACES: dict[str, tuple[Param, ...]] = {
     "oracle": (Param("threshold", THETA_GRID),),
     "delta": (Param("delta_x", DELTA_GRID), Param("delta_h", DELTA_GRID)),
     "sign": (Param("threshold", TAU_GRID),),
-    "hybrid": (Param("delta_x", DELTA_GRID), Param("delta_h", DELTA_GRID), Param("threshold", TAU_GRID),
-               Param("reuse_cap", CAP_GRID)),
+    "hybrid": (Param("delta_x", HYBRID_DELTA_GRID), Param("delta_h", HYBRID_DELTA_GRID),
+               Param("threshold", HYBRID_TAU_GRID), Param("reuse_cap", (HYBRID_CAP,))),
 }
 
 LOSS_KINDS = ("accuracy", "agreement", "output")
@@ -120,10 +126,7 @@ def run_options(predictor: str, setting: dict) -> RunOptions:
 
 def run_policy(qmodel, batch: Batch, predictor: str, setting: dict) -> dict:
     """The golden model's key table for one policy setting (the only call into the golden model)."""
-    options = run_options(predictor, setting)
-    if predictor == "none":
-        return golden_run(qmodel, batch, 0.0, "none")
-    return golden_run(qmodel, batch, options.threshold, predictor, options.reuse_cap)
+    return golden_run(qmodel, batch, run_options(predictor, setting))
 
 
 @dataclass
@@ -245,24 +248,36 @@ def _exhaustive(evaluate, space, budget):
     return best, points
 
 
+#: Loss increase (points) below which a greedy step counts as free.
+_FREE_LOSS = 1e-3
+
+
+def _gain(point: dict, current: dict) -> float:
+    """MACs gained per point of loss spent (free steps: per :data:`_FREE_LOSS`)."""
+    return (point["macs_skipped"] - current["macs_skipped"]) / max(point["loss"] - current["loss"], _FREE_LOSS)
+
+
 def _greedy(evaluate, space, budget):
-    """Ascent from the least-skipping corner, one grid step along one parameter a round."""
+    """Ascent from the least-skipping corner, one grid step along one parameter a round: to
+    the step within the budget that gains the most MACs per point of loss it spends."""
     index = [0] * len(space)
     first = evaluate({p.name: p.grid[0] for p in space})
     points = [first]
-    best = first if first["loss"] <= budget + 1e-9 else None
-    while best is not None:
+    best = current = first if first["loss"] <= budget + 1e-9 else None
+    while current is not None:
         move = None
         for k, param in enumerate(space):
             if index[k] + 1 < len(param.grid):
                 idx = index[:k] + [index[k] + 1] + index[k + 1:]
                 point = evaluate({p.name: p.grid[i] for p, i in zip(space, idx)})
                 points.append(point)
-                if point["loss"] <= budget + 1e-9 and _better(point, move[1] if move else None, space):
-                    move = (idx, point)
+                if point["loss"] <= budget + 1e-9 and (move is None or _gain(point, current) > move[2]):
+                    move = (idx, point, _gain(point, current))
         if move is None:
             break
-        index, best = move
+        index, current = move[0], move[1]
+        if _better(current, best, space):
+            best = current
     return best, points
 
 
