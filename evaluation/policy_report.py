@@ -3,11 +3,9 @@ accuracy-against-MACs-skipped figure of each model."""
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
-from ..golden.errors import MemornnError
+from .plot import save_figure
 from .summary import PAPER, _table
 
 COLORS = {"none": "black", "bnn": "tab:blue", "oracle": "tab:orange", "delta": "tab:green", "sign": "tab:red",
@@ -181,12 +179,4 @@ def plot_policies(result: dict, path: str) -> None:
     ax.legend(loc="lower left", fontsize=8)
     ax.set_title(f"{result['model']} ({result['dataset']}): settings run on test; circled: chosen on validation "
                  f"(int {result['int_accuracy']:.1f} %)", fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    folder = os.path.dirname(path)
-    try:
-        if folder:
-            os.makedirs(folder, exist_ok=True)
-        fig.savefig(path)
-    except OSError as exc:
-        raise MemornnError(f"cannot write {path!r}: {exc.strerror}") from None
+    save_figure(fig, ax, path)
