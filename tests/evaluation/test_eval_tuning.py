@@ -180,3 +180,20 @@ def test_cli_bad_input(files, capsys, args, words):
     assert code != 0
     assert words in err and len(err.strip().splitlines()) == 1
     assert not list(files.glob("out.*"))
+
+
+@pytest.mark.parametrize("predictor", ["delta", "sign", "hybrid"])
+def test_cli_tunes_every_policy(files, tiny, capsys, predictor):
+    """The written settings reproduce the chosen point when golden runs them."""
+    out = files / f"{predictor}.toml"
+    code, stdout, err = run_main(["tune", "--model", files / "q.npz", "--inputs", files / "val.npz", "--predictor",
+                                  predictor, "--max-loss", "10", "--margin", "2", "-o", out], capsys)
+    assert code == 0, err
+    qmodel, data = tiny
+    options, selection = load_settings(out, qmodel)
+    assert options.predictor == predictor and selection["validation_loss"] <= 8.0
+    res = golden_run(qmodel, data.train, options)
+    skipped = res["macs_skipped"].sum()
+    assert selection["validation_macs_skipped"] == pytest.approx(100 * skipped / (skipped + res["macs"].sum()))
+    if predictor == "hybrid":
+        assert options.reuse_cap == 4
