@@ -48,6 +48,11 @@ def plot_sweep(results: dict, path: str, max_loss: float | None = 1.0) -> None:
         flags.append(f"cap {results['reuse_cap']}")
     ax.set_title(f"{results['model']} ({results['dataset']}): float {results['float_accuracy']:.1f} %, "
                  f"int {results['int_accuracy']:.1f} %" + (f" [{', '.join(flags)}]" if flags else ""), fontsize=9)
+    save_figure(fig, ax, path)
+
+
+def save_figure(fig, ax, path: str) -> None:
+    """Grid, tight layout, and write the PNG (creating its folder); a one-line error if it cannot."""
     ax.grid(alpha=0.3)
     fig.tight_layout()
     folder = os.path.dirname(path)

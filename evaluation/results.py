@@ -9,7 +9,7 @@ import os
 from ..golden.errors import MemornnError
 
 CSV_FIELDS = ("model", "dataset", "predictor", "threshold", "theta_q88", "reuse_cap", "offsets", "float_accuracy",
-              "int_accuracy", "accuracy", "loss", "reuse", "macs_avoided")
+              "int_accuracy", "accuracy", "loss", "reuse", "macs_avoided", "val_loss", "val_macs_avoided")
 
 
 def _open_for_writing(path: str):
@@ -54,6 +54,7 @@ def csv_rows(results: dict) -> tuple[list[str], list[dict]]:
         row = {k: results[k] for k in ("model", "dataset", "reuse_cap", "offsets", "float_accuracy", "int_accuracy")}
         row.update({k: point[k] for k in ("predictor", "threshold", "theta_q88", "accuracy", "loss", "reuse",
                                           "macs_avoided")})
+        row.update({k: point.get(k, "") for k in ("val_loss", "val_macs_avoided")})
         for layer, gates in point["reuse_by_gate"].items():
             row.update({f"reuse_{layer}_{g}": v for g, v in gates.items()})
         rows.append(row)

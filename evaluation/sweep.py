@@ -5,6 +5,12 @@ the training split as calibration, then run on the test split: once without
 memoization (predictor ``none``: the integer baseline) and once per threshold and
 predictor. The accuracy loss of a memoized run is in points (percentage points)
 against that integer baseline.
+
+When the data set has a validation split, every threshold also runs there
+(``val_loss``, ``val_macs_avoided``), and the best threshold is chosen on those
+validation figures alone by ``memornn tune``'s rule (:mod:`.tuning`: most MACs avoided
+with a validation loss within ``MAX_LOSS`` minus the safety margin, no failing
+threshold below it); the test figures of the chosen point are what tables report.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from ..golden.quantize import quantize_model
 from .datasets import Dataset, subset
 from .metrics import GATE_NAMES, accuracy, macs_avoided_percent, reuse_by_gate, reuse_percent
 from .progress import progress
+from .tuning import DEFAULT_MARGIN, Param, ValidationSet, choose
 
 SWEEP_PREDICTORS = ("bnn", "oracle")
 #: Accuracy loss (points, against the integer model without memoization) that
@@ -48,7 +55,8 @@ def run_sweep(model: FloatModel, data: Dataset, thresholds, predictors=SWEEP_PRE
     model : FloatModel
         With ``head_weight`` / ``head_bias``.
     data : Dataset
-        Calibration from ``data.train``; evaluation on ``data.test``.
+        Calibration from ``data.train``; evaluation on ``data.test``; the best
+        threshold chosen on ``data.val`` (none without it).
     thresholds : sequence of float
     predictors : sequence of {"bnn", "oracle"}
     reuse_cap : int
@@ -67,8 +75,9 @@ def run_sweep(model: FloatModel, data: Dataset, thresholds, predictors=SWEEP_PRE
         JSON-ready: the settings, ``float_accuracy`` and ``int_accuracy`` (%, predictor
         none), ``head_input_error`` (mean and max of ``|h_int - h_float|`` at the last
         steps, the head's inputs, without memoization), ``points`` (one per predictor and
-        threshold: ``accuracy``, ``loss``, ``reuse``, ``macs_avoided``, ``reuse_by_gate``),
-        and ``best`` (per predictor, the point of :func:`best_threshold`, or None).
+        threshold: ``accuracy``, ``loss``, ``reuse``, ``macs_avoided``, ``reuse_by_gate``,
+        with a validation split also ``val_loss`` and ``val_macs_avoided``), and ``best``
+        (per predictor, the point of :func:`best_threshold`, or None).
 
     Raises
     ------
@@ -94,6 +103,7 @@ def run_sweep(model: FloatModel, data: Dataset, thresholds, predictors=SWEEP_PRE
     qmodel = quantize_model(model, data.train, use_offsets=use_offsets)
     test, labels = subset(data.test, data.y_test, limit)
 
+    val = ValidationSet(qmodel, data.val, data.y_val) if data.val is not None else None
     h_float = float_forward(model, test)
     h_int = golden_run(qmodel, test, 0.0, "none")["h"]
     float_acc = accuracy(model, h_float, test, labels)
@@ -103,7 +113,8 @@ def run_sweep(model: FloatModel, data: Dataset, thresholds, predictors=SWEEP_PRE
         "model": name, "dataset": data.name, "cell": model.cell, "layers": model.num_layers,
         "hidden": model.hidden_size, "bidirectional": model.bidirectional, "gates": list(GATE_NAMES[model.cell]),
         "reuse_cap": reuse_cap, "offsets": bool(use_offsets), "calibration_sequences": data.train.size,
-        "test_sequences": test.size, "float_accuracy": float_acc, "int_accuracy": int_acc,
+        "test_sequences": test.size, "val_sequences": val.batch.size if val else 0,
+        "float_accuracy": float_acc, "int_accuracy": int_acc,
         "head_input_error": {"mean": float(head_error.mean()), "max": float(head_error.max())}, "points": [],
     }
     runs = [(p, t) for p in predictors for t in thresholds]
@@ -116,41 +127,54 @@ def run_sweep(model: FloatModel, data: Dataset, thresholds, predictors=SWEEP_PRE
             "accuracy": acc, "loss": int_acc - acc, "reuse": reuse_percent(out),
             "macs_avoided": macs_avoided_percent(out), "reuse_by_gate": reuse_by_gate(out, test, model.cell),
         })
+        if val is not None:
+            setting = {"threshold": theta, "reuse_cap": reuse_cap} if reuse_cap else {"threshold": theta}
+            vp = val.point(predictor, setting)
+            results["points"][-1].update(val_loss=vp["loss"], val_macs_avoided=vp["macs_skipped"])
         bar.set_postfix_str(f"{predictor} {theta:g}: acc {acc:.2f} % reuse {results['points'][-1]['reuse']:.1f} %")
     results["best"] = {p: best_point(results, p) for p in predictors}
     return results
 
 
-def best_point(results: dict, predictor: str = "bnn", max_loss: float = MAX_LOSS) -> dict | None:
+def best_point(results: dict, predictor: str = "bnn", max_loss: float = MAX_LOSS,
+               margin: float = DEFAULT_MARGIN) -> dict | None:
     """The sweep point of :func:`best_threshold`, or None if no threshold qualifies."""
-    ok = [p for p in results["points"] if p["predictor"] == predictor and p["loss"] <= max_loss + 1e-9]
-    return max(ok, key=lambda p: p["threshold"]) if ok else None
+    points = {p["threshold"]: p for p in results["points"] if p["predictor"] == predictor}
+    if not points or any("val_loss" not in p for p in points.values()):
+        return None  # no validation figures: nothing may be chosen (never on the test split)
+    space = (Param("threshold", tuple(sorted(points))),)
+    best, _ = choose(lambda s: {"setting": s, "loss": points[s["threshold"]]["val_loss"],
+                                "macs_skipped": points[s["threshold"]]["val_macs_avoided"]},
+                     space, max(max_loss - margin, 0.0))
+    return None if best is None else points[best["setting"]["threshold"]]
 
 
-def best_threshold(results: dict, predictor: str = "bnn", max_loss: float = MAX_LOSS) -> float | None:
-    """The largest swept threshold whose accuracy loss is at most ``max_loss`` points.
+def best_threshold(results: dict, predictor: str = "bnn", max_loss: float = MAX_LOSS,
+                   margin: float = DEFAULT_MARGIN) -> float | None:
+    """The threshold chosen on the validation figures by ``memornn tune``'s rule.
 
-    The loss is against the integer model without memoization. Every swept threshold
-    is considered, not only those below the first one that loses too much.
+    The swept threshold that avoids the most MACs on the validation split among those
+    whose validation loss, and that of every smaller swept threshold, is at most
+    ``max_loss - margin`` points (:mod:`.tuning`). The test figures play no part.
 
     Parameters
     ----------
     results : dict
         Output of :func:`run_sweep` (or its JSON file, loaded).
     predictor : str
-    max_loss : float
+    max_loss, margin : float
         In accuracy points.
 
     Returns
     -------
     float or None
-        None when even the smallest threshold loses more than ``max_loss``.
+        None when no threshold qualifies, or the sweep has no validation figures.
     """
-    point = best_point(results, predictor, max_loss)
+    point = best_point(results, predictor, max_loss, margin)
     return None if point is None else point["threshold"]
 
 
 def max_reuse_within_loss(results: dict, predictor: str, max_loss: float = MAX_LOSS) -> dict | None:
-    """The point with the most reuse among those losing at most ``max_loss`` points."""
-    ok = [p for p in results["points"] if p["predictor"] == predictor and p["loss"] <= max_loss + 1e-9]
-    return max(ok, key=lambda p: (p["reuse"], -p["threshold"])) if ok else None
+    """The validation-chosen point (:func:`best_point`): its test reuse is what the ablation
+    tables compare."""
+    return best_point(results, predictor, max_loss)

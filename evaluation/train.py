@@ -2,7 +2,8 @@
 
 Every model is an ``nn.LSTM`` / ``nn.GRU`` (``batch_first``) followed by a linear head
 on the last layer's output at each sequence's last step, trained with Adam on the
-cross-entropy loss for a fixed number of epochs (no selection on the test split).
+cross-entropy loss for a fixed number of epochs (no selection on the validation or test
+split; neither is seen by training).
 Sequences of different lengths go through ``pack_padded_sequence``, so training sees
 exactly the per-sequence-length semantics of :func:`memornn.golden.floatref.float_forward`.
 Runs are seeded and single-threaded (``torch.set_num_threads(1)``).
@@ -58,6 +59,7 @@ MODEL_SPECS = {
     "jv_lstm64x2": ModelSpec("japanesevowels", "lstm", 64, layers=2, epochs=60),
     "digits_lstm64": ModelSpec("digits", "lstm", 64, epochs=40, batch=64),
     "digits_lstm256": ModelSpec("digits", "lstm", 256, epochs=30, batch=64, lr=2e-3),
+    "seqdigits_gru64": ModelSpec("seqdigits", "gru", 64, epochs=60, batch=32, lr=3e-3),
 }
 
 

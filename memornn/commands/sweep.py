@@ -13,10 +13,11 @@ def register(sub) -> None:
                        description="Quantize a float model with a classifier head (calibrated on the data set's "
                                    "training split) and, on its test split, measure for each threshold and "
                                    "predictor the accuracy (float, integer without memoization, memoized), the "
-                                   "reuse per layer and gate and the MACs avoided. Writes DIR/sweep.json, "
+                                   "reuse per layer and gate and the MACs avoided; the best threshold is chosen "
+                                   "on the validation split (memornn tune's rule), never on test. Writes DIR/sweep.json, "
                                    "DIR/sweep.csv and DIR/sweep.png. Needs the data extra.")
     p.add_argument("--model", required=True, metavar="M.npz", help="float model with head_weight/head_bias")
-    p.add_argument("--dataset", required=True, metavar="NAME", help="japanesevowels or digits")
+    p.add_argument("--dataset", required=True, metavar="NAME", help="japanesevowels, digits or seqdigits")
     p.add_argument("--thresholds", default="0:0.6:0.05", metavar="RANGE",
                    help="comma-separated items, each start:stop:step (stop included) or a number; "
                         "default 0:0.6:0.05")
@@ -61,9 +62,10 @@ def run(args) -> int:
         theta = best_threshold(results, predictor)
         point = results["best"][predictor]
         if point is None:
-            print(f"  {predictor}: every threshold loses more than 1 point")
+            print(f"  {predictor}: no threshold within the budget on the validation split (memornn tune's rule)")
         else:
-            print(f"  {predictor}: largest threshold within 1 point: {theta:g} ({point['reuse']:.1f} % reused, "
-                  f"{point['macs_avoided']:.1f} % MACs avoided, loss {point['loss']:.2f} points)")
+            print(f"  {predictor}: threshold chosen on the validation split: {theta:g}; on test "
+                  f"{point['reuse']:.1f} % reused, {point['macs_avoided']:.1f} % MACs avoided, loss "
+                  f"{point['loss']:.2f} points")
     print(f"wrote {args.output}/sweep.json, sweep.csv, sweep.png")
     return 0

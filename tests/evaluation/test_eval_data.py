@@ -21,22 +21,35 @@ def test_dataset_names():
         check_dataset_name("x")
 
 
+def _rows(batch):
+    return {r.tobytes() for r in batch.x.reshape(batch.size, -1)}
+
+
 def test_digits():
     pytest.importorskip("sklearn")
     d = load_dataset("digits")
-    assert (d.train.x.shape, d.test.x.shape, d.classes) == ((1347, 8, 8), (450, 8, 8), 10)
+    assert (d.train.x.shape, d.val.x.shape, d.test.x.shape, d.classes) == ((1000, 8, 8), (347, 8, 8), (450, 8, 8), 10)
     assert d.train.x.min() == -1.0 and d.train.x.max() == 1.0
-    assert sorted(np.unique(d.y_test)) == list(range(10))
+    assert sorted(np.unique(d.y_test)) == list(range(10)) == sorted(np.unique(d.y_val))
     again = load_dataset("digits")
     np.testing.assert_array_equal(again.test.x, d.test.x)  # the split is fixed
+    np.testing.assert_array_equal(again.val.x, d.val.x)
+    # The three splits are disjoint images (the archive has a few exact duplicates: allow those).
+    assert len(_rows(d.val) & _rows(d.test)) <= 2 and len(_rows(d.val) & _rows(d.train)) <= 2
+    seq = load_dataset("seqdigits")  # the same images and splits, pixel by pixel
+    assert seq.val.x.shape == (347, 64, 1)
+    np.testing.assert_array_equal(seq.val.x.reshape(347, 8, 8), d.val.x)
+    np.testing.assert_array_equal(seq.y_test, d.y_test)
 
 
 def test_japanese_vowels():
     pytest.importorskip("aeon")
     d = load_dataset("japanesevowels")
-    assert (d.train.size, d.test.size, d.input_size, d.classes) == (270, 370, 12, 9)
+    assert (d.train.size, d.val.size, d.test.size, d.input_size, d.classes) == (180, 90, 370, 12, 9)
     assert (d.test.lengths.min(), d.test.lengths.max()) == (7, 29)
     assert sorted(np.unique(d.y_train)) == list(range(9))
+    assert np.bincount(d.y_val).tolist() == [10] * 9  # 10 held-out utterances of each training speaker
+    assert not _rows(d.val) & _rows(d.train) and not _rows(d.val) & _rows(d.test)
     frames = d.train.x[np.arange(d.train.x.shape[1])[None] < d.train.lengths[:, None]]
     np.testing.assert_allclose(frames.mean(0), 0, atol=1e-12)
     np.testing.assert_allclose(frames.std(0), 1, atol=1e-12)
@@ -79,3 +92,17 @@ def test_training_tiny(tmp_path):
     assert float_accuracy(again, d) == info["float_accuracy"]
     model2, _ = train_model(spec, d, show_progress=False)  # seeded: the same model again
     np.testing.assert_array_equal(model2.layers[1][0].w_hh, model.layers[1][0].w_hh)
+
+
+def test_export_split_is_an_inputs_file(tmp_path):
+    pytest.importorskip("sklearn")
+    from memornn.commands.tune import load_labelled
+    from memornn.evaluation.export import main
+
+    assert main(["digits", str(tmp_path / "val.npz"), "--split", "val"]) == 0
+    batch, labels = load_labelled(str(tmp_path / "val.npz"), 8)
+    d = load_dataset("digits")
+    np.testing.assert_array_equal(batch.x, d.val.x)
+    np.testing.assert_array_equal(labels, d.y_val)
+    assert main(["nope", str(tmp_path / "x.npz"), "--split", "val"]) == 2
+    assert not (tmp_path / "x.npz").exists()

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from eval_testlib import tiny_dataset, tiny_model
+from memornn.evaluation.datasets import Dataset
 from memornn.evaluation.metrics import macs_avoided_percent, reuse_by_gate, reuse_percent
 from memornn.evaluation.plot import plot_sweep
 from memornn.evaluation.results import read_json, write_csv, write_json
@@ -70,19 +71,39 @@ def test_reuse_by_gate_counts_only_valid_steps():
     assert macs_avoided_percent(counters) == 30.0
 
 
-def _results(losses):
-    return {"points": [{"predictor": "bnn", "threshold": t, "loss": loss, "reuse": 10 * i}
-                       for i, (t, loss) in enumerate(losses)]}
+def _results(losses, test_losses=None):
+    test_losses = test_losses or [9.0] * len(losses)
+    return {"points": [{"predictor": "bnn", "threshold": t, "val_loss": loss, "val_macs_avoided": 10.0 * i,
+                        "loss": tl, "reuse": 10 * i} for i, ((t, loss), tl) in enumerate(zip(losses, test_losses))]}
 
 
-def test_best_threshold():
-    assert best_threshold(_results([(0.0, 0.0), (0.1, 0.5), (0.2, 1.0), (0.3, 1.5)])) == 0.2
-    # Every threshold with loss <= 1 counts, also past one that loses more.
-    assert best_threshold(_results([(0.0, 0.0), (0.1, 1.2), (0.2, 0.8), (0.3, 2.0)])) == 0.2
+def test_best_threshold_is_chosen_on_validation():
+    # Budget: max loss 1 - margin 0.5 = 0.5 points of validation loss.
+    assert best_threshold(_results([(0.0, 0.0), (0.1, 0.5), (0.2, 1.0), (0.3, 1.5)])) == 0.1
+    assert best_threshold(_results([(0.0, 0.0), (0.1, 1.0), (0.2, 0.8)]), margin=0.0) == 0.2
+    assert best_threshold(_results([(0.0, 0.0), (0.1, 1.1), (0.2, 0.8)]), margin=0.0) == 0.0
+    # A threshold past a failing one does not qualify even when it passes.
+    assert best_threshold(_results([(0.0, 0.0), (0.1, 1.2), (0.2, 0.0)])) == 0.0
     assert best_threshold(_results([(0.0, 1.5), (0.1, 2.0)])) is None
     assert best_threshold(_results([(0.0, 0.5), (0.1, 1.5)]), max_loss=2.0) == 0.1
     assert best_threshold(_results([(0.0, 0.0)]), predictor="oracle") is None
+    # The test losses play no part: poisoning them changes nothing.
+    val = [(0.0, 0.0), (0.1, 0.2), (0.2, 0.4), (0.3, 0.9)]
+    assert best_threshold(_results(val, [0, 5, 50, 0])) == best_threshold(_results(val, [0, 0, 0, 0])) == 0.2
     assert max_reuse_within_loss(_results([(0.0, 0.0), (0.1, 0.5), (0.2, 3.0)]), "bnn")["threshold"] == 0.1
+    no_val = {"points": [{"predictor": "bnn", "threshold": 0.1, "loss": 0.0}]}
+    assert best_threshold(no_val) is None  # never chosen on the test figures
+
+
+def test_sweep_with_a_validation_split():
+    d = tiny_dataset(train=12, test=10, seed=3)
+    v = tiny_dataset(train=2, test=8, seed=4)
+    data = Dataset("tiny", d.train, d.y_train, d.test, d.y_test, 3, v.test, v.y_test)
+    res = run_sweep(tiny_model(), data, [0.0, 0.3, 2.0], ("oracle",), show_progress=False)
+    assert res["val_sequences"] == 8
+    assert all("val_loss" in p and "val_macs_avoided" in p for p in res["points"])
+    assert res["points"][0]["val_loss"] == 0.0  # the oracle at theta 0 changes nothing
+    assert res["best"]["oracle"] is not None
 
 
 def test_bad_input(data):
