@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import pickle
 import re
+import warnings
 import zipfile
 
 import numpy as np
@@ -106,7 +107,11 @@ def _is_torchscript(path: str) -> bool:
 
 def _from_torchscript(torch, path: str, module: str | None, where: str) -> dict:
     try:
-        archive = torch.jit.load(path, map_location="cpu")
+        # torch 2.13 marks TorchScript deprecated on every load; archives still load, and the
+        # notice is not the user's business here.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            archive = torch.jit.load(path, map_location="cpu")
     except Exception as exc:  # torch raises RuntimeError and others for a corrupt archive
         raise MemornnError(f"{where} is not a readable TorchScript archive ({type(exc).__name__})") from None
     found = {name: RECURRENT[m.original_name] for name, m in archive.named_modules()
