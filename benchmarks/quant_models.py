@@ -10,8 +10,9 @@ evaluated on its test split (predictor none: the integer model without memoizati
 writes ``benchmarks/results/quant_models.json`` and ``quant_models.md``: test accuracy
 of the float model and of the integer model quantized with ``minmax`` (the quantizer
 before the clipping search) and ``mse`` (the default), the loss in points, the mean and
-largest ``|h_int - h_float|`` of the head's input, and the agreement of the integer
-model's class with the float model's.
+largest ``|h_int - h_float|`` of the head's input, the agreement of the integer
+model's class with the float model's, and the counts of always-zero input features and
+of live features whose input range the search clipped.
 """
 
 from __future__ import annotations
@@ -52,10 +53,12 @@ def measure(name: str, data) -> dict:
     float_class = apply_head(model, feats).argmax(axis=1)
     entry = {"cell": f"{model.cell} {model.num_layers}x{model.hidden_size}", "dataset": data.name,
              "float_accuracy": 100.0 * float((float_class == data.y_test).mean()), "methods": {}}
+    scales = {}
     for method in METHODS:
         start = time.monotonic()
         qmodel = quantize_model(model, data.train, method=method)
         seconds = time.monotonic() - start
+        scales[method] = qmodel.input_scale
         q_feats = last_outputs(golden_run(qmodel, data.test, 0.0, "none")["h"], lengths)
         q_class = apply_head(model, q_feats).argmax(axis=1)
         acc = 100.0 * float((q_class == data.y_test).mean())
@@ -65,6 +68,9 @@ def measure(name: str, data) -> dict:
             "agreement": 100.0 * float((q_class == float_class).mean()),
             "head_input_error_mean": float(err.mean()), "head_input_error_max": float(err.max()),
             "quantize_seconds": round(seconds, 2)}
+    live = np.abs(data.train.x).max(axis=(0, 1)) > 0
+    entry["dead_features"] = int(np.sum(~live))
+    entry["inputs_clipped"] = int(np.sum(scales["mse"][live] < scales["minmax"][live] * (1 - 1e-12)))
     return entry
 
 
@@ -73,14 +79,15 @@ def markdown(results: dict) -> str:
              "Test split, calibration on the training split, predictor none. Loss in points (float - integer); "
              "agreement: integer class = float class; error: mean |h_int - h_float| of the head's input.", "",
              "| model | data | cell | float acc | int acc (minmax) | loss (minmax) | int acc (mse) | loss (mse) "
-             "| agreement minmax / mse | error minmax / mse |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| agreement minmax / mse | error minmax / mse | dead inputs | inputs clipped |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, e in results["models"].items():
         mm, ms = e["methods"]["minmax"], e["methods"]["mse"]
         lines.append(f"| {name} | {e['dataset']} | {e['cell']} | {e['float_accuracy']:.2f} | {mm['int_accuracy']:.2f} "
                      f"| {mm['loss']:+.2f} | {ms['int_accuracy']:.2f} | {ms['loss']:+.2f} "
                      f"| {mm['agreement']:.2f} / {ms['agreement']:.2f} "
-                     f"| {mm['head_input_error_mean']:.4f} / {ms['head_input_error_mean']:.4f} |")
+                     f"| {mm['head_input_error_mean']:.4f} / {ms['head_input_error_mean']:.4f} "
+                     f"| {e['dead_features']} | {e['inputs_clipped']} |")
     return "\n".join(lines) + "\n"
 
 

@@ -1,31 +1,29 @@
 """The quantization regression models (``models/qreg_*.npz``) and their data sets.
 
-Two small models trained on real data, each built to break the min-max quantizer
-(``memornn quantize --method minmax``) in one of the ways real networks do:
+Two small models trained on real data (JapaneseVowels, the data extra), each built to
+break the min-max quantizer (``memornn quantize --method minmax``) the way real networks do:
 
-``qreg_digits_bin_lstm64``
-    LSTM 1x64 on scikit-learn's digits read row by row as *binary* inputs (pixel > 8):
-    a piano-roll-like input whose feature 0 (the left border column) is never set in
-    the whole data set, so it is always zero in calibration, like a silent key, a dead
-    ReLU channel or a padding channel. Its weight column keeps its initial values
-    (nothing trains it).
-``qreg_jv_gru64_outlier``
-    GRU 1x64 on JapaneseVowels whose input weight column 0 is an outlier: the model is
-    trained on data with feature 0 in 32x its normalised units (as an un-normalised
-    sensor reading would be) and then converted to take the normalised data, that
-    factor folded into ``weight_ih_l0[:, 0]``. The float function is unchanged, and
-    that column is about 20x the others.
+``qreg_jv_onehot_lstm64``
+    LSTM 1x64 on a piano-roll-like binary input: each of the 12 normalised features is
+    one-hot encoded into 8 bins of width 1 over [-4, 4] (``onehot_bins``), 96 channels of
+    which 11 (outer bins) are never set in the training split: always zero in
+    calibration, like silent keys, dead ReLU channels or padding channels. Nothing trains
+    their weight columns, which keep their initial values.
+``qreg_jv_qbin_gru64_outlier``
+    GRU 1x64 on the 12 features one-hot encoded into 8 equal-frequency bins (edges at
+    the training split's quantiles, so every channel is live), whose input weight column
+    0 is an outlier: the model is trained with channel 0 at 256x the others (as an
+    un-normalised input would be) and then converted to take the 0/1 data, the factor
+    folded into ``weight_ih_l0[:, 0]`` (the float function is unchanged), which ends up
+    about 100x the other columns.
 
-Data sets (``dataset_for``) come from the data extra, like :mod:`.datasets`; training
-uses :func:`.train.train_model` (seeded, one thread, reproducible). Rebuild with
+Training uses :func:`.train.train_model` (seeded, one thread, reproducible). Rebuild with
 ``python -m memornn.evaluation.regression`` (needs the torch and data extras).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 
 import numpy as np
@@ -33,36 +31,47 @@ import numpy as np
 from ..golden.floatmodel import FloatLayer, FloatModel
 from ..golden.inputs import Batch
 from .datasets import Dataset, load_dataset
-from .train import ModelSpec, save_float32, train_model
+from .train import ModelSpec, read_log, save_and_log, train_model
 
-#: Gain of the outlier column of ``qreg_jv_gru64_outlier`` (a power of two: folding it
-#: into float32 weights is exact).
-OUTLIER_GAIN = 32.0
+#: Gain of the outlier column of ``qreg_jv_qbin_gru64_outlier`` (a power of two: folding
+#: it into float32 weights is exact).
+OUTLIER_GAIN = 256.0
 OUTLIER_FEATURE = 0
-#: Binarization threshold of the digits pixels (0..16).
-DIGITS_ON = 8
+BINS = 8
 
 MODEL_SPECS = {
-    "qreg_digits_bin_lstm64": ModelSpec("digits_binary", "lstm", 64, epochs=40, batch=64),
-    "qreg_jv_gru64_outlier": ModelSpec("japanesevowels", "gru", 64, epochs=60),
+    "qreg_jv_onehot_lstm64": ModelSpec("japanesevowels_onehot", "lstm", 64, epochs=60),
+    "qreg_jv_qbin_gru64_outlier": ModelSpec("japanesevowels_qbins", "gru", 64, epochs=60),
 }
 
 
-def binary_digits() -> Dataset:
-    """Digits (same split as :func:`.datasets.load_dataset`), pixels binarized ``> 8`` to 0/1."""
-    data = load_dataset("digits")
+def onehot_bins(batch: Batch, edges: np.ndarray) -> Batch:
+    """Each feature ``j`` to ``len(edges[j]) + 1`` channels, one-hot by ``numpy.digitize``; padding stays 0."""
+    n, t, features = batch.x.shape
+    bins = edges.shape[1] + 1
+    out = np.zeros((n, t, features * bins))
+    rows, steps = np.arange(n)[:, None], np.arange(t)[None, :]
+    for j in range(features):
+        out[rows, steps, j * bins + np.digitize(batch.x[:, :, j], edges[j])] = 1.0
+    mask = steps < batch.lengths[:, None]
+    return Batch(out * mask[:, :, None], batch.lengths)
 
-    def binarize(batch: Batch) -> Batch:
-        # load_dataset maps pixel p to p / 8 - 1, so p > 8 is x > 0.
-        return Batch((batch.x > (DIGITS_ON / 8.0 - 1.0)).astype(np.float64), batch.lengths)
 
-    return Dataset("digits_binary", binarize(data.train), data.y_train, binarize(data.test), data.y_test,
+def _encoded(name: str, data: Dataset, edges: np.ndarray) -> Dataset:
+    return Dataset(name, onehot_bins(data.train, edges), data.y_train, onehot_bins(data.test, edges), data.y_test,
                    data.classes)
 
 
 def dataset_for(name: str) -> Dataset:
-    """The data set a regression model takes (normalised as the committed model expects)."""
-    return binary_digits() if MODEL_SPECS[name].dataset == "digits_binary" else load_dataset("japanesevowels")
+    """The data set a regression model takes (encoded as the committed model expects)."""
+    jv = load_dataset("japanesevowels")
+    features = jv.input_size
+    if MODEL_SPECS[name].dataset == "japanesevowels_onehot":
+        edges = np.tile(np.linspace(-4.0, 4.0, BINS + 1)[1:-1], (features, 1))
+    else:
+        frames = jv.train.x[np.arange(jv.train.x.shape[1])[None, :] < jv.train.lengths[:, None]]
+        edges = np.quantile(frames, np.linspace(0, 1, BINS + 1)[1:-1], axis=0).T
+    return _encoded(MODEL_SPECS[name].dataset, jv, edges)
 
 
 def _gain(batch: Batch, gain: float) -> Batch:
@@ -84,7 +93,7 @@ def build(name: str, show_progress: bool = False) -> tuple[FloatModel, dict]:
     """Train one regression model; returns the model and its training log entry."""
     spec = MODEL_SPECS[name]
     data = dataset_for(name)
-    if name == "qreg_jv_gru64_outlier":
+    if name == "qreg_jv_qbin_gru64_outlier":
         scaled = Dataset(data.name, _gain(data.train, OUTLIER_GAIN), data.y_train, _gain(data.test, OUTLIER_GAIN),
                          data.y_test, data.classes)
         model, info = train_model(spec, scaled, show_progress)
@@ -98,17 +107,12 @@ def main(argv: list[str] | None = None) -> int:
                                      description=__doc__.split("\n")[0])
     parser.add_argument("--out", default="models", help="output directory (default models/)")
     parser.add_argument("--log", default="benchmarks/results/quant_training.json", help="JSON training log")
+    parser.add_argument("--models", default=",".join(MODEL_SPECS), help="comma-separated names (default: all)")
     args = parser.parse_args(argv)
-    log = {}
-    for name in MODEL_SPECS:
+    log = read_log(args.log)
+    for name in [m for m in args.models.split(",") if m]:
         model, info = build(name, show_progress=True)
-        save_float32(model, os.path.join(args.out, f"{name}.npz"))
-        log[name] = info
-        print(f"{name}: {info['seconds']:.0f} s, test accuracy {info['float_accuracy']:.2f} %", file=sys.stderr)
-    os.makedirs(os.path.dirname(args.log) or ".", exist_ok=True)
-    with open(args.log, "w") as f:
-        json.dump(log, f, indent=1, sort_keys=True)
-        f.write("\n")
+        save_and_log(name, model, info, args.out, log, args.log)
     return 0
 
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 
 from ..golden import numerics as nx
-from ..golden.errors import MemornnError
 from ..golden.floatmodel import load_float_model
 from ..golden.inputs import load_inputs
+from ..golden.npzfile import write_atomically
 from ..golden.quantize import METHODS, quantize_model
 from ..golden.quantreport import calibration_report, summary_lines
 from .common import output_path
@@ -49,21 +48,14 @@ def register(sub) -> None:
 
 
 def _write_json(path: str, data: dict) -> None:
-    """Write ``data`` to ``path`` through a temporary file, so no half-written report is left."""
-    tmp = path + ".tmp"
-    try:
-        folder = os.path.dirname(path)
-        if folder:
-            os.makedirs(folder, exist_ok=True)
+    """Write ``data`` as indented JSON, never leaving a half-written file."""
+    text = json.dumps(data, indent=1) + "\n"
+
+    def write(tmp):
         with open(tmp, "w") as f:
-            json.dump(data, f, indent=1)
-            f.write("\n")
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise MemornnError(f"cannot write {path!r}: {exc.strerror}") from None
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+            f.write(text)
+
+    write_atomically(path, write)
 
 
 def run(args) -> int:
