@@ -12,13 +12,14 @@ Two methods choose the scales (``method``); everything after the scales is share
       features, so its weight column weighs like the others.
     - Weights: one scale per gate-neuron row over ``V = [W_ih * s_in, W_hh / 2**7]``
       (input scales folded in). Per row, the clipping range ``alpha * max |V|`` is
-      searched for the least mean-squared error of the row's dot product over the
-      calibration set: ``d M d^T`` with ``d`` the row's quantization error and ``M``
-      the second-moment matrix of the layer's inputs ``[x / s_in; h_(t-1) * 2**7]``
-      (the float model's, on the calibration steps; a small ridge keeps columns that
-      calibration never excites from being clipped away). An outlier weight column
-      that would coarsen every other weight of its rows is clipped when that costs
-      less than the coarsening.
+      searched for the least mean-squared error of the row's pre-activation over the
+      calibration steps (up to ``SEARCH_STEPS``, an even subsample beyond), both sides
+      saturated to Q3.12's [-8, 8) as the integer model saturates them, with the layer's
+      inputs ``[x / s_in; h_(t-1) * 2**7]`` and ``h_(t-1)`` from the float model (for the
+      GRU candidate rows the reset gate is left out: ``W_in x + W_hn h + b``). A small
+      ridge on the squared weight error keeps columns that calibration never excites
+      from being clipped away. An outlier weight column that would coarsen every other
+      weight of its rows is clipped when that costs less than the coarsening.
 ``"minmax"`` (the quantizer before the search; kept for comparison)
     Inputs ``max |x| / 127`` (scale 1 for an always-zero feature); weights
     ``max |V| / 127`` per row.
@@ -52,10 +53,14 @@ METHODS = ("mse", "minmax")
 #: Clipping candidates, as fractions of the largest magnitude: steps of 2% down to 0.2,
 #: then geometric down to 1/128 (heavy tails, outlier columns).
 ALPHAS = np.concatenate([np.linspace(1.0, 0.2, 41), np.geomspace(0.2, 2.0**-7, 16)[1:]])
-#: Ridge added to the input second moments, relative to their mean diagonal.
+#: Ridge on the squared weight error, relative to the inputs' mean square.
 RIDGE = 1e-3
-#: Most calibration steps the weight search looks at (an even subsample beyond).
+#: Most calibration steps the input search looks at (an even subsample beyond).
 MAX_STEPS = 20000
+#: Most calibration steps the weight search looks at (an even subsample beyond).
+SEARCH_STEPS = 2048
+#: Pre-activations saturate at Q3.12's range, [-8, 8).
+PRE_LIMIT = 2.0 ** (nx.PRE_BITS - 1 - nx.PRE_FRAC)
 
 
 def _round(v):
@@ -125,20 +130,27 @@ def row_scales_minmax(v: np.ndarray) -> np.ndarray:
     return np.abs(v).max(axis=1) / nx.WEIGHT_MAX
 
 
-def row_scales_mse(v: np.ndarray, moments: np.ndarray) -> np.ndarray:
-    """Per row, the scale ``alpha * max |row| / 127`` with the least ``d M d^T``.
+def row_scales_mse(v: np.ndarray, u: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """Per row, the scale ``alpha * max |row| / 127`` with the least calibration error.
 
-    ``moments`` is the (F, F) second-moment matrix of the row's inputs in integer units.
+    ``u`` (steps, F) holds the rows' inputs in integer units and ``bias`` the rows' float
+    biases. The error of a row is the mean over the steps of ``(sat(q . u + b) -
+    sat(v . u + b))**2``, ``sat`` clipping to Q3.12's range [-8, 8) (a pre-activation
+    beyond it saturates in the integer model anyway), plus a ridge of ``RIDGE`` times the
+    inputs' mean square per squared weight error.
     """
-    ridge = RIDGE * max(float(np.mean(np.diag(moments))), 1e-12)
-    m = moments + ridge * np.eye(moments.shape[0])
+    if u.shape[0] > SEARCH_STEPS:
+        u = u[np.linspace(0, u.shape[0] - 1, SEARCH_STEPS).astype(np.int64)]
+    ridge = RIDGE * max(float(np.mean(u**2)), 1e-12)
+    ref = np.clip(u @ v.T + bias, -PRE_LIMIT, PRE_LIMIT)
     peak = np.abs(v).max(axis=1)
     best = peak / nx.WEIGHT_MAX
     best_err = np.full(v.shape[0], np.inf)
     for alpha in ALPHAS:
         s = np.where(peak > 0, alpha * peak / nx.WEIGHT_MAX, 1.0)[:, None]
-        d = np.clip(_round(v / s), -nx.WEIGHT_MAX, nx.WEIGHT_MAX) * s - v
-        err = np.einsum("rf,rf->r", d @ m, d)
+        q = np.clip(_round(v / s), -nx.WEIGHT_MAX, nx.WEIGHT_MAX) * s
+        err = np.mean((np.clip(u @ q.T + bias, -PRE_LIMIT, PRE_LIMIT) - ref) ** 2, axis=0)
+        err += ridge * np.sum((q - v) ** 2, axis=1)
         better = err < best_err * (1 - 1e-9)
         best = np.where(better & (peak > 0), s[:, 0], best)
         best_err = np.where(better, err, best_err)
@@ -204,12 +216,6 @@ def layer_input_steps(layer_in: np.ndarray, h_dir: np.ndarray, lengths: np.ndarr
     return _valid_steps(u, lengths)
 
 
-def _second_moments(u: np.ndarray) -> np.ndarray:
-    if u.shape[0] > MAX_STEPS:
-        u = u[np.linspace(0, u.shape[0] - 1, MAX_STEPS).astype(np.int64)]
-    return u.T @ u / u.shape[0]
-
-
 def quantize_model(model: FloatModel, calibration: Batch, pwl_segments: int = nx.PWL_DEFAULT_SEGMENTS,
                    use_offsets: bool = True, method: str = "mse") -> QModel:
     """Quantize ``model`` with scales and BNN offsets from ``calibration``.
@@ -257,7 +263,7 @@ def quantize_model(model: FloatModel, calibration: Batch, pwl_segments: int = nx
             if method == "mse":
                 u = layer_input_steps(layer_inputs[k], layer_outputs[k][:, :, d * hidden:(d + 1) * hidden],
                                       calibration.lengths, bool(d), in_scale)
-                row_scale = row_scales_mse(row_values(p, in_scale), _second_moments(u))
+                row_scale = row_scales_mse(row_values(p, in_scale), u, p.b_ih + p.b_hh)
             qlayer.append(quantize_layer(p, in_scale, offsets, model.cell, hidden,
                                          f"layer {k}{' reverse' if d else ''}", row_scale))
         layers.append(qlayer)

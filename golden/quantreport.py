@@ -9,8 +9,10 @@ side by side on the calibration inputs and returns, per layer and direction:
   ``CONSTANT_SPREAD`` of their largest magnitude (index and value);
 - ``sqnr_db``: the signal-to-quantization-noise ratio of the pre-activations of each
   gate (PyTorch's names: LSTM i, f, g, o; GRU r, z, n) and of h,
-  ``10 log10(sum float^2 / sum (int - float)^2)`` over every calibration step. Both
-  models run their own recurrence, so the noise includes what accumulates over time;
+  ``10 log10(sum float^2 / sum (int - float)^2)`` over every calibration step, the
+  float pre-activations clipped to Q3.12's [-8, 8) (the integer model saturates there,
+  where sigmoid and tanh are flat). Both models run their own recurrence, so the noise
+  includes what accumulates over time;
 - ``worst_rows``: the gate-neuron rows with the largest RMS pre-activation error, with
   their weight scale relative to the min-max scale (``clip``: below 1 the row was
   clipped) and the number of their weights that saturate;
@@ -31,7 +33,7 @@ from .floatref import apply_head, float_forward, last_outputs
 from .inputs import Batch, quantize_inputs
 from .intmodel import golden_run
 from .qmodel import QModel
-from .quantize import H_SCALE, previous_h, row_values
+from .quantize import H_SCALE, PRE_LIMIT, previous_h, row_values
 
 GATE_NAMES = {"lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}
 #: A live feature is reported constant when its calibration range is at most this
@@ -119,7 +121,8 @@ def _direction_report(model, qmodel, k, d, float_in, float_h, int_in, int_h, len
     x_f, x_q = _valid(float_in, lengths), _valid(int_in, lengths)
     h_f = _valid(previous_h(float_h, lengths, reverse), lengths)
     h_q = _valid(previous_h(int_h, lengths, reverse), lengths)
-    ref = _float_pre(p, model.cell, x_f, h_f, hidden)
+    # beyond Q3.12's [-8, 8) the integer model saturates, and sigmoid and tanh are flat
+    ref = np.clip(_float_pre(p, model.cell, x_f, h_f, hidden), -PRE_LIMIT, PRE_LIMIT)
     got = _int_pre(q, model.cell, x_q, h_q, hidden, qmodel.pwl_segments)
     names = GATE_NAMES[model.cell]
     sqnr = {g: sqnr_db(ref[:, i * hidden:(i + 1) * hidden], got[:, i * hidden:(i + 1) * hidden])
