@@ -190,24 +190,34 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"unknown model {unknown[0]!r} (choose from {', '.join(MODEL_SPECS)})", file=sys.stderr)
         return 2
-    log = {}
-    if os.path.exists(args.log):
-        with open(args.log) as f:
-            log = json.load(f)
+    log = read_log(args.log)
     cache: dict[str, Dataset] = {}
     for name in names:
         spec = MODEL_SPECS[name]
         data = cache.setdefault(spec.dataset, load_dataset(spec.dataset))
         model, info = train_model(spec, data)
-        save_float32(model, os.path.join(args.out, f"{name}.npz"))
-        log[name] = info
-        print(f"{name}: {info['seconds']:.0f} s, test accuracy {info['float_accuracy']:.2f} % "
-              f"(train {info['train_accuracy']:.2f} %)", file=sys.stderr)
-        os.makedirs(os.path.dirname(args.log) or ".", exist_ok=True)
-        with open(args.log, "w") as f:
-            json.dump(log, f, indent=1, sort_keys=True)
-            f.write("\n")
+        save_and_log(name, model, info, args.out, log, args.log)
     return 0
+
+
+def read_log(path: str) -> dict:
+    """The training log at ``path``, or an empty one."""
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)
+
+
+def save_and_log(name: str, model, info: dict, out: str, log: dict, log_path: str) -> None:
+    """Write ``out/<name>.npz`` (float32) and the training log with ``info`` under ``name``."""
+    save_float32(model, os.path.join(out, f"{name}.npz"))
+    log[name] = info
+    print(f"{name}: {info['seconds']:.0f} s, test accuracy {info['float_accuracy']:.2f} % "
+          f"(train {info['train_accuracy']:.2f} %)", file=sys.stderr)
+    os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
+    with open(log_path, "w") as f:
+        json.dump(log, f, indent=1, sort_keys=True)
+        f.write("\n")
 
 
 if __name__ == "__main__":

@@ -9,8 +9,10 @@ Keys (``k`` the layer, ``_reverse`` for the backward direction of a bidirectiona
 - ``head_weight`` (C, H * directions), ``head_bias`` (C,): an optional linear classifier
   applied in float to the last layer's output at each sequence's last step.
 
-Any other key is an error. With the ``torch`` extra, a ``.pt`` file holding such a
-state dict (plus ``cell``) or a whole ``nn.LSTM`` / ``nn.GRU`` loads as well.
+Any other key is an error (so is a layer index with a leading zero or a non-ASCII
+digit). With the ``torch`` extra, ``.pt`` state dicts and TorchScript archives load as
+well (:mod:`.torchio`); with the ``onnx`` extra, ONNX ``LSTM`` / ``GRU`` nodes
+(:mod:`.onnxio`).
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from .stack import LayerStackShape
 from .npzfile import load_npz, save_npz, scalar_string
 from .numerics import GATES
 
-_LAYER_KEY = re.compile(r"^(weight_ih|weight_hh|bias_ih|bias_hh)_l(\d+)(_reverse)?$")
+# ASCII digits without leading zeros: 'weight_ih_l00' or a non-ASCII digit is an unknown key, not layer 0.
+_LAYER_KEY = re.compile(r"(weight_ih|weight_hh|bias_ih|bias_hh)_l(0|[1-9][0-9]{0,5})(_reverse)?", re.ASCII)
 
 
 @dataclass
@@ -116,7 +119,7 @@ def model_from_arrays(arrays: dict, where: str = "float model") -> FloatModel:
     for key, value in arrays.items():
         if key in ("cell", "head_weight", "head_bias"):
             continue
-        match = _LAYER_KEY.match(key)
+        match = _LAYER_KEY.fullmatch(key)
         if not match:
             raise MemornnError(f"{where}: unknown key {key!r}")
         found.setdefault((int(match[2]), 1 if match[3] else 0), {})[match[1]] = _finite(key, value, where)
@@ -172,17 +175,31 @@ def model_from_arrays(arrays: dict, where: str = "float model") -> FloatModel:
     return FloatModel(cell, layers, head_weight, head_bias)
 
 
-def load_float_model(path: str | os.PathLike) -> FloatModel:
-    """Load a float model from an ``.npz`` file or, with the torch extra, a ``.pt`` file.
+def load_float_model(path: str | os.PathLike, module: str | None = None) -> FloatModel:
+    """Load a float model: ``.npz``; ``.pt`` / ``.pth`` (torch extra); ``.onnx`` (onnx extra).
+
+    Parameters
+    ----------
+    path : path-like
+    module : str, optional
+        The recurrent submodule of a TorchScript archive or nested state dict.
 
     Raises
     ------
     MemornnError
-        If the file is missing, malformed, or (``.pt``) torch is not installed.
+        If the file is missing or malformed, holds nothing this format can express, or
+        its extra is not installed.
     """
     path = os.fspath(path)
-    if path.endswith(".pt") or path.endswith(".pth"):
+    where = f"float model {path!r}"
+    if path.endswith((".pt", ".pth")):
         from .torchio import arrays_from_torch_file
 
-        return model_from_arrays(arrays_from_torch_file(path), f"float model {path!r}")
-    return model_from_arrays(load_npz(path, "float model"), f"float model {path!r}")
+        return model_from_arrays(arrays_from_torch_file(path, module), where)
+    if module is not None:
+        raise MemornnError(f"--module {module!r} applies to .pt files only, not {path!r}")
+    if path.endswith(".onnx"):
+        from .onnxio import arrays_from_onnx_file
+
+        return model_from_arrays(arrays_from_onnx_file(path), where)
+    return model_from_arrays(load_npz(path, "float model"), where)

@@ -48,13 +48,26 @@ def save_npz(path: str | os.PathLike, arrays: dict) -> None:
 
     Writes to a temporary name first, so a failure never leaves a half-written file.
     """
+    write_atomically(path, lambda tmp: np.savez(tmp, **arrays), ".tmp.npz")
+
+
+def write_atomically(path: str | os.PathLike, write, suffix: str = ".tmp") -> None:
+    """Call ``write(tmp)`` on a temporary name beside ``path``, then rename it to ``path``.
+
+    Creates the directory; a failure never leaves a half-written file.
+
+    Raises
+    ------
+    MemornnError
+        If the file cannot be written.
+    """
     path = os.fspath(path)
     folder = os.path.dirname(path)
-    if folder:
-        os.makedirs(folder, exist_ok=True)
-    tmp = path + ".tmp.npz"
+    tmp = path + suffix
     try:
-        np.savez(tmp, **arrays)
+        if folder:
+            os.makedirs(folder, exist_ok=True)
+        write(tmp)
         os.replace(tmp, path)
     except OSError as exc:
         raise MemornnError(f"cannot write {path!r}: {exc.strerror}") from None

@@ -56,7 +56,7 @@ def test_quantized_none_close_to_float(config):
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
-def test_quantization_follows_the_documented_formulas(cell):
+def test_minmax_quantization_follows_the_documented_formulas(cell):
     rng = np.random.default_rng(21)
     hidden, x_size = 6, 4
     arrays = random_float_arrays(rng, cell, x_size, hidden, layers=2, bidirectional=True)
@@ -67,7 +67,7 @@ def test_quantization_follows_the_documented_formulas(cell):
     dirty_x = clean.x.copy()
     pad = np.arange(10)[None, :] >= lengths[:, None]
     dirty_x[pad] = 1e3  # padding must not count: calibrate on a Batch built directly
-    qmodel = quantize_model(model, Batch(dirty_x, lengths))
+    qmodel = quantize_model(model, Batch(dirty_x, lengths), method="minmax")
     valid = x[~pad]
     np.testing.assert_allclose(qmodel.input_scale, np.abs(valid).max(axis=0) / 127, rtol=1e-12)
     # layer 0 offsets: the calibration mean on the input grid
@@ -117,6 +117,8 @@ def test_quantize_inputs_rounds_half_up_and_saturates():
 
 @pytest.mark.parametrize("change, match", [
     (dict(calib_features=4), "calibration inputs have 4 features, but the model takes 3"),
+    (dict(calib_zero=True), "calibration inputs are all zero"),
+    (dict(method="best"), "unknown quantization method 'best'"),
     (dict(segments=12), "PWL segments must be one of"),
     (dict(bias=1e12), "bias is too large"),
     (dict(weight=1e12), "too large"),
@@ -129,9 +131,10 @@ def test_quantize_errors(change, match):
     if "weight" in change:
         arrays["weight_hh_l0"][2, 1] = change["weight"]
     model = model_from_arrays(arrays)
-    calibration = make_batch(rng.standard_normal((2, 5, change.get("calib_features", 3))))
+    calibration = make_batch(rng.standard_normal((2, 5, change.get("calib_features", 3))) * (0 if "calib_zero" in change
+                                                                                              else 1))
     with pytest.raises(MemornnError, match=match):
-        quantize_model(model, calibration, pwl_segments=change.get("segments", 32))
+        quantize_model(model, calibration, pwl_segments=change.get("segments", 32), method=change.get("method", "mse"))
 
 
 # -- Q.npz ---------------------------------------------------------------------------------------
