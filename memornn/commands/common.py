@@ -1,8 +1,23 @@
-"""Argument types and helpers shared by the subcommands."""
+"""Argument types and helpers shared by the subcommands.
+
+Every command follows one order, so that bad input never leaves a half-written output:
+argument types (here, checked by argparse), then :func:`check_outputs` (no output may be
+an input, a directory or under a file), then loading and checking every input, then the
+work, then the outputs, each written atomically (:mod:`memornn.golden.fileio`).
+"""
 
 from __future__ import annotations
 
 import argparse
+import math
+import sys
+import threading
+import time
+from contextlib import contextmanager
+
+from ..golden import numerics as nx
+from ..golden.fileio import check_output_file, check_output_folder, read_text, refuse_same_file
+from ..golden.limits import MAX_WORKERS
 
 
 def output_path(path: str) -> str:
@@ -12,24 +27,55 @@ def output_path(path: str) -> str:
     return path
 
 
-def _int_at_least(text: str, low: int) -> int:
+def _int_in(text: str, low: int, high: int | None = None, what: str = "") -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
     if value < low:
         raise argparse.ArgumentTypeError(f"{text!r} is below {low}")
+    if high is not None and value > high:
+        raise argparse.ArgumentTypeError(f"{text!r} is above {high}{what}")
     return value
 
 
 def non_negative_int(text: str) -> int:
     """An argparse type: an integer >= 0."""
-    return _int_at_least(text, 0)
+    return _int_in(text, 0)
 
 
 def positive_int(text: str) -> int:
     """An argparse type: an integer >= 1."""
-    return _int_at_least(text, 1)
+    return _int_in(text, 1)
+
+
+def workers_count(text: str) -> int:
+    """An argparse type: a worker-process count in [1, MAX_WORKERS]."""
+    return _int_in(text, 1, MAX_WORKERS, " (the limit of --workers, golden/limits.py)")
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number above 0")
+    return value
+
+
+def threshold_value(text: str) -> float:
+    """An argparse type: one reuse threshold (finite, >= 0, within Q8.8)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"threshold {text!r} is not a number") from None
+    try:
+        nx.theta_to_q(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
 
 
 def add_run_options(parser: argparse.ArgumentParser, predictors: tuple[str, ...]) -> None:
@@ -40,3 +86,55 @@ def add_run_options(parser: argparse.ArgumentParser, predictors: tuple[str, ...]
                         help="reuse predictor (default bnn; none turns memoization off)")
     parser.add_argument("--reuse-cap", type=non_negative_int, default=0, metavar="N",
                         help="compute a neuron after N reuses in a row (default 0: no cap)")
+
+
+def check_outputs(files: list, folders: list = (), inputs: list = ()) -> None:
+    """Refuse, before any work, outputs that cannot be written or would overwrite an input.
+
+    Parameters
+    ----------
+    files, folders : list of (label, path)
+        Output files and output folders (``path`` ``None``: not given).
+    inputs : list of (label, path)
+        Every input file of the command.
+    """
+    for label, path in files:
+        if path is not None:
+            check_output_file(path, f"{label}")
+    for label, path in folders:
+        if path is not None:
+            check_output_folder(path, f"{label} folder")
+    given = [(label, path) for label, path in files if path is not None]
+    refuse_same_file(given, inputs)
+    for i, (label, path) in enumerate(given):  # two outputs on one file: the second would replace the first
+        refuse_same_file(given[i + 1:], [(label, path)])
+
+
+def load_hw_config(path):
+    """:func:`memornn.hw.config.load_config`, with the file checked first: a directory, FIFO,
+    device, unreadable, oversized or non-UTF-8 file gets a one-line error."""
+    from ..hw.config import load_config
+
+    if path is not None:
+        read_text(path, "hardware config")
+    return load_config(path)
+
+
+@contextmanager
+def heartbeat(what: str, every: float = 15.0, stream=None):
+    """Print ``what ... N s`` every ``every`` seconds while the block runs (long, silent steps)."""
+    stream = stream or sys.stdout
+    done = threading.Event()
+    start = time.monotonic()
+
+    def beat():
+        while not done.wait(every):
+            print(f"{what} ... {time.monotonic() - start:.0f} s", file=stream, flush=True)
+
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()

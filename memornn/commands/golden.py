@@ -6,7 +6,7 @@ from ..golden.inputs import load_inputs
 from ..golden.intmodel import PREDICTORS, golden_run
 from ..golden.npzfile import save_npz
 from ..golden.qmodel import load_qmodel
-from .common import add_run_options, output_path, positive_int
+from .common import add_run_options, check_outputs, output_path, workers_count
 
 
 def register(sub) -> None:
@@ -17,13 +17,14 @@ def register(sub) -> None:
     p.add_argument("--inputs", required=True, metavar="X",
                    help="float inputs: .npy of shape (T, X) or (N, T, X), or .npz with x and optional lengths")
     add_run_options(p, PREDICTORS)
-    p.add_argument("--workers", type=positive_int, default=1, metavar="N",
-                   help="processes sharing the sequences (default 1; the results do not depend on it)")
+    p.add_argument("--workers", type=workers_count, default=1, metavar="N",
+                   help="processes sharing the sequences (1 to 64, default 1; the results do not depend on it)")
     p.add_argument("-o", "--output", required=True, type=output_path, metavar="OUT.npz", help="result file")
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
+    check_outputs([("output", args.output)], inputs=[("--model", args.model), ("--inputs", args.inputs)])
     model = load_qmodel(args.model)
     batch = load_inputs(args.inputs, model.input_size)
     result = golden_run(model, batch, args.threshold, args.predictor, args.reuse_cap, args.workers)

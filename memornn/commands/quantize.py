@@ -6,7 +6,7 @@ from ..golden import numerics as nx
 from ..golden.floatmodel import load_float_model
 from ..golden.inputs import load_inputs
 from ..golden.quantize import quantize_model
-from .common import output_path
+from .common import check_outputs, output_path
 
 
 def register(sub) -> None:
@@ -25,6 +25,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    check_outputs([("output", args.output)], inputs=[("--model", args.model), ("--calibration", args.calibration)])
     model = load_float_model(args.model)
     calibration = load_inputs(args.calibration, model.input_size)
     qmodel = quantize_model(model, calibration, args.pwl_segments, use_offsets=not args.no_offsets)
