@@ -68,7 +68,7 @@ def open_input(path, what: str):
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
         if isinstance(exc, IsADirectoryError):
-            raise MemornnError(f"{what} {path!r} is a directory, not a file") from None
+            raise MemornnError(f"{what} {path!r} is a directory, not a regular file") from None
         raise _stat_error(path, what, exc) from None
     try:
         kind = file_kind(os.fstat(fd).st_mode)
