@@ -113,11 +113,23 @@ def _reason(exc: BaseException) -> str:
     return text[:200]
 
 
+def _check_entry_count(f, what: str, path: str) -> None:
+    """Refuse too many entries from the zip's end record, before ZipFile reads them all
+    (a directory of millions of entries takes minutes and gigabytes to parse)."""
+    end = zipfile._EndRecData(f)  # private but stable since Python 2; None if there is none
+    f.seek(0)
+    if end is None:
+        return
+    # The count can lie; the directory's size bounds what ZipFile parses (an entry of an
+    # npz takes under 200 bytes: 46 + its name + extra fields).
+    entries, size = end[zipfile._ECD_ENTRIES_TOTAL], end[zipfile._ECD_SIZE]
+    if entries > MAX_ARCHIVE_MEMBERS or size > MAX_ARCHIVE_MEMBERS * 1024:
+        raise _fail(what, path, f"holds {entries} entries in a directory of {size_text(size)}, more than the limit "
+                                f"of {MAX_ARCHIVE_MEMBERS} entries (golden/limits.py)")
+
+
 def _check_directory(infos, what: str, path: str) -> None:
-    """Refuse an archive whose zip directory already breaks a limit (nothing read yet)."""
-    if len(infos) > MAX_ARCHIVE_MEMBERS:
-        raise _fail(what, path, f"holds {len(infos)} entries, more than the limit of {MAX_ARCHIVE_MEMBERS} "
-                                "(golden/limits.py)")
+    """Refuse an archive whose zip directory already breaks a limit (no entry read yet)."""
     names, total = set(), 0
     for info in infos:
         if not info.filename.endswith(".npy") or info.is_dir():
@@ -129,7 +141,8 @@ def _check_directory(infos, what: str, path: str) -> None:
             raise _fail(what, path, f"entry {info.filename!r} is {_limit_text(info.file_size, MAX_ARRAY_BYTES)}")
         total += info.file_size
     if total > MAX_ARCHIVE_BYTES + len(infos) * _HEADER_ROOM:
-        raise _fail(what, path, f"holds {_limit_text(total, MAX_ARCHIVE_BYTES)} of arrays")
+        raise _fail(what, path, f"holds {size_text(total)} of arrays, more than the limit of "
+                                f"{size_text(MAX_ARCHIVE_BYTES)} (golden/limits.py)")
 
 
 def load_npz(path: str | os.PathLike, what: str) -> dict[str, np.ndarray]:
@@ -156,6 +169,7 @@ def load_npz(path: str | os.PathLike, what: str) -> dict[str, np.ndarray]:
             raise _fail(what, path, "is not an .npz archive (it holds a single .npy array)")
         f.seek(0)
         try:
+            _check_entry_count(f, what, path)
             with zipfile.ZipFile(f) as archive:
                 infos = archive.infolist()
                 _check_directory(infos, what, path)
