@@ -220,6 +220,23 @@ def _write_errors(path: str, what: str):
 
 
 @contextlib.contextmanager
+def _new_folder(folder: str, what: str = "output folder"):
+    """Create ``folder`` and its missing parents for the block; if the block fails, remove
+    the folders it created (those still empty), so a failure leaves no trace."""
+    folder = os.path.abspath(folder or ".")
+    existing = _existing_ancestor(folder)
+    make_folder(folder, what)
+    try:
+        yield
+    except BaseException:
+        while folder != existing and folder.startswith(existing):
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)
+            folder = os.path.dirname(folder)
+        raise
+
+
+@contextlib.contextmanager
 def atomic_file(path, what: str = "output", mode: str = "wb"):
     """Yield a file object whose contents replace ``path`` when the block ends without error.
 
@@ -229,22 +246,22 @@ def atomic_file(path, what: str = "output", mode: str = "wb"):
     error it is removed and ``path`` is left as it was.
     """
     path = check_output_file(path, what)
-    folder = os.path.dirname(path)
-    make_folder(folder)
-    with _write_errors(path, what):
-        fd, tmp = tempfile.mkstemp(dir=folder or ".", prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
+    folder = os.path.dirname(path) or "."
+    with _new_folder(folder):
         with _write_errors(path, what):
-            os.fchmod(fd, 0o666 & ~_umask())
-            f = os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""}))
-        with f:
-            yield f
-        with _write_errors(path, what):
-            os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+        try:
+            with _write_errors(path, what):
+                os.fchmod(fd, 0o666 & ~_umask())
+                f = os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""}))
+            with f:
+                yield f
+            with _write_errors(path, what):
+                os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
 
 
 def write_text(path, text: str, what: str = "output") -> None:
@@ -253,12 +270,17 @@ def write_text(path, text: str, what: str = "output") -> None:
         f.write(text)
 
 
-def _staging_folder(parent: str, name: str, what: str) -> str:
-    make_folder(parent)
-    with _write_errors(os.path.join(parent, name), what):
-        tmp = tempfile.mkdtemp(dir=parent or ".", prefix=f".{name}.", suffix=".tmp")
-        os.chmod(tmp, 0o777 & ~_umask())
-    return tmp
+@contextlib.contextmanager
+def _staging_folder(parent: str, name: str, what: str):
+    """A fresh folder in ``parent`` (created if missing) for the block, removed after it."""
+    with _new_folder(parent):
+        with _write_errors(os.path.join(parent, name), what):
+            tmp = tempfile.mkdtemp(dir=parent or ".", prefix=f".{name}.", suffix=".tmp")
+            os.chmod(tmp, 0o777 & ~_umask())
+        try:
+            yield tmp
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -268,14 +290,11 @@ def staged_path(path, what: str = "output"):
     replaces ``path``. On error ``path`` is left as it was."""
     path = check_output_file(path, what)
     folder, name = os.path.split(path)
-    tmp = _staging_folder(folder, name, what)
-    try:
+    with _staging_folder(folder, name, what) as tmp:
         yield os.path.join(tmp, name)
         if os.path.lexists(os.path.join(tmp, name)):
             with _write_errors(path, what):
                 os.replace(os.path.join(tmp, name), path)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _plan_merge(src: str, dst: str, inputs, moves: list) -> None:
@@ -306,8 +325,7 @@ def staged_folder(folder, inputs=(), what: str = "output folder"):
     """
     folder = check_output_folder(folder, what)
     parent, name = os.path.split(os.path.abspath(folder))
-    tmp = _staging_folder(parent, name, what)
-    try:
+    with _staging_folder(parent, name, what) as tmp:
         yield tmp
         with _write_errors(folder, what):
             if not os.path.lexists(folder):
@@ -318,5 +336,3 @@ def staged_folder(folder, inputs=(), what: str = "output folder"):
             for s, d in moves:
                 make_folder(os.path.dirname(d))
                 os.replace(s, d)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)

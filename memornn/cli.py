@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     # anything else (a full disk, a closed pipe) to one line too.
     except OSError as exc:
         where = f" {exc.filename!r}" if exc.filename else ""
-        return _fail(args.command, f"error: input/output error{where}: {exc.strerror or exc}", 2)
+        return _fail(args.command, f"error: cannot access{where}: {exc.strerror or exc}", 2)
     except MemoryError:
         return _fail(args.command, "error: out of memory (see the limits in README, 'Limits')", 2)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 
-from ..golden.fileio import make_folder
 from ..golden.qmodel import load_qmodel
 from .common import check_outputs, load_hw_config, positive_float, positive_int
 
@@ -45,8 +44,7 @@ def run(args) -> int:
     model = load_qmodel(args.model)
     config = load_hw_config(args.config)
     # Not staged like generate's folder: a failed synthesis keeps its logs there, and the
-    # error message names them.
-    make_folder(args.output)
+    # error message names them. run_synth checks its options before it creates the folder.
     report = run_synth(model, config, args.target, args.output, freq=args.freq, seed=args.seed, speed=args.speed,
                        progress=lambda msg: print(msg, file=sys.stderr, flush=True), seeds=args.seeds,
                        pnr_timeout=args.pnr_timeout)

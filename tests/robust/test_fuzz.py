@@ -191,7 +191,7 @@ COMMANDS = {
 }
 
 STUBS = [("memornn.sim.backends", "run_simulation"), ("memornn.hw.generate", "generate"),
-         ("memornn.hw.synth.flow", "run_synth"), ("memornn.evaluation.datasets", "load_dataset"),
+         ("memornn.hw.synth.flow", "write_design"), ("memornn.evaluation.datasets", "load_dataset"),
          ("memornn.demo", "quantize_model")]
 
 
