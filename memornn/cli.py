@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # usage errors (one line, exit 2), --help and --version: a code, as below
-        return exc.code if isinstance(exc.code, int) else 2
+        return 0 if exc.code is None else exc.code if isinstance(exc.code, int) else 2
     try:
         return args.run(args) or 0
     except MemornnError as exc:

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import sys
 import threading
 import time
 from contextlib import contextmanager
 
 from ..golden import numerics as nx
-from ..golden.fileio import check_output_file, check_output_folder, read_text, refuse_same_file
+from ..golden.errors import MemornnError
+from ..golden.fileio import check_output_file, check_output_folder, read_text, refuse_same_file, same_file
 from ..golden.limits import MAX_WORKERS
 
 
@@ -28,10 +30,10 @@ def output_path(path: str) -> str:
 
 
 def _int_in(text: str, low: int, high: int | None = None, what: str = "") -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    # ASCII digits only: int() also reads "1_000" and other scripts' digits ("\u0661" is 1)
+    if not re.fullmatch(r"\s*[+-]?[0-9]{1,4000}\s*", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer")
+    value = int(text)
     if value < low:
         raise argparse.ArgumentTypeError(f"{text!r} is below {low}")
     if high is not None and value > high:
@@ -54,12 +56,19 @@ def workers_count(text: str) -> int:
     return _int_in(text, 1, MAX_WORKERS, " (the limit of --workers, golden/limits.py)")
 
 
+def _float(text: str, what: str = "") -> float:
+    """``float(text)`` for ASCII text only (float() reads other scripts' digits too)."""
+    try:
+        if not text.isascii():
+            raise ValueError
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{what}{text!r} is not a number") from None
+
+
 def positive_float(text: str) -> float:
     """An argparse type: a finite number > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    value = _float(text)
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be a finite number above 0")
     return value
@@ -67,10 +76,7 @@ def positive_float(text: str) -> float:
 
 def threshold_value(text: str) -> float:
     """An argparse type: one reuse threshold (finite, >= 0, within Q8.8)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"threshold {text!r} is not a number") from None
+    value = _float(text, "threshold ")
     try:
         nx.theta_to_q(value)
     except ValueError as exc:
@@ -107,7 +113,9 @@ def check_outputs(files: list, folders: list = (), inputs: list = ()) -> None:
     given = [(label, path) for label, path in files if path is not None]
     refuse_same_file(given, inputs)
     for i, (label, path) in enumerate(given):  # two outputs on one file: the second would replace the first
-        refuse_same_file(given[i + 1:], [(label, path)])
+        for other, other_path in given[i + 1:]:
+            if same_file(path, other_path):
+                raise MemornnError(f"{label} {path!r} and {other} {other_path!r} are the same file")
 
 
 def load_hw_config(path):
