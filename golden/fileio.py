@@ -315,9 +315,10 @@ def _plan_merge(src: str, dst: str, inputs, moves: list) -> None:
 
 @contextlib.contextmanager
 def staged_folder(folder, inputs=(), what: str = "output folder"):
-    """Yield a fresh folder beside ``folder`` to write into; when the block ends without
-    error its contents move into ``folder`` (the whole folder is renamed when ``folder``
-    does not exist yet; otherwise each entry replaces the one of the same name).
+    """Yield a fresh folder to write into, beside ``folder`` (inside it if it exists); when
+    the block ends without error its contents move into ``folder`` (the whole folder is
+    renamed when ``folder`` does not exist yet; otherwise each entry replaces the one of
+    the same name).
 
     Before anything moves, every entry is checked: no output may be the same file as
     one of ``inputs`` and no directory may stand where a file goes (or the reverse). On
@@ -325,6 +326,8 @@ def staged_folder(folder, inputs=(), what: str = "output folder"):
     """
     folder = check_output_folder(folder, what)
     parent, name = os.path.split(os.path.abspath(folder))
+    if os.path.isdir(folder):  # stage inside it: its parent may be anything ("-o ." or "-o /")
+        parent, name = folder, "memornn"
     with _staging_folder(parent, name, what) as tmp:
         yield tmp
         with _write_errors(folder, what):

@@ -48,7 +48,9 @@ def snapshot(folder) -> dict:
             if os.path.isfile(path) and not os.path.islink(path):
                 with open(path, "rb") as f:
                     digest = hash(f.read())
-            state[os.path.relpath(path, folder)] = (st.st_mode, st.st_size, st.st_mtime_ns, digest,
+            # a folder's own size and time change with a temporary entry made and removed: not compared
+            kept = (st.st_size, st.st_mtime_ns) if not os.path.isdir(path) or os.path.islink(path) else None
+            state[os.path.relpath(path, folder)] = (st.st_mode, kept, digest,
                                                      os.readlink(path) if os.path.islink(path) else None)
     return state
 

@@ -130,3 +130,11 @@ def test_npy_refusals(tmp_path, make, needle):
         os.replace(tmp_path / "a.npy.npz", path)
     with pytest.raises(MemornnError, match=needle):
         load_npy(path, "inputs")
+
+
+def test_staged_folder_is_the_current_folder(tmp_path, monkeypatch):
+    (tmp_path / "here").mkdir()
+    monkeypatch.chdir(tmp_path / "here")
+    with staged_folder(".") as tmp:
+        (tmp_path / "here" / tmp / "a.v").write_text("1")
+    assert os.listdir(tmp_path / "here") == ["a.v"] and os.listdir(tmp_path) == ["here"]
