@@ -6,9 +6,7 @@ import numpy as np
 
 from ..golden import numerics as nx
 from ..golden.errors import MemornnError
-
-#: Longest sweep accepted (a typo such as ``0:60:0.001`` would otherwise run for hours).
-MAX_THRESHOLDS = 1000
+from ..golden.limits import MAX_THRESHOLDS  # a typo such as 0:60:0.001 would otherwise run for hours
 
 
 def _number(text: str, spec: str) -> float:
@@ -30,7 +28,11 @@ def _range(item: str, spec: str) -> list[float]:
         raise MemornnError(f"threshold range {item!r}: step must be positive")
     if stop < start:
         raise MemornnError(f"threshold range {item!r}: stop is below start")
-    count = int(np.floor((stop - start) / step + 1e-9)) + 1
+    with np.errstate(over="ignore"):
+        span = (stop - start) / step  # inf for 0:1e308:1e-308: refused below, never converted to int
+    if not span < MAX_THRESHOLDS:
+        raise MemornnError(f"threshold range {item!r} has {span + 1:.4g} values, more than {MAX_THRESHOLDS}")
+    count = int(np.floor(span + 1e-9)) + 1
     if count > MAX_THRESHOLDS:
         raise MemornnError(f"threshold range {item!r} has {count} values, more than {MAX_THRESHOLDS}")
     return [start + i * step for i in range(count)]

@@ -9,7 +9,7 @@ import numpy as np
 
 from . import numerics as nx
 from .errors import MemornnError
-from .npzfile import load_npz
+from .npzfile import load_npy, load_npz
 
 
 @dataclass
@@ -47,22 +47,28 @@ def make_batch(x, lengths=None, input_size: int | None = None, where: str = "inp
     if x.ndim != 3:
         raise MemornnError(f"{where}: expected shape (T, X) or (N, T, X), got {x.shape}")
     n, t, features = x.shape
-    if n == 0 or t == 0:
-        raise MemornnError(f"{where}: empty input of shape {x.shape} (sequences need at least one step)")
+    if n == 0 or t == 0 or features == 0:
+        raise MemornnError(f"{where}: empty input of shape {x.shape} (sequences need at least one step of at least one feature)")
     if input_size is not None and features != input_size:
         raise MemornnError(f"{where}: {features} features per step, but the model takes {input_size}")
-    x = x.astype(np.float64)
-    if not np.all(np.isfinite(x)):
-        raise MemornnError(f"{where}: contains NaN or inf")
+    with np.errstate(over="ignore"):  # a float128 beyond float64 becomes inf: refused just below
+        x = x.astype(np.float64)
+    bad = ~np.isfinite(x)
+    if bad.any():
+        at = tuple(int(i) for i in np.unravel_index(int(bad.argmax()), x.shape))
+        raise MemornnError(f"{where}: contains NaN or inf: x[{', '.join(map(str, at))}] = {x[at]} "
+                           f"({int(bad.sum())} such values)")
     if lengths is None:
         lengths = np.full(n, t, dtype=np.int64)
     else:
         lengths = np.asarray(lengths)
         if lengths.dtype.kind not in "iu" or lengths.shape != (n,):
             raise MemornnError(f"{where}: 'lengths' must be {n} integers, got {lengths.dtype} of shape {lengths.shape}")
+        bad = np.flatnonzero((lengths < 1) | (lengths > t))
+        if bad.size:
+            raise MemornnError(f"{where}: lengths must be in [1, {t}]: lengths[{bad[0]}] = {lengths[bad[0]]} "
+                               f"({bad.size} out of range)")
         lengths = lengths.astype(np.int64)
-        if lengths.min() < 1 or lengths.max() > t:
-            raise MemornnError(f"{where}: lengths must be in [1, {t}], got {lengths.min()}..{lengths.max()}")
     mask = np.arange(t)[None, :] < lengths[:, None]
     x = np.where(mask[:, :, None], x, 0.0)
     return Batch(x, lengths)
@@ -73,13 +79,7 @@ def load_inputs(path: str | os.PathLike, input_size: int | None = None) -> Batch
     path = os.fspath(path)
     where = f"inputs {path!r}"
     if path.endswith(".npy"):
-        if not os.path.isfile(path):
-            raise MemornnError(f"inputs file {path!r} does not exist")
-        try:
-            x = np.load(path, allow_pickle=False)
-        except (OSError, ValueError, EOFError) as exc:
-            raise MemornnError(f"inputs file {path!r} is not a readable .npy array ({exc})") from None
-        return make_batch(x, None, input_size, where)
+        return make_batch(load_npy(path, "inputs"), None, input_size, where)
     arrays = load_npz(path, "inputs")
     unknown = sorted(set(arrays) - {"x", "lengths", "y"})
     if "x" not in arrays:
@@ -91,5 +91,6 @@ def load_inputs(path: str | os.PathLike, input_size: int | None = None) -> Batch
 
 def quantize_inputs(x, input_scale) -> np.ndarray:
     """Float inputs to int8 on the per-feature grid: ``sat(floor(x / s + 1/2))`` in [-127, 127]."""
-    q = np.floor(np.asarray(x, np.float64) / np.asarray(input_scale, np.float64) + 0.5)
+    with np.errstate(over="ignore"):  # a huge x / s becomes inf, which saturates like any large value
+        q = np.floor(np.asarray(x, np.float64) / np.asarray(input_scale, np.float64) + 0.5)
     return np.clip(q, -nx.INPUT_MAX, nx.INPUT_MAX).astype(np.int64)

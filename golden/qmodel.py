@@ -43,6 +43,7 @@ import numpy as np
 
 from . import numerics as nx
 from .errors import MemornnError
+from .limits import MAX_FEATURES, MAX_HIDDEN, MAX_LAYERS
 from .stack import LayerStackShape
 from .npzfile import load_npz, save_npz, scalar_string
 
@@ -124,10 +125,14 @@ def layer_suffix(k: int, d: int) -> str:
     return f"_l{k}" + ("_reverse" if d else "")
 
 
-def _scalar_int(arrays, key, where, low, high):
+def _scalar_int(arrays, key, where, low, high, kinds="iu"):
+    """An integer scalar entry in ``[low, high]``; ``kinds`` "iub" also takes a bool
+    (only ``bidirectional`` is one: ``version = True`` is no version)."""
     value = arrays[key]
-    if value.ndim != 0 or value.dtype.kind not in "iub":
-        raise MemornnError(f"{where}: {key!r} must be an integer scalar, got {value.dtype} of shape {value.shape}")
+    if value.ndim != 0 or value.dtype.kind not in kinds:
+        kind = "a boolean or integer" if "b" in kinds else "an integer"
+        raise MemornnError(f"{where}: {key!r} must be {kind} scalar, got {value.dtype} of shape {value.shape}"
+                           + (f" ({value!r})" if value.ndim == 0 and value.dtype.kind == "b" else ""))
     value = int(value)
     if not low <= value <= high:
         raise MemornnError(f"{where}: {key!r} = {value} is outside [{low}, {high}]")
@@ -140,10 +145,12 @@ def _int_array(arrays, key, shape, low, high, where):
         raise MemornnError(f"{where}: {key!r} must be an integer array, got dtype {value.dtype}")
     if value.shape != shape:
         raise MemornnError(f"{where}: {key!r} has shape {value.shape}, expected {shape}")
-    value = value.astype(np.int64)
-    if value.size and (value.min() < low or value.max() > high):
-        raise MemornnError(f"{where}: {key!r} has values outside [{low}, {high}]")
-    return value
+    bad = np.flatnonzero((value < low) | (value > high))
+    if bad.size:
+        at = np.unravel_index(int(bad[0]), value.shape)
+        raise MemornnError(f"{where}: {key!r} has values outside [{low}, {high}]: {key}[{', '.join(map(str, at))}] "
+                           f"= {value[at]} ({bad.size} out of range)")
+    return value.astype(np.int64)
 
 
 def check_accumulator_range(model: QModel, where: str = "quantized model") -> None:
@@ -185,17 +192,20 @@ def model_from_arrays(arrays: dict, where: str = "quantized model") -> QModel:
     cell = scalar_string(arrays, "cell", where)
     if cell not in nx.GATES:
         raise MemornnError(f"{where}: cell must be 'lstm' or 'gru', got {cell!r}")
-    hidden = _scalar_int(arrays, "hidden_size", where, 1, 2**16)
-    num_layers = _scalar_int(arrays, "num_layers", where, 1, 64)
-    directions = 2 if _scalar_int(arrays, "bidirectional", where, 0, 1) else 1
+    hidden = _scalar_int(arrays, "hidden_size", where, 1, MAX_HIDDEN)
+    num_layers = _scalar_int(arrays, "num_layers", where, 1, MAX_LAYERS)
+    directions = 2 if _scalar_int(arrays, "bidirectional", where, 0, 1, kinds="iub") else 1
     segments = _scalar_int(arrays, "pwl_segments", where, 1, 2**16)
     if segments not in nx.PWL_SEGMENT_CHOICES:
         raise MemornnError(f"{where}: pwl_segments = {segments} is not one of {nx.PWL_SEGMENT_CHOICES}")
     scale = arrays["input_scale"]
-    if scale.ndim != 1 or scale.shape[0] < 1 or scale.dtype.kind != "f":
-        raise MemornnError(f"{where}: 'input_scale' must be a non-empty float vector, got {scale.dtype} {scale.shape}")
-    if not np.all(np.isfinite(scale)) or np.any(scale <= 0):
-        raise MemornnError(f"{where}: 'input_scale' must be positive and finite")
+    if scale.ndim != 1 or not 1 <= scale.shape[0] <= MAX_FEATURES or scale.dtype.kind != "f":
+        raise MemornnError(f"{where}: 'input_scale' must be a float vector of 1 to {MAX_FEATURES} entries, got "
+                           f"{scale.dtype} {scale.shape}")
+    bad = np.flatnonzero(~(np.isfinite(scale) & (scale > 0)))
+    if bad.size:
+        raise MemornnError(f"{where}: 'input_scale' must be positive and finite: input_scale[{bad[0]}] = "
+                           f"{scale[bad[0]]}")
     gates = nx.GATES[cell]
     rows = gates * hidden
     expected = {"schema", "version", "cell", "hidden_size", "num_layers", "bidirectional", "pwl_segments",

@@ -22,6 +22,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 
 from .errors import MemornnError
+from .limits import MAX_WORKERS
 
 _pool: ProcessPoolExecutor | None = None
 _pool_size = 0
@@ -29,15 +30,16 @@ _lock = threading.Lock()  # golden_run may be called from several threads
 
 
 def check_workers(workers) -> int:
-    """The worker count of ``golden_run``, checked: an integer >= 1.
+    """The worker count of ``golden_run``, checked: an integer in [1, MAX_WORKERS].
 
     Raises
     ------
     MemornnError
-        If ``workers`` is not an integer (bools are not) or is below 1.
+        If ``workers`` is not an integer (bools are not), is below 1, or is above
+        :data:`~.limits.MAX_WORKERS` (one process each: a typo must not start thousands).
     """
-    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
-        raise MemornnError(f"workers must be an integer >= 1, got {workers!r}")
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or not 1 <= workers <= MAX_WORKERS:
+        raise MemornnError(f"workers must be an integer in [1, {MAX_WORKERS}] (golden/limits.py), got {workers!r}")
     return int(workers)
 
 

@@ -19,7 +19,12 @@ class _Parser(argparse.ArgumentParser):
     """
 
     def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(2, one_line(f"{self.prog}: error: {message} (see {self.prog} --help)") + "\n")
+
+
+def one_line(text: str) -> str:
+    """``text`` with line breaks escaped: an error is one line, whatever a path or value holds."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,16 +50,35 @@ def _tools_on_path() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: parse ``argv``, run the subcommand, turn bad input into a one-line error."""
     _tools_on_path()
+    for stream in (sys.stdout, sys.stderr):  # a path that is no valid UTF-8 must not crash a message
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # usage errors (one line, exit 2), --help and --version: a code, as below
+        return 0 if exc.code is None else exc.code if isinstance(exc.code, int) else 2
     try:
         return args.run(args) or 0
     except MemornnError as exc:
-        print(f"memornn {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(args.command, f"error: {exc}", 2)
     except KeyboardInterrupt:
-        print(f"memornn {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return _fail(args.command, "interrupted", 130)
+    # Last resorts: the commands turn what they foresee into MemornnError; these keep
+    # anything else (a full disk, a closed pipe) to one line too.
+    except OSError as exc:
+        where = f" {exc.filename!r}" if exc.filename else ""
+        return _fail(args.command, f"error: cannot access{where}: {exc.strerror or exc}", 2)
+    except MemoryError:
+        return _fail(args.command, "error: out of memory (see the limits in README, 'Limits')", 2)
+
+
+def _fail(command: str, message: str, code: int) -> int:
+    try:
+        print(one_line(f"memornn {command}: {message}"), file=sys.stderr, flush=True)
+    except OSError:
+        pass
+    return code
 
 
 if __name__ == "__main__":

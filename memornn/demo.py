@@ -14,7 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .golden import numerics as nx
 from .golden.errors import MemornnError
+from .golden.fileio import atomic_file, check_output_folder, make_folder, refuse_same_file, write_text
 from .golden.floatmodel import load_float_model
 from .golden.floatref import apply_head, float_forward, last_outputs
 from .golden.inputs import Batch
@@ -27,6 +29,9 @@ DEFAULT_MODEL = os.path.join(PACKAGE_ROOT, "models", "jv_lstm64.npz")
 DEFAULT_DATA = os.path.join(PACKAGE_ROOT, "models", "jv_data.npz")
 DEFAULT_THRESHOLD = 0.4
 SWEEP_THRESHOLDS = tuple(round(0.1 * i, 1) for i in range(11))
+#: The files the demo writes into its folder (besides rtl/ and synth/).
+OUTPUT_FILES = ("q.npz", "golden_none.npz", "golden_bnn.npz", "rtl_none.npz", "rtl_bnn.npz", "threshold_sweep.png",
+                "summary.json", "summary.md")
 
 
 @dataclass
@@ -87,28 +92,54 @@ def _plot_sweep(path: str, points: list[dict], int_acc: float, chosen: float) ->
     ax.axvline(chosen, color="gray", linestyle=":", label=f"chosen theta {chosen}")
     ax.set_title("BNN memoization on the test split")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_file(path) as f:
+        fig.savefig(f, format="png", dpi=120)
     plt.close(fig)
+
+
+def check_demo(options: DemoOptions):
+    """Check every option and input before anything is written; returns ``(model, data)``.
+
+    Raises
+    ------
+    MemornnError
+        On a bad threshold or sequence count, an output folder that cannot be one or
+        that would overwrite an input, a model without a classifier head, or data that
+        does not fit the model (features, number of classes, labels).
+    """
+    from .evaluation.export import load_exported
+
+    try:
+        nx.theta_to_q(options.threshold)
+    except (ValueError, TypeError) as exc:
+        raise MemornnError(str(exc)) from None
+    if isinstance(options.sequences, bool) or not isinstance(options.sequences, int) or options.sequences < 1:
+        raise MemornnError(f"sequences to simulate must be an integer >= 1, got {options.sequences!r}")
+    check_output_folder(options.outdir)
+    refuse_same_file([os.path.join(options.outdir, name) for name in OUTPUT_FILES],
+                     [("--model", options.model), ("--data", options.data)])
+    model = load_float_model(options.model)
+    if model.head_weight is None:
+        raise MemornnError(f"demo model {options.model!r} has no classifier head (head_weight, head_bias)")
+    data = load_exported(options.data)
+    if data.input_size != model.input_size:
+        raise MemornnError(f"demo data has {data.input_size} features, the model takes {model.input_size}")
+    if data.classes != model.head_weight.shape[0]:
+        raise MemornnError(f"demo data has {data.classes} classes, the model's head scores "
+                           f"{model.head_weight.shape[0]}")
+    return model, data
 
 
 def run_demo(options: DemoOptions) -> dict:
     """Run every stage; returns the summary (also written to ``summary.json`` and ``.md``)."""
-    from .evaluation.export import load_exported
     from .hw.config import HwConfig
     from .hw.generate import generate
     from .sim.backends import run_simulation
     from .sim.compare import first_mismatch
 
-    os.makedirs(options.outdir, exist_ok=True)
+    model, data = check_demo(options)
+    make_folder(options.outdir)
     progress = Progress(6 if options.synth else 5)
-    model = load_float_model(options.model)
-    if model.head_weight is None:
-        raise MemornnError(f"demo model {options.model!r} has no classifier head (head_weight, head_bias)")
-    if not os.path.isfile(options.data):
-        raise MemornnError(f"demo data {options.data!r} does not exist")
-    data = load_exported(options.data)
-    if data.input_size != model.input_size:
-        raise MemornnError(f"demo data has {data.input_size} features, the model takes {model.input_size}")
     summary = {"model": options.model, "threshold": options.threshold, "test_sequences": data.test.size}
 
     progress(f"quantize {os.path.basename(options.model)} with {data.train.size} calibration sequences")
@@ -165,11 +196,9 @@ def run_demo(options: DemoOptions) -> dict:
                        fmax_mhz=pnr.get("fmax_mhz"))
 
     progress("summary")
-    with open(os.path.join(options.outdir, "summary.json"), "w") as f:
-        json.dump(summary, f, indent=2)
+    write_text(os.path.join(options.outdir, "summary.json"), json.dumps(summary, indent=2))
     text = summary_markdown(summary)
-    with open(os.path.join(options.outdir, "summary.md"), "w") as f:
-        f.write(text)
+    write_text(os.path.join(options.outdir, "summary.md"), text)
     print(text)
     return summary
 

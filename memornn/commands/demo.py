@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..demo import DEFAULT_DATA, DEFAULT_MODEL, DEFAULT_THRESHOLD, DemoOptions, run_demo
-from .common import positive_int
+from .common import positive_int, threshold_value
 
 
 def register(sub) -> None:
@@ -16,7 +16,7 @@ def register(sub) -> None:
                    help="float model with a classifier head (default: models/jv_lstm64.npz)")
     p.add_argument("--data", default=DEFAULT_DATA, metavar="D.npz",
                    help="exported data set (memornn.evaluation.export; default: models/jv_data.npz)")
-    p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, metavar="T",
+    p.add_argument("--threshold", type=threshold_value, default=DEFAULT_THRESHOLD, metavar="T",
                    help=f"reuse threshold (default {DEFAULT_THRESHOLD})")
     p.add_argument("--target", default="ecp5-85k", metavar="T", help="FPGA target (default ecp5-85k)")
     p.add_argument("--simulator", default="verilator", choices=("verilator", "icarus", "amaranth"),
@@ -29,10 +29,6 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    if args.threshold < 0:
-        from ..golden.errors import MemornnError
-
-        raise MemornnError(f"threshold must be non-negative, got {args.threshold}")
     if not args.no_synth:
         from ..hw.synth.targets import get_target
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from ..golden.fileio import staged_folder
 from ..golden.qmodel import load_qmodel
-from ..hw.config import load_config
+from .common import check_outputs, heartbeat, load_hw_config
 
 
 def register(sub) -> None:
@@ -23,11 +24,18 @@ def register(sub) -> None:
 def run(args) -> int:
     from ..hw.generate import generate  # imports Amaranth: only when generating
 
+    inputs = [("--model", args.model), ("--config", args.config)]
+    check_outputs([], folders=[("output", args.output)], inputs=inputs)
     model = load_qmodel(args.model)
-    config = load_config(args.config)
+    config = load_hw_config(args.config)
     if args.trace:
         config = config.replace(trace=True)
-    info = generate(model, config, args.output)
+    # Written into a fresh folder beside DIR and moved in once every file is complete: a
+    # failure (say, on the manifest) leaves DIR as it was. The Verilog conversion of long
+    # sequence buffers takes minutes (every memory word's initial value goes through
+    # Amaranth's RTLIL and Yosys), hence the heartbeat.
+    with staged_folder(args.output, inputs) as outdir, heartbeat("generate: converting to Verilog"):
+        info = generate(model, config, outdir)
     steps = info["cycles"]["step_none"]
     print(f"{info['top']}: {model.cell} {model.num_layers}x{model.hidden_size}, P={config.mac_lanes}, "
           f"B={config.bnn_width}; {sum(s['cycles'] for s in steps)} cycles per step without memoization; "

@@ -6,7 +6,7 @@ from ..golden.inputs import load_inputs
 from ..golden.intmodel import golden_run
 from ..golden.npzfile import save_npz
 from ..golden.qmodel import load_qmodel
-from .common import output_path, positive_int
+from .common import check_outputs, output_path, workers_count
 from .policyargs import add_policy_options, policy_options
 
 
@@ -18,13 +18,14 @@ def register(sub) -> None:
     p.add_argument("--inputs", required=True, metavar="X",
                    help="float inputs: .npy of shape (T, X) or (N, T, X), or .npz with x and optional lengths")
     add_policy_options(p)
-    p.add_argument("--workers", type=positive_int, default=1, metavar="N",
-                   help="processes sharing the sequences (default 1; the results do not depend on it)")
+    p.add_argument("--workers", type=workers_count, default=1, metavar="N",
+                   help="processes sharing the sequences (1 to 64, default 1; the results do not depend on it)")
     p.add_argument("-o", "--output", required=True, type=output_path, metavar="OUT.npz", help="result file")
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
+    check_outputs([("output", args.output)], inputs=[("--model", args.model), ("--inputs", args.inputs)])
     model = load_qmodel(args.model)
     options = policy_options(args, model)
     batch = load_inputs(args.inputs, model.input_size)

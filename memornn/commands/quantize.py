@@ -8,10 +8,10 @@ import json
 from ..golden import numerics as nx
 from ..golden.floatmodel import load_float_model
 from ..golden.inputs import load_inputs
-from ..golden.npzfile import write_atomically
+from ..golden.fileio import write_text
 from ..golden.quantize import METHODS, quantize_model
 from ..golden.quantreport import calibration_report, summary_lines
-from .common import output_path
+from .common import check_outputs, output_path
 
 
 def report_path(path: str) -> str:
@@ -49,16 +49,12 @@ def register(sub) -> None:
 
 def _write_json(path: str, data: dict) -> None:
     """Write ``data`` as indented JSON, never leaving a half-written file."""
-    text = json.dumps(data, indent=1) + "\n"
-
-    def write(tmp):
-        with open(tmp, "w") as f:
-            f.write(text)
-
-    write_atomically(path, write)
+    write_text(path, json.dumps(data, indent=1) + "\n", "report")
 
 
 def run(args) -> int:
+    check_outputs([("output", args.output), ("report --report", args.report)],
+                  inputs=[("--model", args.model), ("--calibration", args.calibration)])
     model = load_float_model(args.model, module=args.module)
     calibration = load_inputs(args.calibration, model.input_size)
     qmodel = quantize_model(model, calibration, args.pwl_segments, use_offsets=not args.no_offsets,

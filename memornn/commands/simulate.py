@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import sys
+from contextlib import nullcontext
 
 from ..golden.errors import MemornnError
+from ..golden.fileio import staged_path
 from ..golden.inputs import load_inputs
 from ..golden.intmodel import golden_run
 from ..golden.npzfile import save_npz
 from ..golden.qmodel import load_qmodel
-from ..hw.config import load_config
-from .common import output_path
+from .common import check_outputs, load_hw_config, output_path
 from .policyargs import add_policy_options, policy_options
 
 SIMULATORS = ("amaranth", "icarus", "verilator")
@@ -37,6 +38,8 @@ def run(args) -> int:
     from ..sim.backends import run_simulation  # imports the HDL tools: only when simulating
     from ..sim.compare import first_mismatch
 
+    check_outputs([("output", args.output), ("waveform --waves", args.waves)],
+                  inputs=[("--model", args.model), ("--inputs", args.inputs), ("--config", args.config)])
     model = load_qmodel(args.model)
     options = policy_options(args, model)
     if options.predictor == "oracle":
@@ -44,16 +47,18 @@ def run(args) -> int:
     if options.predictor not in HARDWARE_PREDICTORS:
         raise MemornnError(f"predictor {options.predictor!r} is not implemented by the hardware yet (it has bnn "
                            f"and none)")
-    config = load_config(args.config)
+    config = load_hw_config(args.config)
     batch = load_inputs(args.inputs, model.input_size)
     if int(batch.lengths.max()) > config.max_seq_len:
         raise MemornnError(f"a sequence has {int(batch.lengths.max())} steps, more than max_seq_len = "
                            f"{config.max_seq_len} of the hardware configuration")
     golden = golden_run(model, batch, options)
     thresholds = list(options.threshold or (0.0,))  # none: any threshold, unused
-    result = run_simulation(args.simulator, model, batch, config, thresholds, options.predictor, options.reuse_cap,
-                            args.waves)
-    save_npz(args.output, result)
+    # The simulator writes the waves by name: into a fresh folder, moved into place with the result.
+    with staged_path(args.waves, "waveform --waves") if args.waves else nullcontext() as waves:
+        result = run_simulation(args.simulator, model, batch, config, thresholds, options.predictor,
+                                options.reuse_cap, waves)
+        save_npz(args.output, result)
     mismatch = first_mismatch(golden, result)
     total = int(result["neurons_computed"].sum() + result["neurons_reused"].sum())
     if mismatch:

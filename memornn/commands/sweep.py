@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 
+from ..golden.fileio import staged_folder
 from ..golden.floatmodel import load_float_model
-from .common import non_negative_int
+from .common import check_outputs, non_negative_int
 
 
 def register(sub) -> None:
@@ -48,14 +49,16 @@ def run(args) -> int:
     predictors = check_predictors(args.predictor)
     if args.limit == 0:
         raise MemornnError("--limit must be at least 1")
+    check_outputs([], folders=[("output", args.output)], inputs=[("--model", args.model)])
     model = load_float_model(args.model)
     data = load_dataset(dataset)
     name = os.path.splitext(os.path.basename(args.model))[0]
     results = run_sweep(model, data, thresholds, predictors, args.reuse_cap, not args.no_offsets, args.limit, name,
                         show_progress=not args.quiet)
-    write_json(results, os.path.join(args.output, "sweep.json"))
-    write_csv(results, os.path.join(args.output, "sweep.csv"))
-    plot_sweep(results, os.path.join(args.output, "sweep.png"))
+    with staged_folder(args.output, [args.model]) as outdir:  # all three files, or none
+        write_json(results, os.path.join(outdir, "sweep.json"))
+        write_csv(results, os.path.join(outdir, "sweep.csv"))
+        plot_sweep(results, os.path.join(outdir, "sweep.png"))
     print(f"{name} on {dataset} ({results['test_sequences']} test sequences): float {results['float_accuracy']:.2f} %, "
           f"integer {results['int_accuracy']:.2f} %")
     for predictor in predictors:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from ..golden.qmodel import load_qmodel
-from ..hw.config import load_config
+from .common import check_outputs, load_hw_config, positive_float, positive_int
 
 
 def _targets() -> tuple[str, ...]:
@@ -24,12 +24,12 @@ def register(sub) -> None:
     p.add_argument("--config", metavar="hw.toml", help="hardware configuration (defaults for every missing key)")
     p.add_argument("--target", required=True, metavar="T",
                    help=f"one of {', '.join(_targets())} (xilinx and generic: resources only)")
-    p.add_argument("--freq", type=float, metavar="MHz", help="clock constraint for nextpnr (default per target)")
+    p.add_argument("--freq", type=positive_float, metavar="MHz", help="clock constraint for nextpnr (default per target)")
     p.add_argument("--speed", type=int, default=8, metavar="G", help="ECP5 speed grade 6, 7 or 8 (default 8)")
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
-    p.add_argument("--seeds", type=int, default=1, metavar="N",
+    p.add_argument("--seeds", type=positive_int, default=1, metavar="N",
                    help="seeds to try, from --seed on, while place and route runs past --pnr-timeout (default 1)")
-    p.add_argument("--pnr-timeout", type=float, metavar="S",
+    p.add_argument("--pnr-timeout", type=positive_float, metavar="S",
                    help="seconds one place-and-route attempt may take (default: no limit)")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
     p.set_defaults(run=run)
@@ -40,8 +40,11 @@ def run(args) -> int:
     from ..hw.synth.targets import get_target
 
     get_target(args.target)  # an unknown target fails before any work
+    check_outputs([], folders=[("output", args.output)], inputs=[("--model", args.model), ("--config", args.config)])
     model = load_qmodel(args.model)
-    config = load_config(args.config)
+    config = load_hw_config(args.config)
+    # Not staged like generate's folder: a failed synthesis keeps its logs there, and the
+    # error message names them. run_synth checks its options before it creates the folder.
     report = run_synth(model, config, args.target, args.output, freq=args.freq, seed=args.seed, speed=args.speed,
                        progress=lambda msg: print(msg, file=sys.stderr, flush=True), seeds=args.seeds,
                        pnr_timeout=args.pnr_timeout)

@@ -78,10 +78,10 @@ def test_benchmark_shape():
         assert_same_results(golden_run(qmodel, batch, 0.2, predictor, workers=2), expected)
 
 
-@pytest.mark.parametrize("bad", [0, -1, 1.5, "2", None, True, np.float64(2.0)])
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "2", None, True, np.float64(2.0), 65, 10**6])
 def test_bad_worker_counts(bad):
     qmodel, rng = random_qmodel(73, "gru", 3, 4)
-    with pytest.raises(MemornnError, match=r"workers must be an integer >= 1, got"):
+    with pytest.raises(MemornnError, match=r"workers must be an integer in \[1, 64\] \(golden/limits.py\), got"):
         golden_run(qmodel, _batch(rng, 3, 4, 3), 0.2, "bnn", workers=bad)
 
 
