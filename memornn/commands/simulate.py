@@ -12,7 +12,7 @@ from ..golden.qmodel import load_qmodel
 from ..hw.config import load_config
 from .common import add_run_options, output_path
 
-SIMULATORS = ("amaranth", "icarus", "verilator")
+SIMULATORS = ("verilator", "verilator-cocotb", "icarus", "amaranth")
 
 
 def register(sub) -> None:
@@ -22,10 +22,13 @@ def register(sub) -> None:
                                    "at the first difference from the golden model.")
     p.add_argument("--model", required=True, metavar="Q.npz", help="quantized model")
     p.add_argument("--inputs", required=True, metavar="X", help="float inputs (.npy or .npz, as memornn golden)")
-    p.add_argument("--simulator", default="verilator", choices=SIMULATORS, help="default verilator")
+    p.add_argument("--simulator", default="verilator", choices=SIMULATORS,
+                   help="verilator (default): compiled C++ harness, fastest, no waves; verilator-cocotb, icarus: "
+                        "cocotb testbench (waves); amaranth: amaranth.sim (VCD waves)")
     add_run_options(p, ("bnn", "none", "oracle"))
     p.add_argument("--config", metavar="hw.toml", help="hardware configuration")
-    p.add_argument("--waves", metavar="FILE", help="write a waveform (VCD; FST with verilator)")
+    p.add_argument("--waves", metavar="FILE", help="write a waveform (VCD; FST with verilator-cocotb; not with "
+                                                   "the compiled verilator)")
     p.add_argument("-o", "--output", required=True, type=output_path, metavar="OUT.npz", help="result file")
     p.set_defaults(run=run)
 
