@@ -24,6 +24,7 @@ import json
 import os
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 
 from memornn.evaluation.datasets import load_dataset, subset
 from memornn.golden.errors import MemornnError
@@ -70,33 +71,46 @@ def read_settings(spec: str, models: dict) -> tuple[str, dict]:
                   "source": str(data.get("source", path))}
 
 
-def measure(name: str, entry: dict, settings: dict, count: int | None) -> dict:
+def _simulate(name: str, entry: dict, theta, cap: int, predictor: str, count: int | None) -> dict:
+    """One model, one predictor: the compiled harness on the test sequences, checked against golden."""
     model = load_float_model(os.path.join(MODELS, f"{name}.npz"))
     data = load_dataset(entry["dataset"])
     qmodel = quantize_model(model, data.train)
     batch, _ = subset(data.test, data.y_test, count)
-    theta, cap = settings["threshold"], settings["reuse_cap"]
-    parse_thresholds(theta, qmodel.num_layers)  # a bad value fails here, before any simulation
+    threshold, cap = (theta, cap) if predictor == "bnn" else (0.0, 0)
+    parse_thresholds(threshold, qmodel.num_layers)  # a bad value fails here, before any simulation
     check_reuse_cap(cap)
     config = HwConfig(max_seq_len=max(32, int(batch.lengths.max())))
-    row = {"model": name, "threshold": theta, "reuse_cap": cap, "threshold_source": settings["source"],
-           "sequences": batch.size, "test_sequences": data.test.size, "steps": int(batch.lengths.sum()),
-           "simulator": SIMULATOR}
-    for predictor in ("none", "bnn"):
-        threshold = theta if predictor == "bnn" else 0.0
-        start = time.monotonic()
-        hw = run_simulation(SIMULATOR, qmodel, batch, config, threshold, predictor, cap if predictor == "bnn" else 0)
-        row[f"seconds_{predictor}"] = time.monotonic() - start
-        mismatch = first_mismatch(golden_run(qmodel, batch, threshold, predictor, cap if predictor == "bnn" else 0),
-                                  hw)
-        if mismatch:
-            raise SystemExit(f"{name}: RTL differs from golden ({predictor}): {mismatch}")
-        row[f"cycles_{predictor}"] = int(hw["cycles"].sum())
-        total = hw["neurons_computed"].sum() + hw["neurons_reused"].sum()
-        row[f"reuse_{predictor}"] = float(100 * hw["neurons_reused"].sum() / total)
-    row["speedup"] = row["cycles_none"] / row["cycles_bnn"]
-    row["bit_exact"] = True
-    return row
+    start = time.monotonic()
+    hw = run_simulation(SIMULATOR, qmodel, batch, config, threshold, predictor, cap)
+    seconds = time.monotonic() - start
+    mismatch = first_mismatch(golden_run(qmodel, batch, threshold, predictor, cap), hw)
+    if mismatch:
+        raise MemornnError(f"RTL differs from golden ({predictor}): {mismatch}")
+    total = hw["neurons_computed"].sum() + hw["neurons_reused"].sum()
+    return {"sequences": batch.size, "test_sequences": data.test.size, "steps": int(batch.lengths.sum()),
+            f"cycles_{predictor}": int(hw["cycles"].sum()), f"seconds_{predictor}": seconds,
+            f"reuse_{predictor}": float(100 * hw["neurons_reused"].sum() / total)}
+
+
+def measure_all(jobs: list[tuple[str, dict, dict]], count: int | None, workers: int) -> list[dict]:
+    """Every (model, entry, settings) with predictor none and bnn, ``workers`` simulations at a time."""
+    rows = {name: {"model": name, "threshold": s["threshold"], "reuse_cap": s["reuse_cap"],
+                   "threshold_source": s["source"], "simulator": SIMULATOR} for name, _, s in jobs}
+    with ProcessPoolExecutor(workers) as pool:
+        futures = {pool.submit(_simulate, name, entry, s["threshold"], s["reuse_cap"], predictor, count):
+                   (name, predictor) for name, entry, s in jobs for predictor in ("none", "bnn")}
+        for future in as_completed(futures):
+            name, predictor = futures[future]
+            try:
+                rows[name].update(future.result())
+            except MemornnError as exc:
+                raise MemornnError(f"{name}: {exc}") from None
+            print(f"    {name}, predictor {predictor}: done", flush=True)
+    for row in rows.values():
+        row["speedup"] = row["cycles_none"] / row["cycles_bnn"]
+        row["bit_exact"] = True
+    return list(rows.values())
 
 
 def markdown(rows: list[dict], command: str) -> str:
@@ -114,6 +128,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--settings", action="append", default=[], metavar="MODEL=FILE",
                         help="JSON settings of one model (threshold, reuse_cap, source); repeatable")
+    parser.add_argument("--workers", type=int, default=2, metavar="N", help="simulations at a time (default 2)")
     parser.add_argument("--sequences", type=int, metavar="N",
                         help="only the first N test sequences (default: all); does not write the results files")
     args = parser.parse_args(argv)
@@ -124,22 +139,21 @@ def main(argv=None) -> int:
     except MemornnError as exc:
         print(f"eval_speedup: {exc}", file=sys.stderr)
         return 2
-    rows = []
-    for i, (name, entry) in enumerate(models.items()):
-        start = time.time()
+    jobs = []
+    for name, entry in models.items():
         settings = chosen.get(name) or {"threshold": entry["best_threshold"]["bnn"], "reuse_cap": 0,
                                         "source": SUMMARY_SOURCE}
-        print(f"[{i + 1}/{len(models)}] {name}: {SIMULATOR}, predictor none and bnn ...", flush=True)
         if settings["threshold"] is None:
-            print("    no threshold within the loss budget: skipped", flush=True)
+            print(f"{name}: no threshold within the loss budget: skipped", flush=True)
             continue
-        try:
-            rows.append(measure(name, entry, settings, args.sequences))
-        except MemornnError as exc:  # a bad threshold or reuse cap from a settings file
-            print(f"eval_speedup: {name}: {exc}", file=sys.stderr)
-            return 2
-        print(f"    {rows[-1]['sequences']} sequences, speed-up {rows[-1]['speedup']:.2f}x "
-              f"({time.time() - start:.0f} s)", flush=True)
+        jobs.append((name, entry, settings))
+    start = time.monotonic()
+    try:
+        rows = measure_all(jobs, args.sequences, args.workers)
+    except MemornnError as exc:  # a bad threshold or reuse cap from a settings file, or a mismatch
+        print(f"eval_speedup: {exc}", file=sys.stderr)
+        return 2
+    print(f"{len(rows)} models in {time.monotonic() - start:.0f} s", flush=True)
     command = "python benchmarks/eval_speedup.py" + "".join(f" --settings {s}" for s in args.settings)
     text = markdown(rows, command)
     print(text)
