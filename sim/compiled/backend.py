@@ -6,9 +6,9 @@ the design's shape loaded through the load port, so one compile serves them all.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,16 +32,16 @@ class Execution:
     program: Program
     process: subprocess.Popen
     result_path: Path
-    started: float
 
     def wait(self) -> tuple[Results, float]:
-        """Wait for the process; returns the parsed results and its wall time."""
-        _, err = self.process.communicate()
-        seconds = time.monotonic() - self.started
-        if self.process.returncode != 0:
-            raise MemornnError(f"the compiled harness exited with {self.process.returncode}: "
-                               f"{err.decode(errors='replace').strip()[-400:]}")
-        return read_results(self.result_path, geometry(self.program.layout)), seconds
+        """Wait for the process; returns the parsed results and its CPU time (user + system)."""
+        err = self.process.stderr.read()
+        _, status, usage = os.wait4(self.process.pid, 0)
+        self.process.returncode = code = os.waitstatus_to_exitcode(status)
+        self.process.stderr.close()
+        if code != 0:
+            raise MemornnError(f"the compiled harness exited with {code}: {err.decode(errors='replace').strip()[-400:]}")
+        return read_results(self.result_path, geometry(self.program.layout)), usage.ru_utime + usage.ru_stime
 
 
 def start(harness: Harness, program: Program, directory: Path, flip_output_beat: int | None = None) -> Execution:
@@ -54,11 +54,12 @@ def start(harness: Harness, program: Program, directory: Path, flip_output_beat:
     if flip_output_beat is not None:
         cmd += ["--flip-output-beat", str(flip_output_beat)]
     process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    return Execution(program, process, result, time.monotonic())
+    return Execution(program, process, result)
 
 
 def execute(harness: Harness, program: Program, flip_output_beat: int | None = None) -> tuple[Results, float]:
-    """Run ``program`` to the end in a temporary directory."""
+    """Run ``program`` to the end in a temporary directory; returns the results and the
+    harness's CPU time."""
     with tempfile.TemporaryDirectory(prefix="memornn-compiled-") as tmp:
         return start(harness, program, Path(tmp), flip_output_beat).wait()
 

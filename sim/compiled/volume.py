@@ -167,6 +167,7 @@ class Chunk:
     goldens: list = field(default_factory=list)
     hits: list = field(default_factory=list)  # per case: {dimension: [bins]}
     sequences: int = 0
+    cpu_seconds: float = 0.0  # making the cases (random models, golden runs)
 
 
 def make_chunk(design: int, count: int, seed: int) -> Chunk:
@@ -174,6 +175,7 @@ def make_chunk(design: int, count: int, seed: int) -> Chunk:
     runs the initial contents), as one program, with their golden tables and bins."""
     spec = DESIGNS[design]
     model, layout = initial_model(design)
+    cpu = time.process_time()
     rng = np.random.default_rng(seed)
     chunk = Chunk(design, seed)
     runs, pauses = [], []
@@ -197,6 +199,7 @@ def make_chunk(design: int, count: int, seed: int) -> Chunk:
         chunk.hits.append({**{k: [v] for k, v in design_bins(spec).items()}, **{k: v for k, v in hits.items() if v}})
         chunk.sequences += batch.size
     chunk.program = build_program(layout, runs, {}, seed, run_pauses=pauses)
+    chunk.cpu_seconds = time.process_time() - cpu
     return chunk
 
 
@@ -212,7 +215,9 @@ class VolumeReport:
     coverage : Counter
         Cases per ``(dimension, bin)``.
     seconds : dict
-        Wall time of the whole run, of the builds and of the harness processes.
+        ``total``: wall time of the whole run; ``builds``: wall time of the builds made;
+        ``making cases (CPU)`` and ``harness (CPU)``: CPU time of the workers that made the
+        cases and of the harness processes.
     """
 
     cases: int = 0
@@ -286,14 +291,13 @@ def run_volume(cases: int, seed: int, workers: int = 2, chunk_size: int = 250, l
         harnesses = {}
         for design in sorted({d for d, _ in plan}):
             layout, prepared = _prepare(design)
-            # Small designs, short runs: a quick unoptimized build is the better trade.
-            harnesses[design] = compilers.submit(compile_harness, prepared.sources, layout, prepared.top, (), False,
-                                                 log)
+            harnesses[design] = compilers.submit(compile_harness, prepared.sources, layout, prepared.top, log=log)
         executions = []
         for k, future in enumerate(chunks):
             chunk = future.result()
             harness = harnesses[chunk.design].result()
-            report.seconds["build"] = report.seconds.get("build", 0.0) + harness.seconds
+            report.seconds["builds"] = report.seconds.get("builds", 0.0) + harness.seconds
+            report.seconds["making cases (CPU)"] = report.seconds.get("making cases (CPU)", 0.0) + chunk.cpu_seconds
             directory = Path(tmp) / str(k)
             directory.mkdir()
             executions.append((chunk, start(harness, chunk.program, directory)))
@@ -304,8 +308,8 @@ def run_volume(cases: int, seed: int, workers: int = 2, chunk_size: int = 250, l
 
 
 def _collect(report: VolumeReport, chunk: Chunk, execution) -> None:
-    results, seconds = execution.wait()
-    report.seconds["harness"] = report.seconds.get("harness", 0.0) + seconds
+    results, cpu = execution.wait()
+    report.seconds["harness (CPU)"] = report.seconds.get("harness (CPU)", 0.0) + cpu
     problem = verdict(chunk.program, results, chunk.goldens)
     if problem:
         report.mismatches.append(f"{DESIGNS[chunk.design].name} (chunk seed {chunk.seed}): {problem}")

@@ -65,7 +65,7 @@ def clean_run():
     spec = DESIGNS[design]
     _, layout = initial_model(design)
     prepared = prepare_design(layout, spec.config)
-    harness = compile_harness(prepared.sources, layout, prepared.top, optimize=False)  # as the volume run
+    harness = compile_harness(prepared.sources, layout, prepared.top)  # as the volume run
     rng = np.random.default_rng(5)
     model = random_qmodel(spec.shape, rng)
     runs, goldens = [], []
@@ -183,5 +183,5 @@ def test_a_cached_harness_is_not_rebuilt(clean_run):
     harness, program, _, _ = clean_run
     _, layout = initial_model(1)
     prepared = prepare_design(layout, DESIGNS[1].config)
-    again = compile_harness(prepared.sources, layout, prepared.top, optimize=False)
+    again = compile_harness(prepared.sources, layout, prepared.top)
     assert again.seconds == 0.0 and again.executable == harness.executable
