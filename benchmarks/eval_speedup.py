@@ -1,24 +1,35 @@
 """Measured cycle speed-up of memoization on the trained models, in Verilator RTL simulation.
 
-For each model of ``benchmarks/results/eval_summary.json``: quantize it with its training
-split, take its best BNN threshold (largest with accuracy loss <= 1 point), and simulate
-the first ``SEQUENCES`` test sequences in Verilator with predictor none and with bnn at
-that threshold (default hardware configuration). Every run is checked bit for bit against
-the golden model. Writes ``benchmarks/results/eval_speedup.json`` and ``.md``.
+For each model of ``benchmarks/results/eval_summary.json`` (the models of ``models/``):
+quantize it with its training split, and simulate every test sequence in the compiled
+Verilator harness (``memornn simulate --simulator verilator``) with predictor none and
+with bnn at the model's threshold (default hardware configuration). Every run is checked
+bit for bit against the golden model. Writes ``benchmarks/results/eval_speedup.json``
+and ``.md``.
 
-Run: ``.venv/bin/python benchmarks/eval_speedup.py`` (needs the data extra).
+The threshold (and reuse cap) of a model comes from ``--settings MODEL=FILE`` when given:
+a JSON file ``{"threshold": 0.4}`` (a number or one per layer, optionally ``"reuse_cap"``
+and ``"source"``, a note on how the value was chosen). Otherwise it is the model's
+``best_threshold.bnn`` in ``eval_summary.json`` (the largest threshold with accuracy loss
+<= 1 point, as ``benchmarks/eval_models.py`` chooses it today); the table says which.
+
+Run: ``nice -n 10 .venv/bin/python benchmarks/eval_speedup.py [--settings jv_lstm64=tuned/jv_lstm64.json ...]
+[--sequences N]`` (needs the data extra).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 
 from memornn.evaluation.datasets import load_dataset, subset
+from memornn.golden.errors import MemornnError
 from memornn.golden.floatmodel import load_float_model
-from memornn.golden.intmodel import golden_run
+from memornn.golden.intmodel import check_reuse_cap, golden_run, parse_thresholds
 from memornn.golden.quantize import quantize_model
 from memornn.hw.config import HwConfig
 from memornn.sim.backends import run_simulation
@@ -27,56 +38,130 @@ from memornn.sim.compare import first_mismatch
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
 MODELS = os.path.join(os.path.dirname(HERE), "models")
-SEQUENCES = 20
+SIMULATOR = "verilator"
+SUMMARY_SOURCE = "eval_summary.json best_threshold.bnn"
 
 
-def measure(name: str, entry: dict) -> dict:
+def read_settings(spec: str, models: dict) -> tuple[str, dict]:
+    """``MODEL=FILE`` to ``(model, {"threshold", "reuse_cap", "source"})``.
+
+    Raises
+    ------
+    MemornnError
+        On a malformed spec, an unknown model, an unreadable file or a bad value.
+    """
+    name, sep, path = spec.partition("=")
+    if not sep or not name or not path:
+        raise MemornnError(f"--settings wants MODEL=FILE, got {spec!r}")
+    if name not in models:
+        raise MemornnError(f"--settings: unknown model {name!r} (known: {', '.join(models)})")
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except OSError as exc:
+        raise MemornnError(f"--settings: cannot read {path!r}: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise MemornnError(f"--settings: {path!r} is not JSON: {exc.msg} (line {exc.lineno})") from None
+    if not isinstance(data, dict) or "threshold" not in data:
+        raise MemornnError(f"--settings: {path!r} must be a JSON object with a 'threshold'")
+    unknown = set(data) - {"threshold", "reuse_cap", "source"}
+    if unknown:
+        raise MemornnError(f"--settings: {path!r} has unknown keys {sorted(unknown)}")
+    return name, {"threshold": data["threshold"], "reuse_cap": data.get("reuse_cap", 0),
+                  "source": str(data.get("source", path))}
+
+
+def _simulate(name: str, entry: dict, theta, cap: int, predictor: str, count: int | None) -> dict:
+    """One model, one predictor: the compiled harness on the test sequences, checked against golden."""
     model = load_float_model(os.path.join(MODELS, f"{name}.npz"))
     data = load_dataset(entry["dataset"])
     qmodel = quantize_model(model, data.train)
-    batch, _ = subset(data.test, data.y_test, SEQUENCES)
-    theta = entry["best_threshold"]["bnn"]
+    batch, _ = subset(data.test, data.y_test, count)
+    threshold, cap = (theta, cap) if predictor == "bnn" else (0.0, 0)
+    parse_thresholds(threshold, qmodel.num_layers)  # a bad value fails here, before any simulation
+    check_reuse_cap(cap)
     config = HwConfig(max_seq_len=max(32, int(batch.lengths.max())))
-    row = {"model": name, "threshold": theta, "sequences": batch.size, "steps": int(batch.lengths.sum())}
-    for predictor in ("none", "bnn"):
-        threshold = theta if predictor == "bnn" else 0.0
-        hw = run_simulation("verilator", qmodel, batch, config, threshold, predictor, 0)
-        mismatch = first_mismatch(golden_run(qmodel, batch, threshold, predictor), hw)
-        if mismatch:
-            raise SystemExit(f"{name}: RTL differs from golden ({predictor}): {mismatch}")
-        row[f"cycles_{predictor}"] = int(hw["cycles"].sum())
-        total = hw["neurons_computed"].sum() + hw["neurons_reused"].sum()
-        row[f"reuse_{predictor}"] = float(100 * hw["neurons_reused"].sum() / total)
-    row["speedup"] = row["cycles_none"] / row["cycles_bnn"]
-    row["bit_exact"] = True
-    return row
+    start = time.monotonic()
+    hw = run_simulation(SIMULATOR, qmodel, batch, config, threshold, predictor, cap)
+    seconds = time.monotonic() - start
+    mismatch = first_mismatch(golden_run(qmodel, batch, threshold, predictor, cap), hw)
+    if mismatch:
+        raise MemornnError(f"RTL differs from golden ({predictor}): {mismatch}")
+    total = hw["neurons_computed"].sum() + hw["neurons_reused"].sum()
+    return {"sequences": batch.size, "test_sequences": data.test.size, "steps": int(batch.lengths.sum()),
+            f"cycles_{predictor}": int(hw["cycles"].sum()), f"seconds_{predictor}": seconds,
+            f"reuse_{predictor}": float(100 * hw["neurons_reused"].sum() / total)}
 
 
-def main() -> int:
+def measure_all(jobs: list[tuple[str, dict, dict]], count: int | None, workers: int) -> list[dict]:
+    """Every (model, entry, settings) with predictor none and bnn, ``workers`` simulations at a time."""
+    rows = {name: {"model": name, "threshold": s["threshold"], "reuse_cap": s["reuse_cap"],
+                   "threshold_source": s["source"], "simulator": SIMULATOR} for name, _, s in jobs}
+    with ProcessPoolExecutor(workers) as pool:
+        futures = {pool.submit(_simulate, name, entry, s["threshold"], s["reuse_cap"], predictor, count):
+                   (name, predictor) for name, entry, s in jobs for predictor in ("none", "bnn")}
+        for future in as_completed(futures):
+            name, predictor = futures[future]
+            try:
+                rows[name].update(future.result())
+            except MemornnError as exc:
+                raise MemornnError(f"{name}: {exc}") from None
+            print(f"    {name}, predictor {predictor}: done", flush=True)
+    for row in rows.values():
+        row["speedup"] = row["cycles_none"] / row["cycles_bnn"]
+        row["bit_exact"] = True
+    return list(rows.values())
+
+
+def markdown(rows: list[dict], command: str) -> str:
+    lines = ["| model | theta | theta from | sequences (steps) | reuse % (RTL) | cycles, none | cycles, bnn | "
+             "speed-up |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['model']} | {r['threshold']} | {r['threshold_source']} | {r['sequences']} ({r['steps']}) "
+                     f"| {r['reuse_bnn']:.1f} | {r['cycles_none']} | {r['cycles_bnn']} | {r['speedup']:.2f}x |")
+    return ("# Measured speed-up in Verilator (default configuration: P = 8, B = 64)\n\n"
+            f"Command: `{command}`. Compiled Verilator harness; every run bit-exact with the golden model "
+            "(outputs, reuse decisions, counters).\n\n" + "\n".join(lines) + "\n")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--settings", action="append", default=[], metavar="MODEL=FILE",
+                        help="JSON settings of one model (threshold, reuse_cap, source); repeatable")
+    parser.add_argument("--workers", type=int, default=2, metavar="N", help="simulations at a time (default 2)")
+    parser.add_argument("--sequences", type=int, metavar="N",
+                        help="only the first N test sequences (default: all); does not write the results files")
+    args = parser.parse_args(argv)
     with open(os.path.join(RESULTS, "eval_summary.json")) as f:
         models = json.load(f)["models"]
-    rows = []
-    for i, (name, entry) in enumerate(models.items()):
-        start = time.time()
-        print(f"[{i + 1}/{len(models)}] {name}: Verilator, predictor none and bnn ...", flush=True)
-        if entry["best_threshold"]["bnn"] is None:
-            print("    no threshold within the loss budget: skipped", flush=True)
+    try:
+        chosen = dict(read_settings(spec, models) for spec in args.settings)
+    except MemornnError as exc:
+        print(f"eval_speedup: {exc}", file=sys.stderr)
+        return 2
+    jobs = []
+    for name, entry in models.items():
+        settings = chosen.get(name) or {"threshold": entry["best_threshold"]["bnn"], "reuse_cap": 0,
+                                        "source": SUMMARY_SOURCE}
+        if settings["threshold"] is None:
+            print(f"{name}: no threshold within the loss budget: skipped", flush=True)
             continue
-        rows.append(measure(name, entry))
-        print(f"    speed-up {rows[-1]['speedup']:.2f}x ({time.time() - start:.0f} s)", flush=True)
-    with open(os.path.join(RESULTS, "eval_speedup.json"), "w") as f:
-        json.dump(rows, f, indent=2)
-    lines = ["| model | best theta | sequences (steps) | reuse % (RTL) | cycles, none | cycles, bnn | speed-up |",
-             "|---|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['model']} | {r['threshold']} | {r['sequences']} ({r['steps']}) | {r['reuse_bnn']:.1f} "
-                     f"| {r['cycles_none']} | {r['cycles_bnn']} | {r['speedup']:.2f}x |")
-    text = ("# Measured speed-up in Verilator (default configuration: P = 8, B = 64)\n\n"
-            "Every run bit-exact with the golden model (outputs, reuse decisions, counters).\n\n"
-            + "\n".join(lines) + "\n")
-    with open(os.path.join(RESULTS, "eval_speedup.md"), "w") as f:
-        f.write(text)
+        jobs.append((name, entry, settings))
+    start = time.monotonic()
+    try:
+        rows = measure_all(jobs, args.sequences, args.workers)
+    except MemornnError as exc:  # a bad threshold or reuse cap from a settings file, or a mismatch
+        print(f"eval_speedup: {exc}", file=sys.stderr)
+        return 2
+    print(f"{len(rows)} models in {time.monotonic() - start:.0f} s", flush=True)
+    command = "python benchmarks/eval_speedup.py" + "".join(f" --settings {s}" for s in args.settings)
+    text = markdown(rows, command)
     print(text)
+    if args.sequences is None:
+        with open(os.path.join(RESULTS, "eval_speedup.json"), "w") as f:
+            json.dump(rows, f, indent=2)
+        with open(os.path.join(RESULTS, "eval_speedup.md"), "w") as f:
+            f.write(text)
     return 0
 
 

@@ -14,7 +14,7 @@ from ..golden.qmodel import load_qmodel
 from .common import check_outputs, load_hw_config, output_path
 from .policyargs import add_policy_options, policy_options
 
-SIMULATORS = ("amaranth", "icarus", "verilator")
+SIMULATORS = ("verilator", "verilator-cocotb", "icarus", "amaranth")
 #: The policies the generated hardware implements.
 HARDWARE_PREDICTORS = ("bnn", "none")
 
@@ -26,10 +26,13 @@ def register(sub) -> None:
                                    "at the first difference from the golden model.")
     p.add_argument("--model", required=True, metavar="Q.npz", help="quantized model")
     p.add_argument("--inputs", required=True, metavar="X", help="float inputs (.npy or .npz, as memornn golden)")
-    p.add_argument("--simulator", default="verilator", choices=SIMULATORS, help="default verilator")
+    p.add_argument("--simulator", default="verilator", choices=SIMULATORS,
+                   help="verilator (default): compiled C++ harness, fastest, no waves; verilator-cocotb, icarus: "
+                        "cocotb testbench (waves); amaranth: amaranth.sim (VCD waves)")
     add_policy_options(p)
     p.add_argument("--config", metavar="hw.toml", help="hardware configuration")
-    p.add_argument("--waves", metavar="FILE", help="write a waveform (VCD; FST with verilator)")
+    p.add_argument("--waves", metavar="FILE", help="write a waveform (VCD; FST with verilator-cocotb; not with "
+                                                   "the compiled verilator)")
     p.add_argument("-o", "--output", required=True, type=output_path, metavar="OUT.npz", help="result file")
     p.set_defaults(run=run)
 

@@ -14,7 +14,8 @@ The pieces, one job each:
 - :mod:`~memornn.sim.rtl.tb_accel`: the cocotb tests (cocotbext-axi drives the ports).
 - :mod:`~memornn.sim.rtl.wrapper`: the Verilog test wrapper (LFSR-throttled streams,
   per-beat events) that makes long runs cheap.
-- :mod:`~memornn.sim.rtl.backend`: ``memornn simulate --simulator icarus|verilator``.
+- :mod:`~memornn.sim.rtl.backend`: ``memornn simulate --simulator icarus|verilator-cocotb``
+  (``--simulator verilator`` is the compiled harness, :mod:`memornn.sim.compiled`).
 
 The pytest side (``tests/rtl``) and the command line build jobs with the golden model,
 run them, and compare what the hardware did with :func:`memornn.sim.compare.first_mismatch`.

@@ -1,4 +1,4 @@
-"""``memornn simulate --simulator icarus|verilator``: the AXI top in an HDL simulator.
+"""``memornn simulate --simulator icarus|verilator-cocotb``: the AXI top in an HDL simulator through cocotb.
 
 The design is generated with the trace stream and all memories zero, and the model is
 loaded through the AXI4-Lite load port, so one build serves every model of a shape (and

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from pathlib import Path
 from cocotb_tools.runner import Icarus, Verilator, VerilatorControlFile
 
 from ...golden.errors import MemornnError
-from .design import Design, cache_root, locked
+from .design import Design, cache_root, locked, save_runtime
 from .lint import write_waivers
 
 SIMULATORS = ("icarus", "verilator")
@@ -202,7 +201,7 @@ def build(design: Design, simulator: str, waves: str | None = None, optimize: bo
             raise MemornnError(f"{simulator} build of {design.directory.name} failed ({exc}); "
                                f"end of {log_path}: {_tail(log_path)}") from None
         if runtime is not None and not runtime.is_dir():
-            _save_runtime(directory, runtime)
+            save_runtime(directory, runtime)
         stamp.write_text(f"{time.time()}\n")
         seconds = time.monotonic() - start
     if log is not None:
@@ -215,21 +214,6 @@ def _shared_runtime(waves: str | None) -> Path:
     format, the trace writer's objects too, all compiled with tracing on)."""
     text = json.dumps([version("verilator"), version("cocotb"), str(_verilator_root()), waves])
     return cache_root() / f"verilator-runtime-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
-
-
-def _save_runtime(build_dir: Path, runtime: Path) -> None:
-    """Keep the run-time objects of a finished build for later builds (atomically)."""
-    objects = sorted(build_dir.glob("verilated*.o"))
-    if not objects:
-        return
-    tmp = runtime.with_name(runtime.name + f".tmp{os.getpid()}")
-    tmp.mkdir(parents=True, exist_ok=True)
-    for obj in objects:
-        shutil.copy2(obj, tmp / obj.name)
-    try:
-        tmp.rename(runtime)
-    except OSError:  # another process saved it first
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _tail(path: Path, lines: int = 15) -> str:

@@ -22,6 +22,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -71,6 +72,22 @@ def locked(directory: Path):
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def save_runtime(build_dir: Path, runtime: Path) -> None:
+    """Keep Verilator's run-time objects (``verilated*.o``) of a finished build in
+    ``runtime`` for later builds (atomically: a process that loses the race drops its copy)."""
+    objects = sorted(build_dir.glob("verilated*.o"))
+    if not objects:
+        return
+    tmp = runtime.with_name(runtime.name + f".tmp{os.getpid()}")
+    tmp.mkdir(parents=True, exist_ok=True)
+    for obj in objects:
+        shutil.copy2(obj, tmp / obj.name)
+    try:
+        tmp.rename(runtime)
+    except OSError:  # another process saved it first
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 @dataclass(frozen=True)

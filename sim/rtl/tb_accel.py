@@ -242,7 +242,7 @@ class Bench:
         await self.configure(run)
         received: list[Received] = []
         self.observed.append(received)
-        cycle0, wall0 = get_sim_time("ns") // PERIOD_NS, time.monotonic()
+        cycle0, wall0, cpu0 = get_sim_time("ns") // PERIOD_NS, time.monotonic(), time.process_time()
         if run.back_to_back:
             for seq in run.sequences:
                 await self.source.send(self.frame(seq.beats))
@@ -255,7 +255,8 @@ class Bench:
                 received.append(await self.one_sequence(run_index, i, run))
                 self.check(run_index, i, run, received[-1])
         self.notes.setdefault("runs", []).append({"cycles": int(get_sim_time("ns") // PERIOD_NS - cycle0),
-                                                  "wall_seconds": time.monotonic() - wall0})
+                                                  "wall_seconds": time.monotonic() - wall0,
+                                                  "cpu_seconds": time.process_time() - cpu0})
         return received
 
     async def nothing_more(self, cycles: int = 300) -> None:
@@ -579,7 +580,7 @@ async def stream_job(dut):
             h_lengths = [n * out_words for n in lengths]
             n_h, n_t = sum(h_lengths), sum(t_lengths)
             h_words, t_words = [], []
-            cycle0, wall0 = int(dut.cycle.value), time.monotonic()
+            cycle0, wall0, cpu0 = int(dut.cycle.value), time.monotonic(), time.process_time()
             bench.waiting_for = f"run {i}"
             sender = cocotb.start_soon(send([s.beats for s in run.sequences]))
             h_task = cocotb.start_soon(collect(dut.h_count, dut.h_data, dut.h_last, h_words, n_h))
@@ -587,7 +588,8 @@ async def stream_job(dut):
             await h_task
             await sender
             bench.notes.setdefault("runs", []).append(
-                {"cycles": int(dut.cycle.value) - cycle0, "wall_seconds": time.monotonic() - wall0})
+                {"cycles": int(dut.cycle.value) - cycle0, "wall_seconds": time.monotonic() - wall0,
+                 "cpu_seconds": time.process_time() - cpu0})
             received: list[Received] = []
             bench.observed.append(received)
             for k, (n, n_trace) in enumerate(zip(h_lengths, t_lengths)):

@@ -24,7 +24,7 @@ from __future__ import annotations
 from ...hw.layout import Layout
 from ...hw.contract import AXIL_ADDR_BITS, AXIL_DATA_BITS
 
-_AXIL = (  # name, direction seen from the wrapper, width
+AXIL_PORTS = (  # name, direction seen from the wrapper, width
     ("awaddr", "input", AXIL_ADDR_BITS), ("awprot", "input", 3), ("awvalid", "input", 1), ("awready", "output", 1),
     ("wdata", "input", AXIL_DATA_BITS), ("wstrb", "input", AXIL_DATA_BITS // 8), ("wvalid", "input", 1),
     ("wready", "output", 1), ("bresp", "output", 2), ("bvalid", "output", 1), ("bready", "input", 1),
@@ -33,7 +33,8 @@ _AXIL = (  # name, direction seen from the wrapper, width
 )
 
 
-def _port(direction: str, width: int, name: str) -> str:
+def port_declaration(direction: str, width: int, name: str) -> str:
+    """One Verilog port declaration line."""
     return f"    {direction} wire {'[' + str(width - 1) + ':0] ' if width > 1 else ''}{name}"
 
 
@@ -49,9 +50,9 @@ def wrapper_verilog(layout: Layout) -> str:
         f"    output reg [{hw - 1}:0] h_data", "    output reg h_last", "    output reg [31:0] h_count",
         "    output reg [31:0] t_data", "    output reg t_last", "    output reg [31:0] t_count",
         "    output reg [63:0] cycle",
-    ] + [_port(direction, width, f"s_axil_{name}") for name, direction, width in _AXIL]
+    ] + [port_declaration(direction, width, f"s_axil_{name}") for name, direction, width in AXIL_PORTS]
     port_text = ",\n".join(ports)
-    axil = ",\n".join(f"        .s_axil_{name}(s_axil_{name})" for name, _, _ in _AXIL)
+    axil = ",\n".join(f"        .s_axil_{name}(s_axil_{name})" for name, _, _ in AXIL_PORTS)
     return f"""// memornn_tb: test wrapper around memornn_accel, written by memornn.sim.rtl.wrapper.
 // LFSR-throttled AXI4-Stream ports and per-beat capture registers; see that module.
 module memornn_tb (

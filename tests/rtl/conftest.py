@@ -1,9 +1,17 @@
-"""A summary of the RTL runs at the end of the session: builds, sequences, cycles, time."""
+"""A summary of the RTL runs at the end of the session: builds, sequences, cycles, time, and
+the functional coverage of the compiled harness's volume runs."""
 
-from rtl_testlib import STATS
+from rtl_testlib import STATS, VOLUME_REPORTS
 
 
 def pytest_terminal_summary(terminalreporter):
+    for report, path in VOLUME_REPORTS:
+        terminalreporter.section("compiled Verilator: differential cases and functional coverage")
+        seconds = ", ".join(f"{k} {v:.1f} s" for k, v in report.seconds.items())
+        terminalreporter.write_line(f"{report.cases} cases, {report.sequences} sequences, {report.cycles:,} cycles, "
+                                    f"{len(report.mismatches)} mismatching chunks ({seconds}); written to {path}")
+        for line in report.table().splitlines():
+            terminalreporter.write_line(line)
     if not STATS:
         return
     write = terminalreporter.write_line

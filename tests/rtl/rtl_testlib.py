@@ -19,12 +19,11 @@ import numpy as np
 import pytest
 
 from memornn.golden.errors import MemornnError
-from memornn.golden.floatmodel import FloatLayer, FloatModel
-from memornn.golden.quantize import quantize_model
-from memornn.golden.randmodel import random_batch, random_float_model
+from memornn.golden.randmodel import random_batch
 from memornn.hw.config import HwConfig
 from memornn.hw.cycles import Latencies, bnn_cycles_per_row, step_cycles_none
 from memornn.hw.layout import memory_depths, memory_widths
+from memornn.sim.randmodel import random_qmodel  # noqa: F401 (the RTL tests import it from here)
 from memornn.sim.rtl.build import build, run, simulator_available
 from memornn.sim.rtl.design import prepare_design, rtl_layout
 from memornn.sim.rtl.job import Job, layout_info, make_run, timeout_cycles
@@ -34,6 +33,8 @@ SEED_ENV = "MEMORNN_SEED"
 
 #: One entry per simulator run of this session, for the summary printed by conftest.py.
 STATS: list[dict] = []
+#: (VolumeReport, coverage file) of each volume run of the compiled harness, printed by conftest.py.
+VOLUME_REPORTS: list = []
 
 
 def simulator_params():
@@ -130,28 +131,6 @@ def random_config(rng: np.random.Generator, big: bool = False, max_step_cycles: 
                 # Drawn last, so the shapes and pairs above stay those of earlier versions.
                 return shape, config.replace(datapath=str(rng.choice(["parallel", "parallel", "shared"])),
                                              weight_memory=str(rng.choice(["initialized", "loaded"])))
-
-
-def _scaled(model: FloatModel, scale: float) -> FloatModel:
-    layers = [[FloatLayer(p.w_ih * scale, p.w_hh * scale, p.b_ih * scale, p.b_hh * scale) for p in layer]
-              for layer in model.layers]
-    return FloatModel(model.cell, layers)
-
-
-def random_qmodel(shape: dict, rng: np.random.Generator):
-    """A quantized random model of ``shape``: PyTorch-like weights, sometimes scaled up (to
-    reach saturation), calibrated on random smooth inputs, with or without BNN offsets."""
-    seed = int(rng.integers(2**31))
-    model = random_float_model(shape["cell"], shape["num_layers"], shape["bidirectional"], shape["input_size"],
-                               shape["hidden_size"], seed=seed)
-    calibration = random_batch(shape["input_size"], 6, 8, seed=seed, smooth=float(rng.uniform(0, 0.95)))
-    offsets = bool(rng.random() < 0.7)
-    for scale in (float(rng.choice([1.0, 1.0, 2.0, 4.0])), 1.0):
-        try:
-            return quantize_model(_scaled(model, scale), calibration, shape["pwl_segments"], offsets)
-        except MemornnError:  # a scaled-up model may not fit the accumulator: plain one
-            continue
-    raise AssertionError("a PyTorch-initialised model did not quantize")
 
 
 def random_settings(rng: np.random.Generator, num_layers: int) -> dict:

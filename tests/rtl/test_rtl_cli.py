@@ -1,22 +1,29 @@
-"""``memornn simulate --simulator icarus|verilator``: the golden key table, waves, errors.
+"""``memornn simulate --simulator verilator|verilator-cocotb|icarus``: the golden key table, waves, errors.
 
-The same small GRU and inputs run through amaranth.sim, Icarus and Verilator: every
-result key equals the golden model's, and ``cycles`` is the same in all three (the
-hardware is cycle-deterministic and every back end feeds it at full speed).
+The same small GRU and inputs run through amaranth.sim, Icarus and Verilator (the
+compiled harness and cocotb): every result key equals the golden model's, and ``cycles``
+is the same in all of them (the hardware is cycle-deterministic and every back end feeds
+it at full speed).
 """
 
 from pathlib import Path
 
 import numpy as np
 import pytest
-from rtl_testlib import simulator_params
 
 from memornn.cli import main
 from memornn.golden.intmodel import COUNTERS
 from memornn.golden.quantize import quantize_model
 from memornn.golden.randmodel import random_batch, random_float_model
+from memornn.sim.rtl.build import simulator_available
 
-pytestmark = pytest.mark.parametrize("simulator", simulator_params())
+#: ``--simulator`` value: the executable it needs (as ``simulator_available`` names it).
+NEEDS = {"verilator": "verilator", "verilator-cocotb": "verilator", "icarus": "icarus"}
+
+
+def cli_simulators(*names):
+    return pytest.mark.parametrize("simulator", [pytest.param(name, marks=[pytest.mark.rtl, pytest.mark.skipif(
+        not simulator_available(NEEDS[name]), reason=f"{NEEDS[name]} not on PATH")]) for name in names])
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +43,7 @@ def files(tmp_path_factory):
     return folder, common
 
 
+@cli_simulators("verilator", "verilator-cocotb", "icarus")
 def test_simulate_matches_golden_and_amaranth(simulator, files, tmp_path, capsys):
     folder, common = files
     out = tmp_path / "rtl.npz"
@@ -51,11 +59,12 @@ def test_simulate_matches_golden_and_amaranth(simulator, files, tmp_path, capsys
         assert np.array_equal(hw["cycles"], am["cycles"]), (hw["cycles"], am["cycles"])
 
 
+@cli_simulators("verilator-cocotb", "icarus")
 def test_simulate_writes_waves(simulator, files, tmp_path):
     """VCD from Icarus; FST from Verilator (VCD where the lz4 headers its FST writer needs
     are missing: scripts/setup does not install them)."""
     folder, common = files
-    fst = simulator == "verilator" and Path("/usr/include/lz4.h").is_file()
+    fst = simulator == "verilator-cocotb" and Path("/usr/include/lz4.h").is_file()
     waves = tmp_path / ("run.fst" if fst else "run.vcd")
     assert main(["simulate", "--simulator", simulator, *common, "--config", str(folder / "hw.toml"), "--predictor",
                  "none", "--waves", str(waves), "-o", str(tmp_path / "rtl.npz")]) == 0
@@ -67,6 +76,18 @@ def test_simulate_writes_waves(simulator, files, tmp_path):
         assert "$enddefinitions" in text and "m_axis_trace_tvalid" in text
 
 
+@cli_simulators("verilator")
+def test_compiled_verilator_refuses_waves(simulator, files, tmp_path, capsys):
+    """The compiled harness has no wave dumping: a one-line error that names the way to get waves."""
+    folder, common = files
+    code = main(["simulate", "--simulator", simulator, *common, "--config", str(folder / "hw.toml"), "--waves",
+                 str(tmp_path / "w.vcd"), "-o", str(tmp_path / "rtl.npz")])
+    err = capsys.readouterr().err
+    assert code != 0 and "--simulator verilator-cocotb" in err and err.count("\n") == 1
+    assert not (tmp_path / "rtl.npz").exists() and not (tmp_path / "w.vcd").exists()
+
+
+@cli_simulators("verilator", "verilator-cocotb", "icarus")
 def test_simulate_errors_are_one_line(simulator, files, tmp_path, capsys):
     folder, common = files
     (tmp_path / "tiny.toml").write_text("max_weight_bytes = 16\n")
