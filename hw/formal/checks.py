@@ -47,6 +47,8 @@ class Check:
     default : bool
         Part of the default test run (else slow).
     what : str
+    fails_on : str
+        For a mutation: the property that must fail.
     """
 
     name: str
@@ -56,6 +58,7 @@ class Check:
     expect: str
     default: bool
     what: str
+    fails_on: str = ""
 
 
 CHECKS = (
@@ -65,16 +68,16 @@ CHECKS = (
     Check("axil_slave_cover", AxilSlaveHarness, "cover", 20, "PASS", True,
           "a SLVERR write response and a read answered while the next AR is taken are reachable"),
     Check("axil_slave_bvalid_drops", lambda: AxilSlaveHarness("bvalid_drops"), "bmc", 20, "FAIL", True,
-          "mutation: BVALID falls while BREADY is low"),
+          "mutation: BVALID falls while BREADY is low", "b_valid_held"),
     Check("axil_slave_rdata_late", lambda: AxilSlaveHarness("rdata_late"), "bmc", 20, "FAIL", False,
-          "mutation: RDATA not held"),
+          "mutation: RDATA not held", "r_carries_the_register_files_answer"),
     Check("axil_slave_double_write", lambda: AxilSlaveHarness("double_write"), "bmc", 20, "FAIL", False,
-          "mutation: a write reaches the register file twice"),
+          "mutation: a write reaches the register file twice", "write_only_after_aw_and_w"),
     Check("decision", lambda: DecisionHarness(8), "bmc", 20, "PASS", True,
           "decision unit = golden reuse rule for every input (a feed-forward pipeline of 4 stages: "
           "BMC past its depth covers every input)"),
     Check("decision_theta_off_by_one", lambda: DecisionHarness(8, "theta_off_by_one"), "bmc", 20, "FAIL", True,
-          "mutation: the unit sees THETA - 1"),
+          "mutation: the unit sees THETA - 1", "reuse_is_the_golden_rule"),
     Check("top", lambda: TopHarness(tiny_layout()), "bmc", 20, "PASS", True,
           "accelerator ports: AXI4-Lite slave, output and trace stream masters, input stream (BMC 20)"),
     Check("top_deep", lambda: TopHarness(tiny_layout()), "bmc", 90, "PASS", False,
@@ -82,9 +85,10 @@ CHECKS = (
     Check("top_cover", lambda: TopHarness(tiny_layout()), "cover", 90, "PASS", False,
           "a whole sequence in and out (the end-to-end rules are not vacuous)"),
     Check("top_tvalid_drops", lambda: TopHarness(tiny_layout(), mutation="tvalid_drops"), "bmc", 90, "FAIL", False,
-          "mutation: m_axis_tvalid falls while stalled"),
+          "mutation: m_axis_tvalid falls while stalled", "m_axis_valid_held"),
     Check("top_beat_lost", lambda: TopHarness(tiny_layout(), mutation="beat_lost"), "bmc", 90, "FAIL", False,
-          "mutation: an input beat acknowledged but never delivered"),
+          "mutation: an input beat acknowledged but never delivered",
+          "m_axis_tlast_on_the_last_beat"),
 )
 BY_NAME = {c.name: c for c in CHECKS}
 

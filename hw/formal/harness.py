@@ -46,6 +46,7 @@ class _Harness(Elaboratable):
 
     def __init__(self, mutation: str | None = None):
         if mutation is not None and mutation not in self.MUTATIONS:
+            self._MustUse__silence = True  # never elaborated: no "unused elaboratable" warning
             raise ValueError(f"unknown mutation {mutation!r} (known: {', '.join(self.MUTATIONS) or 'none'})")
         self.mutation = mutation
         self.rst = ResetSignal("sync")  # the implicit domain's reset: a port of the design
