@@ -165,6 +165,10 @@ def cell_models_text(family: str) -> str:
     # One elaboration-time $error (SystemVerilog) in a branch no netlist takes; the
     # testbench builds run Icarus in Verilog-2005 mode (memornn.sim.rtl.build.ICARUS_ARGS).
     text = re.sub(r"^(\s*)\$error\(", r"\1initial $display(", text, flags=re.M)
+    if family == "ice40":
+        # Port default values ("input E = 1'b1") are SystemVerilog too; the models have a
+        # switch for them, and check_default_ports makes sure the netlist needs none.
+        text = "`define NO_ICE40_DEFAULT_ASSIGNMENTS\n" + text
     if family == "ecp5":
         text += ECP5_MULT18X18D
     return text
@@ -181,6 +185,29 @@ def check_cell_parameters(netlist_json: Path, module: str) -> None:
             if got != value:
                 raise MemornnError(f"{cell['type']} cell {name} has {param} = {got!r}; the gate-level model "
                                    f"supports only {value!r}")
+
+
+def defaulted_inputs(family: str) -> dict:
+    """``{cell type: [input ports with a default value]}`` of Yosys' models of ``family``."""
+    text = (yosys_share() / family / "cells_sim.v").read_text()
+    found = {}
+    for m in re.finditer(r"module (\w+)\s*(?:#\(.*?\))?\s*\((.*?)\);", text, re.S):
+        ports = re.findall(r"input\s+(?:wire\s+)?(?:\[[^\]]*\]\s*)?(\w+)\s*`ICE40_DEFAULT", m.group(2))
+        if ports:
+            found[m.group(1)] = ports
+    return found
+
+
+def check_default_ports(netlist_json: Path, module: str, family: str) -> None:
+    """Refuse a netlist that leaves a cell input with a default value unconnected (the
+    models are compiled without the defaults, see :func:`cell_models_text`)."""
+    defaults = defaulted_inputs(family)
+    cells = json.loads(Path(netlist_json).read_text())["modules"][module]["cells"]
+    for name, cell in sorted(cells.items()):
+        for port in defaults.get(cell["type"], ()):
+            if port not in cell["connections"]:
+                raise MemornnError(f"{cell['type']} cell {name} leaves input {port} unconnected (its default "
+                                   f"value is not simulated)")
 
 
 @dataclass(frozen=True)
@@ -256,6 +283,7 @@ def synthesize_netlist(model: QModel, config: HwConfig, target: str, outdir, pro
     outdir = Path(outdir)
     run_synth(model, config, target, str(outdir), progress=progress or (lambda msg: None), place_and_route=False)
     check_cell_parameters(outdir / NETLIST_JSON, TOP_NAME)
+    check_default_ports(outdir / NETLIST_JSON, TOP_NAME, family)
     write_gate_verilog(outdir)
     (outdir / CELLS_FILE).write_text(cell_models_text(family))
     (outdir / f"{WRAPPER_TOP}.v").write_text(wrapper_verilog(layout))

@@ -107,7 +107,7 @@ def _zero_one_mac_lane(netlist_json):
     data = json.loads(netlist_json.read_text())
     cells = data["modules"][TOP_NAME]["cells"]
     lanes = sorted(n for n, c in cells.items() if c["type"] in ("SB_MAC16", "MULT18X18D")
-                   and "mac.py" in c.get("attributes", {}).get("src", ""))
+                   and "/hw/mac.py:" in c.get("attributes", {}).get("src", ""))
     assert lanes, "no DSP cell of a MAC lane in the netlist"
     conns = cells[lanes[0]]["connections"]
     for port in [p for p in conns if p == "A" or (p.startswith("A") and p[1:].isdigit())]:
