@@ -53,9 +53,11 @@ WAIVERS = (
 #: Waivers of post-synthesis netlists (Yosys' ``write_verilog`` of technology cells), as
 #: :data:`WAIVERS`; a netlist also gets those.
 NETLIST_WAIVERS = (
-    ("PINCONNECTEMPTY", None,
-     "Yosys writes a cell output nothing reads as an empty connection ('.CO()'): the cell has the pin, the "
-     "design does not use it."),
+    ("PINMISSING", None,
+     "Yosys writes only the pins of a technology cell that the design connects: outputs nothing reads, and "
+     "inputs the cell's parameters leave unused (a DSP's clock with its registers off, a flip-flop's CE "
+     "muxed to a constant); inputs with a default value are checked to be connected "
+     "(memornn.sim.rtl.netlist.check_default_ports)."),
 )
 #: Yosys' FPGA cell models (``share/<family>/cells_sim.v``, copied beside the netlist):
 #: library code linted by its authors, outside memornn's rules; a netlist's own warnings

@@ -161,7 +161,10 @@ def cell_models_text(family: str) -> str:
     """Yosys' simulation models of ``family``'s cells, as one file (includes expanded)."""
     if family not in FAMILIES:
         raise MemornnError(f"no cell models for FPGA family {family!r} (known: {', '.join(FAMILIES)})")
-    text = _expand_includes(yosys_share() / family / "cells_sim.v")
+    # Verilator reports these two of the models while parsing, before the waiver file's
+    # "every warning of the cell models" applies (memornn.sim.rtl.lint.CELL_MODELS_GLOB).
+    text = "/* verilator lint_off SPECIFYIGN */\n/* verilator lint_off INITIALDLY */\n"
+    text += _expand_includes(yosys_share() / family / "cells_sim.v")
     # One elaboration-time $error (SystemVerilog) in a branch no netlist takes; the
     # testbench builds run Icarus in Verilog-2005 mode (memornn.sim.rtl.build.ICARUS_ARGS).
     text = re.sub(r"^(\s*)\$error\(", r"\1initial $display(", text, flags=re.M)
@@ -245,12 +248,24 @@ def _gate_script(json_name: str, gate_name: str) -> str:
             f"write_verilog -noattr {gate_name}\n")
 
 
+def _timescale() -> str:
+    from .build import TIMESCALE
+
+    return f"`timescale {TIMESCALE[0]} / {TIMESCALE[1]}\n"
+
+
 def write_gate_verilog(directory: Path, json_name: str = NETLIST_JSON) -> Path:
-    """Write ``gate.v`` from the netlist ``json_name`` in ``directory``."""
+    """Write ``gate.v`` from the netlist ``json_name`` in ``directory``.
+
+    It gets the testbench's `timescale: the cell models carry their own, and Verilator
+    wants every module to have one when some do.
+    """
     from ...hw.synth.flow import _yosys
 
     _yosys("gate.ys", _gate_script(json_name, GATE_FILE), str(directory), "netlist export")
-    return Path(directory) / GATE_FILE
+    path = Path(directory) / GATE_FILE
+    path.write_text(_timescale() + path.read_text())
+    return path
 
 
 def synthesize_netlist(model: QModel, config: HwConfig, target: str, outdir, progress=None) -> NetlistDesign:
@@ -286,7 +301,7 @@ def synthesize_netlist(model: QModel, config: HwConfig, target: str, outdir, pro
     check_default_ports(outdir / NETLIST_JSON, TOP_NAME, family)
     write_gate_verilog(outdir)
     (outdir / CELLS_FILE).write_text(cell_models_text(family))
-    (outdir / f"{WRAPPER_TOP}.v").write_text(wrapper_verilog(layout))
+    (outdir / f"{WRAPPER_TOP}.v").write_text(_timescale() + wrapper_verilog(layout))
     for stale in outdir.glob("icarus*"):  # a new netlist: earlier builds are stale
         shutil.rmtree(stale, ignore_errors=True)
     for stale in outdir.glob("verilator*"):
