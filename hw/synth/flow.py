@@ -40,7 +40,7 @@ def _yosys(script_name: str, script: str, outdir: str, what: str) -> float:
 
 def run_synth(model: QModel, config: HwConfig, target_name: str, outdir: str, freq: float | None = None,
               seed: int = DEFAULT_SEED, speed: int = 8, progress=_quiet, seeds: int = 1,
-              pnr_timeout: float | None = None) -> dict:
+              pnr_timeout: float | None = None, place_and_route: bool = True) -> dict:
     """Synthesize (and place and route) the accelerator for ``model`` on a target.
 
     Parameters
@@ -64,6 +64,10 @@ def run_synth(model: QModel, config: HwConfig, target_name: str, outdir: str, fr
         ``pnr_timeout`` (on a nearly full device some placements never route).
     pnr_timeout : float or None
         Seconds one place-and-route attempt may take (``None``: no limit).
+    place_and_route : bool
+        ``False`` stops after synthesis (the netlist for gate-level simulation): the
+        design is still synthesized inside its I/O harness, so its netlist is the one
+        place and route would take.
 
     Returns
     -------
@@ -76,19 +80,19 @@ def run_synth(model: QModel, config: HwConfig, target_name: str, outdir: str, fr
         Unknown target, missing tool, a tool failure (its first error line) or a
         design that does not fit the device (needed against available).
     """
-    target = _check_options(target_name, freq, speed, seeds, pnr_timeout)
-    progress(f"[1/{_steps(target)}] Verilog for {model.cell} {model.num_layers}x{model.hidden_size}, "
+    target = _check_options(target_name, freq, speed, seeds, pnr_timeout, place_and_route)
+    progress(f"[1/{_steps(target, place_and_route)}] Verilog for {model.cell} {model.num_layers}x{model.hidden_size}, "
              f"P={config.mac_lanes} B={config.bnn_width}")
     t = time.monotonic()
     design = write_design(model, config, outdir)
     about = {"model": model_summary(model), "config": config.to_dict()}
     return synthesize(design, target_name, outdir, about, config.mac_lanes, freq=freq, seed=seed, speed=speed,
-                      seeds=seeds, pnr_timeout=pnr_timeout,
+                      seeds=seeds, pnr_timeout=pnr_timeout, place_and_route=place_and_route,
                       progress=progress, verilog_seconds=time.monotonic() - t)
 
 
 def _check_options(target_name: str, freq: float | None, speed: int, seeds: int = 1,
-                   pnr_timeout: float | None = None):
+                   pnr_timeout: float | None = None, place_and_route: bool = True):
     target = get_target(target_name)
     if target.family == "ecp5" and speed not in ECP5_SPEEDS:
         raise MemornnError(f"ECP5 speed grade {speed!r} must be one of {ECP5_SPEEDS}")
@@ -101,18 +105,18 @@ def _check_options(target_name: str, freq: float | None, speed: int, seeds: int 
     if freq is not None and not freq > 0:
         raise MemornnError(f"clock constraint {freq!r} MHz must be positive")
     require_tool(YOSYS)
-    if target.has_pnr:
+    if target.has_pnr and place_and_route:
         require_tool(target.pnr)
     return target
 
 
-def _steps(target) -> int:
-    return 5 if target.has_pnr else 4
+def _steps(target, place_and_route: bool = True) -> int:
+    return 5 if target.has_pnr and place_and_route else 4
 
 
 def synthesize(design: Design, target_name: str, outdir: str, about: dict, lanes: int, freq: float | None = None,
                seed: int = DEFAULT_SEED, speed: int = 8, progress=_quiet, verilog_seconds: float = 0.0,
-               seeds: int = 1, pnr_timeout: float | None = None) -> dict:
+               seeds: int = 1, pnr_timeout: float | None = None, place_and_route: bool = True) -> dict:
     """Synthesize (and place and route) a design already written to ``outdir``.
 
     :func:`run_synth` for the accelerator; also usable for a single block. ``about``
@@ -120,9 +124,9 @@ def synthesize(design: Design, target_name: str, outdir: str, about: dict, lanes
     ``None``); ``lanes`` is the number of MAC lane multipliers it should have. Other
     parameters, return value and errors as :func:`run_synth`.
     """
-    target = _check_options(target_name, freq, speed, seeds, pnr_timeout)
+    target = _check_options(target_name, freq, speed, seeds, pnr_timeout, place_and_route)
     freq = freq or target.default_freq
-    steps = _steps(target)
+    steps = _steps(target, place_and_route)
     times = {"verilog": verilog_seconds}
     start = time.monotonic() - verilog_seconds
     vfile = os.path.relpath(design.verilog, outdir)
@@ -180,7 +184,7 @@ def synthesize(design: Design, target_name: str, outdir: str, about: dict, lanes
                            f"(see {synth_log})")
 
     pnr = None
-    if target.has_pnr:
+    if target.has_pnr and place_and_route:
         progress(f"[4/{steps}] place and route: {target.pnr} {' '.join(target.pnr_args)}, --freq {freq:g}"
                  + (f", speed {speed}" if target.family == "ecp5" else ""))
         times["place_and_route"], timed_out = 0.0, []
@@ -224,11 +228,11 @@ def synthesize(design: Design, target_name: str, outdir: str, about: dict, lanes
     if pnr and pnr["critical_path"] and pnr["critical_path"]["through_harness"]:
         notes.append("the critical path goes through the I/O harness: the Fmax is the harness's, not the design's")
     tools = {"yosys": tool_version(YOSYS)}
-    if target.has_pnr:
+    if pnr:
         tools["nextpnr"] = tool_version(target.pnr)
     tools["amaranth"] = metadata.version("amaranth")
     logs = {"inventory": "inventory.log", "synthesis": "synth.log"}
-    if target.has_pnr:
+    if pnr:
         logs.update({"place_and_route": "nextpnr.log", "pnr_report": "pnr_report.json"})
     report = {
         "schema": REPORT_SCHEMA, "version": REPORT_VERSION,

@@ -17,6 +17,8 @@ from .policyargs import add_policy_options, policy_options
 SIMULATORS = ("verilator", "verilator-cocotb", "icarus", "amaranth")
 #: The policies the generated hardware implements.
 HARDWARE_PREDICTORS = ("bnn", "none")
+#: Targets of gate-level simulation (as memornn.sim.rtl.netlist.NETLIST_TARGETS, without importing the HDL tools).
+NETLIST_TARGETS = ("ice40-up5k", "ice40-hx8k", "ecp5-25k", "ecp5-85k")
 
 
 def register(sub) -> None:
@@ -33,6 +35,12 @@ def register(sub) -> None:
     p.add_argument("--config", metavar="hw.toml", help="hardware configuration")
     p.add_argument("--waves", metavar="FILE", help="write a waveform (VCD; FST with verilator-cocotb; not with "
                                                    "the compiled verilator)")
+    p.add_argument("--netlist", choices=NETLIST_TARGETS, metavar="TARGET",
+                   help="simulate the post-synthesis netlist for this target (" + ", ".join(NETLIST_TARGETS)
+                        + ") with Yosys' cell models, in icarus or verilator")
+    p.add_argument("--netlist-dir", metavar="DIR",
+                   help="where --netlist writes the synthesis outputs and gate.v (default: OUT without .npz, "
+                        "plus -netlist)")
     p.add_argument("-o", "--output", required=True, type=output_path, metavar="OUT.npz", help="result file")
     p.set_defaults(run=run)
 
@@ -55,19 +63,40 @@ def run(args) -> int:
     if int(batch.lengths.max()) > config.max_seq_len:
         raise MemornnError(f"a sequence has {int(batch.lengths.max())} steps, more than max_seq_len = "
                            f"{config.max_seq_len} of the hardware configuration")
+    if args.netlist and args.simulator == "amaranth":
+        raise MemornnError("--netlist simulates Verilog: choose --simulator icarus, verilator or verilator-cocotb")
+    if args.netlist and args.waves:
+        raise MemornnError("--waves is not supported with --netlist")
     golden = golden_run(model, batch, options)
     thresholds = list(options.threshold or (0.0,))  # none: any threshold, unused
-    # The simulator writes the waves by name: into a fresh folder, moved into place with the result.
-    with staged_path(args.waves, "waveform --waves") if args.waves else nullcontext() as waves:
-        result = run_simulation(args.simulator, model, batch, config, thresholds, options.predictor,
-                                options.reuse_cap, waves)
+    if args.netlist:
+        result = _run_netlist(args, model, batch, config, options, thresholds)
         save_npz(args.output, result)
+    else:
+        # The simulator writes the waves by name: into a fresh folder, moved into place with the result.
+        with staged_path(args.waves, "waveform --waves") if args.waves else nullcontext() as waves:
+            result = run_simulation(args.simulator, model, batch, config, thresholds, options.predictor,
+                                    options.reuse_cap, waves)
+            save_npz(args.output, result)
     mismatch = first_mismatch(golden, result)
     total = int(result["neurons_computed"].sum() + result["neurons_reused"].sum())
     if mismatch:
         print(f"memornn simulate: MISMATCH with the golden model: {mismatch}", file=sys.stderr)
         return 1
-    print(f"{args.simulator}: {batch.size} sequences, {int(result['cycles'].sum())} cycles, "
+    what = f"{args.simulator} ({args.netlist} netlist)" if args.netlist else args.simulator
+    print(f"{what}: {batch.size} sequences, {int(result['cycles'].sum())} cycles, "
           f"{100 * result['neurons_reused'].sum() / max(total, 1):.1f}% reused; bit-exact with the golden model; "
           f"wrote {args.output}")
     return 0
+
+
+def _run_netlist(args, model, batch, config, options, thresholds) -> dict:
+    """Synthesize for ``args.netlist`` and simulate the netlist (:mod:`memornn.sim.rtl.netlist`) in the
+    cocotb testbench (``verilator`` and ``verilator-cocotb`` both mean cocotb's Verilator here)."""
+    from ..sim.rtl.netlist import run_netlist, synthesize_netlist
+
+    outdir = args.netlist_dir or args.output[:-len(".npz")] + "-netlist"
+    design = synthesize_netlist(model, config, args.netlist, outdir,
+                                progress=lambda msg: print(msg, file=sys.stderr, flush=True))
+    simulator = "icarus" if args.simulator == "icarus" else "verilator"
+    return run_netlist(simulator, design, model, batch, thresholds, options.predictor, options.reuse_cap)

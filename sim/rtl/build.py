@@ -32,7 +32,6 @@ from cocotb_tools.runner import Icarus, Verilator, VerilatorControlFile
 
 from ...golden.errors import MemornnError
 from .design import Design, cache_root, locked, save_runtime
-from .lint import write_waivers
 
 SIMULATORS = ("icarus", "verilator")
 EXECUTABLES = {"icarus": "iverilog", "verilator": "verilator"}
@@ -192,7 +191,7 @@ def build(design: Design, simulator: str, waves: str | None = None, optimize: bo
         runner, args = _runner(simulator, optimize, runtime if runtime and runtime.is_dir() else None, waves)
         sources = list(design.sources)
         if simulator == "verilator":
-            sources = [VerilatorControlFile(write_waivers(design.directory))] + sources
+            sources = [VerilatorControlFile(design.write_waivers())] + sources
         log_path = directory / "build.log"
         try:
             runner.build(sources=sources, hdl_toplevel=design.top, build_dir=directory, timescale=TIMESCALE,

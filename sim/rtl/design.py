@@ -125,6 +125,12 @@ class Design:
             files.append(self.directory / f"{WRAPPER_TOP}.v")
         return files
 
+    def write_waivers(self) -> Path:
+        """Write the Verilator waiver file of this design's builds; returns its path."""
+        from .lint import write_waivers
+
+        return write_waivers(self.directory)
+
 
 def rtl_layout(model: QModel, config: HwConfig) -> Layout:
     """The layout of ``model`` on ``config``, refusing a model (or a configuration) the

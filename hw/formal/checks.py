@@ -1,0 +1,145 @@
+"""The formal checks of the accelerator: which harness, which mode, how deep, which verdict.
+
+:data:`CHECKS` lists them; each has the verdict it must reach: ``PASS`` for the design,
+``FAIL`` for a deliberately broken variant (a mutation), which shows the rules can
+fail. ``default`` checks run in the default test run (about a minute in all on the
+shared 2-core machine); the rest are deeper and slow.
+
+Run them with ``python -m memornn.hw.formal [--all] [--only NAME ...] [-o DIR]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+
+from ...golden.errors import MemornnError
+from ..config import HwConfig
+from ..layout import make_layout
+from .harness import AxilSlaveHarness, DecisionHarness, TopHarness
+from .sby import Verdict, run_formal
+
+
+def tiny_layout():
+    """The smallest accelerator: a 1x1 GRU with one input, P = B = 1, two-step sequences."""
+    shape = SimpleNamespace(cell="gru", gates=3, hidden_size=1, input_size=1, num_layers=1, directions=1,
+                            pwl_segments=8, layer_input_size=lambda k: 1)
+    return make_layout(shape, HwConfig(mac_lanes=1, bnn_width=1, max_seq_len=2, counter_bits=16, trace=True))
+
+
+@dataclass(frozen=True)
+class Check:
+    """One formal run.
+
+    Attributes
+    ----------
+    name : str
+    make : callable
+        Returns the harness.
+    mode : {"bmc", "prove", "cover"}
+    depth : int
+    expect : {"PASS", "FAIL"}
+    default : bool
+        Part of the default test run (else slow).
+    what : str
+    fails_on : tuple of str
+        For a mutation: the properties that name its fault (one of them must fail).
+    """
+
+    name: str
+    make: object
+    mode: str
+    depth: int
+    expect: str
+    default: bool
+    what: str
+    fails_on: tuple = ()
+
+
+CHECKS = (
+    Check("axil_slave", AxilSlaveHarness, "prove", 20, "PASS", True,
+          "AXI4-Lite slave behind any register file: protocol, one register access per request, "
+          "responses in order carrying the register file's answer (k-induction)"),
+    Check("axil_slave_cover", AxilSlaveHarness, "cover", 20, "PASS", True,
+          "a SLVERR write response and a read answered while the next AR is taken are reachable"),
+    Check("axil_slave_bvalid_drops", lambda: AxilSlaveHarness("bvalid_drops"), "bmc", 20, "FAIL", True,
+          "mutation: BVALID falls while BREADY is low",
+          ("b_valid_held", "write_held_exactly_while_not_ready")),
+    Check("axil_slave_rdata_late", lambda: AxilSlaveHarness("rdata_late"), "bmc", 20, "FAIL", False,
+          "mutation: RDATA not held", ("r_carries_the_register_files_answer", "r_payload_stable")),
+    Check("axil_slave_double_write", lambda: AxilSlaveHarness("double_write"), "bmc", 20, "FAIL", False,
+          "mutation: a write reaches the register file twice",
+          ("write_only_after_aw_and_w", "one_write_held_each_way", "b_answers_the_write")),
+    Check("decision", lambda: DecisionHarness(8), "bmc", 20, "PASS", True,
+          "decision unit = golden reuse rule for every input (a feed-forward pipeline of 4 stages: "
+          "BMC past its depth covers every input)"),
+    Check("decision_theta_off_by_one", lambda: DecisionHarness(8, "theta_off_by_one"), "bmc", 20, "FAIL", True,
+          "mutation: the unit sees THETA - 1",
+          ("reuse_is_the_golden_rule", "run_next_is_the_golden_rule")),
+    Check("top", lambda: TopHarness(tiny_layout()), "bmc", 20, "PASS", True,
+          "accelerator ports: AXI4-Lite slave, output and trace stream masters, input stream (BMC 20)"),
+    Check("top_deep", lambda: TopHarness(tiny_layout()), "bmc", 90, "PASS", False,
+          "accelerator ports to a depth past a whole sequence: no input beat lost end to end"),
+    Check("top_cover", lambda: TopHarness(tiny_layout()), "cover", 90, "PASS", False,
+          "a whole sequence in and out (the end-to-end rules are not vacuous)"),
+    Check("top_tvalid_drops", lambda: TopHarness(tiny_layout(), mutation="tvalid_drops"), "bmc", 90, "FAIL", False,
+          "mutation: m_axis_tvalid falls while stalled", ("m_axis_valid_held",)),
+    Check("top_beat_lost", lambda: TopHarness(tiny_layout(), mutation="beat_lost"), "bmc", 90, "FAIL", False,
+          "mutation: an input beat acknowledged but never delivered",
+          ("m_axis_tlast_on_the_last_beat", "m_axis_no_extra_beat", "m_axis_trace_tlast_on_the_last_beat",
+           "m_axis_trace_no_extra_beat", "one_sequence_at_a_time")),
+)
+BY_NAME = {c.name: c for c in CHECKS}
+
+
+def property_names(il_text: str) -> dict:
+    """``{"check_<N>": message}`` of the ``$check`` cells of an RTLIL file (the witness names
+    SymbiYosys reports) whose message is set."""
+    names = {}
+    for m in re.finditer(r'cell \$check \$(\d+)\n\s+parameter \\FORMAT "([^"]*)"', il_text):
+        if m.group(2):
+            names[f"check_{m.group(1)}"] = m.group(2)
+    return names
+
+
+def run_check(check: Check, workdir: Path, timeout: float | None = None) -> Verdict:
+    """Run ``check`` in ``workdir``; the verdict's ``failed`` lists the failed properties' messages."""
+    verdict = run_formal(check.make(), check.mode, check.depth, Path(workdir), timeout)
+    il = Path(workdir) / "top.il"
+    names = property_names(il.read_text()) if il.is_file() else {}
+    named = []
+    for failure in verdict.failed:
+        m = re.search(r"_witness_\.(check_\d+)", failure)
+        named.append(names.get(m.group(1), failure) if m else failure)
+    verdict.failed = named
+    return verdict
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m memornn.hw.formal",
+                                     description="Run the formal checks (yowasp-sby, Yices) and print a table.")
+    parser.add_argument("--all", action="store_true", help="also the slow (deep) checks")
+    parser.add_argument("--only", nargs="+", metavar="NAME", choices=sorted(BY_NAME), help="these checks only")
+    parser.add_argument("-o", "--output", metavar="DIR", help="keep the runs here (default: a temporary directory)")
+    args = parser.parse_args(argv)
+    chosen = [BY_NAME[n] for n in args.only] if args.only else [c for c in CHECKS if c.default or args.all]
+    root = Path(args.output) if args.output else Path(tempfile.mkdtemp(prefix="memornn-formal-"))
+    print("| check | mode | depth | expected | verdict | seconds | what |\n|---|---|---|---|---|---:|---|")
+    bad = 0
+    for check in chosen:
+        try:
+            verdict = run_check(check, root / check.name)
+        except MemornnError as exc:
+            print(f"memornn formal: error: {exc}", file=sys.stderr)
+            return 2
+        ok = verdict.status == check.expect
+        bad += not ok
+        print(f"| {check.name} | {check.mode} | {check.depth} | {check.expect} | {verdict.status}"
+              f"{'' if ok else ' (WRONG)'} | {verdict.seconds:.1f} | {check.what} |", flush=True)
+    print(f"runs in {root}", file=sys.stderr)
+    return 1 if bad else 0
