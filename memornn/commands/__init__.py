@@ -1,6 +1,6 @@
 """Subcommands of the ``memornn`` CLI; each module has ``register(subparsers)``."""
 
-from . import demo, energy, generate, golden, quantize, simulate, sweep, synth
+from . import demo, dse, energy, estimate, generate, golden, quantize, simulate, sweep, synth
 
 #: In the order ``memornn --help`` lists them.
-COMMANDS = [demo, quantize, golden, generate, simulate, synth, sweep, energy]
+COMMANDS = [demo, quantize, golden, generate, simulate, synth, estimate, sweep, energy, dse]
