@@ -308,8 +308,10 @@ class Cache:
 def open_client(scheduler: str | None, workers: int):
     """A Dask client: on ``scheduler`` (``tcp://HOST:PORT``) or on a local cluster of
     ``workers`` processes (one thread each: synthesis and NumPy use a core apiece)."""
-    from dask.distributed import Client, LocalCluster
-
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        raise MemornnError("memornn dse needs Dask: install the dse extra (scripts/setup --extras dse)") from None
     if scheduler:
         try:
             return Client(scheduler, timeout="5s"), None
