@@ -65,6 +65,17 @@ THETA_MAX_Q = 2**THETA_BITS - 1
 REUSE_CAP_BITS = 8
 REUSE_CAP_MAX = 2**REUSE_CAP_BITS - 1
 
+#: Delta column thresholds (theta_x, theta_h): int8 units, unsigned, this wide.
+DELTA_BITS = 8
+DELTA_MAX = 2**DELTA_BITS - 1
+#: The sign row predictor's absolute threshold tau: gate-output units, Q1.15 (1.0 = 32768).
+TAU_BITS = 16
+TAU_FRAC = 15
+TAU_MAX_Q = 2**TAU_BITS - 1
+#: Bits per weight of the sign row predictor: 1 (sign x row mean) or 3 (sign x power of two).
+SIGN_ROW_WEIGHT_CHOICES = (1, 3)
+SIGN_ROW_WEIGHTS_DEFAULT = 3
+
 #: Piecewise-linear activations: slope fraction bits and the default segment count.
 PWL_SLOPE_FRAC = 11
 PWL_DEFAULT_SEGMENTS = 32
@@ -338,6 +349,16 @@ def bnn_rows(weight_bits, total_bits: int | None = None):
     return evaluate
 
 
+def _unsigned_fixed(value: float, frac: int, max_q: int) -> int:
+    """A non-negative threshold to an unsigned fixed-point value with ``frac`` fraction bits, round half up."""
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(f"threshold must be a non-negative number, got {value!r}")
+    q = int(np.floor(value * 2**frac + 0.5))
+    if q > max_q:
+        raise ValueError(f"threshold {value!r} exceeds the largest value {max_q / 2**frac}")
+    return q
+
+
 def theta_to_q(theta: float) -> int:
     """Reuse threshold to its Q8.8 register value, round half up.
 
@@ -346,12 +367,12 @@ def theta_to_q(theta: float) -> int:
     ValueError
         If ``theta`` is negative, not finite, or above the largest Q8.8 value.
     """
-    if not np.isfinite(theta) or theta < 0:
-        raise ValueError(f"threshold must be a non-negative number, got {theta!r}")
-    q = int(np.floor(theta * 2**THETA_FRAC + 0.5))
-    if q > THETA_MAX_Q:
-        raise ValueError(f"threshold {theta!r} exceeds the largest value {THETA_MAX_Q / 2**THETA_FRAC}")
-    return q
+    return _unsigned_fixed(theta, THETA_FRAC, THETA_MAX_Q)
+
+
+def tau_to_q(tau: float) -> int:
+    """The sign predictor's absolute threshold (gate-output units) to Q1.15, as :func:`theta_to_q` (ValueError alike)."""
+    return _unsigned_fixed(tau, TAU_FRAC, TAU_MAX_Q)
 
 
 def within_threshold(new, cached, theta_q):
@@ -362,3 +383,97 @@ def within_threshold(new, cached, theta_q):
     new = np.asarray(new, np.int64)
     cached = np.asarray(cached, np.int64)
     return (np.abs(new - cached) << THETA_FRAC) <= np.asarray(theta_q, np.int64) * np.abs(cached)
+
+
+def reuse_decision(close, run, cap: int, valid=True):
+    """The reuse rule of every row predictor: ``(reuse, run_next)``.
+
+    ``reuse = valid & close & (cap == 0 | run < cap)``: the entry holds a value (not a
+    sequence's first step), the predictor's threshold test passed (``close``:
+    :func:`within_threshold` for bnn and oracle, :func:`sign_close` for sign and the
+    hybrid's row stage) and the run of consecutive reuses is below the cap (0: no cap).
+    ``run_next = reuse ? min(run + 1, REUSE_CAP_MAX) : 0``: the saturation only acts
+    with no cap, where the run is never read (with a cap, ``run < cap`` keeps ``run + 1
+    <= cap``); the hardware's run counter is ``REUSE_CAP_BITS`` wide.
+    """
+    run = np.asarray(run, np.int64)
+    reuse = np.asarray(close, bool) & np.asarray(valid, bool)
+    if cap:
+        reuse = reuse & (run < cap)
+    run_next = np.where(reuse, np.minimum(run + 1, REUSE_CAP_MAX), 0)
+    return reuse, run_next
+
+
+# -- skip policies: delta columns and the sign row predictor ---------------------------
+
+
+def delta_columns(values, last_used, theta):
+    """The delta column test: a column is used when ``|v - v_last| > theta``.
+
+    ``values``, ``last_used``: (..., N) integers; ``theta``: per column (N,) or a
+    scalar, int8 units. Returns ``(used, new_last_used)``: the used columns take the
+    new value, the others keep theirs. ``theta = 0`` uses every column that changed,
+    so the accumulators stay exact.
+    """
+    values = np.asarray(values, np.int64)
+    last_used = np.asarray(last_used, np.int64)
+    used = np.abs(values - last_used) > np.asarray(theta, np.int64)
+    return used, np.where(used, values, last_used)
+
+
+def nearest_power_exponent(magnitude):
+    """``k`` with ``2**k`` nearest to ``magnitude`` (integers >= 1), ties up: ``a >= 1.5 * 2**k`` rounds up."""
+    a = np.asarray(magnitude, np.int64)
+    k = np.zeros(a.shape, np.int64)
+    for bit in range(1, 63):  # floor(log2 a) without floats
+        k += a >= (np.int64(1) << bit)
+    return k + (2 * a >= 3 * (np.int64(1) << k))
+
+
+def sign_row_weights(weight, bits: int):
+    """The sign row predictor's weights ``W'`` (int64, the shape of ``weight``).
+
+    - ``bits = 1``: ``sign(w) * m_r`` with ``sign(w) = +1`` for ``w >= 0`` (the BNN's
+      weight bit) and ``m_r = round(sum_j |w_rj| / N)`` (round half up): the sign
+      memory and one int8 per row.
+    - ``bits = 3``: ``sign(w) * 2**k``, the power of two nearest ``|w|``
+      (:func:`nearest_power_exponent`) limited to the row's four largest, ``k`` in
+      ``[E_r - 3, E_r]`` with ``E_r`` that of ``max_j |w_rj|``: a sign bit and a 2-bit
+      exponent below ``E_r`` (zero weights take the smallest, ``2**(E_r - 3)``; a row of
+      zeros is all zero).
+    """
+    w = np.asarray(weight, np.int64)
+    sign = np.where(w >= 0, 1, -1)
+    mag = np.abs(w)
+    if bits == 1:
+        n = w.shape[-1]
+        mean = (2 * mag.sum(axis=-1, keepdims=True) + n) // (2 * n)
+        return sign * mean
+    if bits != 3:
+        raise ValueError(f"row weights must have 1 or 3 bits, got {bits!r}")
+    top = nearest_power_exponent(np.maximum(mag.max(axis=-1, keepdims=True), 1))
+    k = np.clip(nearest_power_exponent(np.maximum(mag, 1)), np.maximum(top - 3, 0), top)
+    k = np.where(mag == 0, np.maximum(top - 3, 0), k)
+    nonzero_row = mag.max(axis=-1, keepdims=True) > 0
+    return np.where(nonzero_row, sign * (np.int64(1) << k), 0)
+
+
+def pwl_slope(table: PwlTable, x):
+    """The slope of ``table`` at pre-activations ``x`` (Q3.12): its segment's slope
+    (output LSBs per input LSB, ``PWL_SLOPE_FRAC`` fraction bits), mirrored for x < 0."""
+    a = np.minimum(np.abs(np.asarray(x, np.int64)), 2 ** (PRE_BITS - 1) - 1)
+    return np.asarray(table.slope, np.int64)[a >> table.seg_shift]
+
+
+def sign_close(d, mult, shift, slope, tau_q):
+    """The sign predictor's absolute, slope-weighted test: the predicted output change is below tau.
+
+    ``d`` is the row predictor's sum ``W'_r . (v - v_r)`` (accumulator units) since the
+    row's last computation; ``|d|`` goes to the pre-activation grid with the row's own
+    requantization (:func:`requantize`), times the activation's PWL ``slope`` at the
+    row's last activation input gives the predicted change of the gate output in Q0.15
+    LSBs (``PWL_SLOPE_FRAC`` fraction bits). Close when strictly below ``tau_q`` (Q1.15):
+    ``requantize(|d|) * slope < tau_q << PWL_SLOPE_FRAC``; ``tau_q = 0`` is never close.
+    """
+    change = requantize(np.abs(np.asarray(d, np.int64)), mult, shift) * np.asarray(slope, np.int64)
+    return change < (np.int64(tau_q) << PWL_SLOPE_FRAC)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from ..golden.inputs import load_inputs
-from ..golden.intmodel import PREDICTORS, golden_run
+from ..golden.intmodel import golden_run
 from ..golden.npzfile import save_npz
 from ..golden.qmodel import load_qmodel
-from .common import add_run_options, output_path, positive_int
+from .common import output_path, positive_int
+from .policyargs import add_policy_options, policy_options
 
 
 def register(sub) -> None:
@@ -16,7 +17,7 @@ def register(sub) -> None:
     p.add_argument("--model", required=True, metavar="Q.npz", help="quantized model (from memornn quantize)")
     p.add_argument("--inputs", required=True, metavar="X",
                    help="float inputs: .npy of shape (T, X) or (N, T, X), or .npz with x and optional lengths")
-    add_run_options(p, PREDICTORS)
+    add_policy_options(p)
     p.add_argument("--workers", type=positive_int, default=1, metavar="N",
                    help="processes sharing the sequences (default 1; the results do not depend on it)")
     p.add_argument("-o", "--output", required=True, type=output_path, metavar="OUT.npz", help="result file")
@@ -25,11 +26,14 @@ def register(sub) -> None:
 
 def run(args) -> int:
     model = load_qmodel(args.model)
+    options = policy_options(args, model)
     batch = load_inputs(args.inputs, model.input_size)
-    result = golden_run(model, batch, args.threshold, args.predictor, args.reuse_cap, args.workers)
+    result = golden_run(model, batch, options, workers=args.workers)
     save_npz(args.output, result)
     total = int(result["neurons_computed"].sum() + result["neurons_reused"].sum())
     reuse = result["neurons_reused"].sum() / total if total else 0.0
+    macs = int(result["macs"].sum() + result["macs_skipped"].sum())
+    skipped = result["macs_skipped"].sum() / macs if macs else 0.0
     print(f"{batch.size} sequences, {int(batch.lengths.sum())} steps: {100 * reuse:.1f}% of neuron evaluations "
-          f"reused; wrote {args.output}")
+          f"reused, {100 * skipped:.1f}% of MACs skipped ({options.predictor}); wrote {args.output}")
     return 0

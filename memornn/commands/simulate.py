@@ -10,9 +10,12 @@ from ..golden.intmodel import golden_run
 from ..golden.npzfile import save_npz
 from ..golden.qmodel import load_qmodel
 from ..hw.config import load_config
-from .common import add_run_options, output_path
+from .common import output_path
+from .policyargs import add_policy_options, policy_options
 
 SIMULATORS = ("amaranth", "icarus", "verilator")
+#: The policies the generated hardware implements.
+HARDWARE_PREDICTORS = ("bnn", "none")
 
 
 def register(sub) -> None:
@@ -23,7 +26,7 @@ def register(sub) -> None:
     p.add_argument("--model", required=True, metavar="Q.npz", help="quantized model")
     p.add_argument("--inputs", required=True, metavar="X", help="float inputs (.npy or .npz, as memornn golden)")
     p.add_argument("--simulator", default="verilator", choices=SIMULATORS, help="default verilator")
-    add_run_options(p, ("bnn", "none", "oracle"))
+    add_policy_options(p)
     p.add_argument("--config", metavar="hw.toml", help="hardware configuration")
     p.add_argument("--waves", metavar="FILE", help="write a waveform (VCD; FST with verilator)")
     p.add_argument("-o", "--output", required=True, type=output_path, metavar="OUT.npz", help="result file")
@@ -34,16 +37,21 @@ def run(args) -> int:
     from ..sim.backends import run_simulation  # imports the HDL tools: only when simulating
     from ..sim.compare import first_mismatch
 
-    if args.predictor == "oracle":
-        raise MemornnError("predictor 'oracle' exists only in the golden model (the hardware has bnn and none)")
     model = load_qmodel(args.model)
+    options = policy_options(args, model)
+    if options.predictor == "oracle":
+        raise MemornnError("predictor 'oracle' exists only in the golden model (the hardware has bnn and none)")
+    if options.predictor not in HARDWARE_PREDICTORS:
+        raise MemornnError(f"predictor {options.predictor!r} is not implemented by the hardware yet (it has bnn "
+                           f"and none)")
     config = load_config(args.config)
     batch = load_inputs(args.inputs, model.input_size)
     if int(batch.lengths.max()) > config.max_seq_len:
         raise MemornnError(f"a sequence has {int(batch.lengths.max())} steps, more than max_seq_len = "
                            f"{config.max_seq_len} of the hardware configuration")
-    golden = golden_run(model, batch, args.threshold, args.predictor, args.reuse_cap)
-    result = run_simulation(args.simulator, model, batch, config, args.threshold, args.predictor, args.reuse_cap,
+    golden = golden_run(model, batch, options)
+    thresholds = list(options.threshold or (0.0,))  # none: any threshold, unused
+    result = run_simulation(args.simulator, model, batch, config, thresholds, options.predictor, options.reuse_cap,
                             args.waves)
     save_npz(args.output, result)
     mismatch = first_mismatch(golden, result)

@@ -38,9 +38,9 @@ def run_main(argv, capsys):
 def replay_reuse(trace, theta: float, predictor: str, cap: int, hidden: int) -> np.ndarray:
     """Replay the documented reuse decisions from a trace; the mask in time order (N, T, rows).
 
-    An independent restatement of the decision rule of ``golden/intmodel.py`` (valid
-    entry, run below the cap, ``|new - cached| * 2**8 <= theta_q * |cached|``), applied
-    to the per-step values the trace recomputed.
+    The threshold test restated (``|new - cached| * 2**8 <= theta_q * |cached|``), the
+    rest of the rule (valid entry, run below the cap) from ``nx.reuse_decision``, applied
+    to the per-step values the trace collected.
     """
     theta_q = nx.theta_to_q(theta)
     n, steps, rows = trace.yb.shape
@@ -64,13 +64,13 @@ def replay_reuse(trace, theta: float, predictor: str, cap: int, hidden: int) -> 
             ok = close(new, cached)
             if trace.pre_hn is not None:
                 ok[:, cand] &= close(trace.pre_hn[:, s], cached_hn)
-        reuse = valid & ok & ((run < cap) if cap else True) & act
+        reuse, run_next = nx.reuse_decision(ok & act, run, cap, valid)
         compute = act & ~reuse
         cached = np.where(compute, new, cached)
         if trace.pre_hn is not None and predictor == "oracle":
             cached_hn = np.where(compute[:, cand], trace.pre_hn[:, s], cached_hn)
         valid |= compute
-        run = np.where(reuse, run + 1, np.where(compute, 0, run))
+        run = np.where(act, run_next, run)  # a finished sequence's run stays
         for i in range(n):
             if trace.active[i, s]:
                 mask[i, trace.times[i, s]] = reuse[i]

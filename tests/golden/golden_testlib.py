@@ -15,6 +15,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from memornn.golden import fastpath as fp
 from memornn.golden import intmodel as im
 from memornn.golden import numerics as nx
 from memornn.golden.floatmodel import model_from_arrays as float_model_from_arrays
@@ -304,16 +305,19 @@ def wide_row_qmodel(rng, cell, hidden, x_size=1040):
 
 
 def assert_fast_equals_int64(qmodel, x_q, lengths, runs):
-    """Every direction of layer 0: the fast path equals the int64 reference for each
+    """Every direction of layer 0: the fast path equals the specification path for each
     (predictor, theta_q, cap) of ``runs``: outputs, reuse masks and counters."""
+    from memornn.golden.options import LayerPolicy, RunOptions
+    from memornn.golden.predictors import make_predictor
 
     for q in qmodel.layers[0]:
-        assert im._fast_path_ok(qmodel, q)
+        assert fp._fast_path_ok(qmodel, q)
         for reverse in (False, True):
             for predictor, theta_q, cap in runs:
-                args = (qmodel, q, x_q, lengths, reverse, theta_q, predictor, cap)
-                slow = im._layer_direction_int64(*args)
-                fast = im._layer_direction_fast(*args)
+                pred = make_predictor(RunOptions(predictor, reuse_cap=cap))
+                lp = LayerPolicy(theta_q)
+                slow = im._layer_direction_spec(qmodel, q, x_q, lengths, reverse, pred, lp)
+                fast = fp.layer_direction_fast(qmodel, q, x_q, lengths, reverse, pred.fast(lp))
                 np.testing.assert_array_equal(fast[0], slow[0])
                 np.testing.assert_array_equal(fast[1], slow[1])
                 for name in im.COUNTERS:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from golden_testlib import assert_fast_equals_int64, random_qmodel, wide_row_qmodel
+from memornn.golden import fastpath as fp
 from memornn.golden import intmodel as im
 from memornn.golden import numerics as nx
 from memornn.golden.inputs import make_batch, quantize_inputs
@@ -25,7 +26,7 @@ PRE = np.arange(-(2**15), 2**15, dtype=np.int64)  # every Q3.12 (and Q4.11) valu
 
 def _requant_cases(rng, fold):
     """(acc, bias, mult, shift) rows: random over the legal ranges plus the edges."""
-    max_shift = im._FOLD_SHIFT_MAX if fold else nx.SHIFT_MAX
+    max_shift = fp._FOLD_SHIFT_MAX if fold else nx.SHIFT_MAX
     size = 200_000
     shift = rng.integers(0, max_shift + 1, size)
     mult = rng.integers(0, 2**nx.MULT_BITS, size)
@@ -48,7 +49,7 @@ def _requant_cases(rng, fold):
     bias = rng.integers(-(2**31), 2**31, size)
     bias = np.where(np.abs(bias) > np.abs(total), total // 3, bias)  # keep |bias| <= |total|-ish
     acc = total - bias
-    keep = np.abs(total * mult) < im._F64_EXACT_PRODUCT
+    keep = np.abs(total * mult) < fp._F64_EXACT_PRODUCT
     return acc[keep], bias[keep], mult[keep], shift[keep]
 
 
@@ -56,9 +57,9 @@ def _requant_cases(rng, fold):
 def test_float_requantization_equals_requantize(fold):
     rng = np.random.default_rng(7 + fold)
     acc, bias, mult, shift = _requant_cases(rng, fold)
-    expected = nx.requantize(acc + bias, mult, shift) + im._PRE_BASE
-    mu = im._requant_scale(mult, shift)
-    offset = im._requant_offset(bias, mult, shift, fold)
+    expected = nx.requantize(acc + bias, mult, shift) + fp._PRE_BASE
+    mu = fp._requant_scale(mult, shift)
+    offset = fp._requant_offset(bias, mult, shift, fold)
     for order in range(3):  # the sum in different orders: acc in two parts, as a matrix product splits it
         part = acc // 3
         if order == 0:
@@ -68,7 +69,7 @@ def test_float_requantization_equals_requantize(fold):
         else:
             y = (acc - part).astype(np.float64) * mu + (part.astype(np.float64) * mu + offset)
         got = np.empty(y.shape, np.int64)
-        im._requant_index(y, got, fold)
+        fp._requant_index(y, got, fold)
         np.testing.assert_array_equal(got, expected)
     # the edges were reached: exact halves, both rails
     v = (acc + bias) * mult
@@ -79,16 +80,16 @@ def test_float_requantization_equals_requantize(fold):
 def test_float_requantization_every_shift_at_its_extremes():
     """Each shift with the largest legal |acc + bias| and the largest mult, both signs."""
     for fold in (False, True):
-        shifts = np.arange(0, (im._FOLD_SHIFT_MAX if fold else nx.SHIFT_MAX) + 1)
+        shifts = np.arange(0, (fp._FOLD_SHIFT_MAX if fold else nx.SHIFT_MAX) + 1)
         for total in (2**31 - 1, -(2**31), 1, -1, 0, 2**30 + 12345, -(2**29) - 7):
             for mult in (2**15 - 1, 2**14, 1, 0):
                 acc = np.full(shifts.shape, total, np.int64)
                 bias = np.zeros_like(acc)
-                expected = nx.requantize(acc + bias, mult, shifts) + im._PRE_BASE
-                y = acc.astype(np.float64) * im._requant_scale(mult, shifts) + im._requant_offset(
+                expected = nx.requantize(acc + bias, mult, shifts) + fp._PRE_BASE
+                y = acc.astype(np.float64) * fp._requant_scale(mult, shifts) + fp._requant_offset(
                     bias, np.full_like(acc, mult), shifts, fold)
                 got = np.empty(y.shape, np.int64)
-                im._requant_index(y, got, fold)
+                fp._requant_index(y, got, fold)
                 np.testing.assert_array_equal(got, expected)
 
 
@@ -106,7 +107,7 @@ def test_bnn_packed_equals_bnn_output(n_bits, rows):
     bits = rng.integers(0, 2, (n_bits, 40))
     bits[:, 0] = 1
     bits[:, 1] = 0
-    packed = im._BnnPacked(w_bits)
+    packed = fp._BnnPacked(w_bits)
     out = np.empty((rows, bits.shape[1]), np.int32)
     packed(bits.astype(np.float32), out)
     got = out + packed.const[:, None]
@@ -123,7 +124,7 @@ def test_within_threshold_int32_every_bnn_pair(theta_q):
     values = np.unique(np.concatenate([np.arange(-300, 301), np.linspace(-n, n, 301).astype(np.int64)]))
     new, cached = (a.astype(np.int32) for a in np.meshgrid(values, values))
     out = np.empty(new.shape, bool)
-    im._within_threshold(new, cached, cached, theta_q, np.empty(new.shape, np.int32), out,
+    fp._within_threshold(new, cached, cached, theta_q, np.empty(new.shape, np.int32), out,
                          np.empty(new.shape, np.int32))
     np.testing.assert_array_equal(out, nx.within_threshold(new, cached, theta_q))
 
@@ -138,7 +139,7 @@ def test_within_threshold_on_table_indices(theta_q):
     cached[near] = np.clip(new[near] + rng.integers(-50, 51, int(near.sum())), -(2**15), 2**15 - 1)
     out = np.empty(new.shape, bool)
     limit = cached.copy()
-    im._within_threshold(new + im._PRE_BASE, cached + im._PRE_BASE, limit, theta_q, np.empty_like(new), out, limit)
+    fp._within_threshold(new + fp._PRE_BASE, cached + fp._PRE_BASE, limit, theta_q, np.empty_like(new), out, limit)
     np.testing.assert_array_equal(out, nx.within_threshold(new, cached, theta_q))
 
 
@@ -147,8 +148,8 @@ def test_within_threshold_on_table_indices(theta_q):
 
 @pytest.mark.parametrize("segments", nx.PWL_SEGMENT_CHOICES)
 def test_cell_tanh_table_every_cell_value(segments):
-    table = im._cell_tanh_table(segments)
-    np.testing.assert_array_equal(table[PRE + im._PRE_BASE], nx.pwl_tanh(nx.cell_to_pre(PRE), segments))
+    table = fp._cell_tanh_table(segments)
+    np.testing.assert_array_equal(table[PRE + fp._PRE_BASE], nx.pwl_tanh(nx.cell_to_pre(PRE), segments))
 
 
 @pytest.mark.parametrize("segments", nx.PWL_SEGMENT_CHOICES)
@@ -181,7 +182,7 @@ def test_lstm_cell_i32_equals_lstm_cell(segments):
     c32 = c.astype(np.int32)
     h = np.empty((H, n), np.int32)
     scratch = (np.empty((H, n), np.int32), np.empty((H, n), np.int32), np.empty((H, n), np.int64))
-    im._lstm_cell_i32(v, c32, h, im._cell_tanh_table(segments), scratch)
+    fp._lstm_cell_i32(v, c32, h, fp._cell_tanh_table(segments), scratch)
     np.testing.assert_array_equal(c32, c_ref)
     np.testing.assert_array_equal(h, h_ref)
     assert np.any(c_ref == 2**15 - 1) and np.any(c_ref == -(2**15)) and np.any(h_ref == 127)  # rails reached
@@ -202,7 +203,7 @@ def test_gru_cell_i32_equals_numerics(segments):
     v = np.concatenate([r, z, n_in, n_hn]).astype(np.int32)
     h32 = h.astype(np.int32)
     scratch = (np.empty((H, n), np.int32), np.empty((H, n), np.int32), np.empty((H, n), np.int64))
-    im._gru_cell_i32(v, h32, nx.pwl_lut("tanh", segments).astype(np.int32), scratch)
+    fp._gru_cell_i32(v, h32, nx.pwl_lut("tanh", segments).astype(np.int32), scratch)
     np.testing.assert_array_equal(h32, h_ref)
 
 
@@ -237,7 +238,7 @@ def test_fast_direction_equals_int64(cell, x_size, hidden, segments):
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
-@pytest.mark.parametrize("largest_shift", [62, im._FOLD_SHIFT_MAX])
+@pytest.mark.parametrize("largest_shift", [62, fp._FOLD_SHIFT_MAX])
 def test_fast_direction_large_shifts_and_saturation(cell, largest_shift):
     """Multipliers at the ends, biases at the rails (too large to join the float32
     product), shifts up to 62 (the rounding variant) or up to 32 (the folded one): the
@@ -263,7 +264,7 @@ def test_fast_direction_large_shifts_and_saturation(cell, largest_shift):
     x_q, lengths = _inputs(qmodel, rng, 6, 30, scale=40.0)
     assert_fast_equals_int64(qmodel, x_q, lengths, RUNS)
     # the variant meant ran, and the first step's pre-activations hit both rails
-    assert (int(shift.max()) > im._FOLD_SHIFT_MAX) == (largest_shift > im._FOLD_SHIFT_MAX)
+    assert (int(shift.max()) > fp._FOLD_SHIFT_MAX) == (largest_shift > fp._FOLD_SHIFT_MAX)
     acc = x_q[:, 0] @ weight[:, :x_size].T + bias
     pre = nx.requantize(acc, mult, shift)
     assert pre.max() == 2**15 - 1 and pre.min() == -(2**15)
@@ -284,9 +285,9 @@ def test_models_beyond_the_fast_bounds_take_the_int64_path(monkeypatch):
     q = qmodel.layers[0][0]
     q.bias = q.bias.copy()
     q.bias[0] = 2**40
-    assert not im._fast_path_ok(qmodel, q)
+    assert not fp._fast_path_ok(qmodel, q)
     batch = make_batch(rng.standard_normal((3, 7, 4)))
-    monkeypatch.setattr(im, "_layer_direction_fast", None)  # would fail if called
+    monkeypatch.setattr(im, "layer_direction_fast", None)  # would fail if called
     got = golden_run(qmodel, batch, 0.3, "bnn")
     assert got["h_int"].shape == (3, 7, 5)
 

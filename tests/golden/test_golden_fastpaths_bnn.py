@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from golden_testlib import assert_fast_equals_int64, random_qmodel
+from memornn.golden import fastpath as fp
 from memornn.golden import intmodel as im
 from memornn.golden import numerics as nx
 from memornn.golden.inputs import make_batch, quantize_inputs
@@ -29,7 +30,7 @@ def test_popcounts_equal_bnn_output(n_bits, rows):
         w_bits[-1] = 0
     bits = rng.integers(0, 2, (50, n_bits))
     bits[0], bits[1] = 1, 0
-    packed = im._BnnPacked(w_bits)
+    packed = fp._BnnPacked(w_bits)
     assert packed.slots * packed.k <= 24 and 2**packed.k > n_bits
     inputs = np.ones((50, n_bits + 1), np.float32)  # [bits, 1]
     inputs[:, :n_bits] = bits
@@ -71,7 +72,7 @@ def test_decision_every_popcount_pair(n_bits, theta_q):
     values = np.unique(np.concatenate([np.arange(min(n_bits, 300) + 1),
                                        np.linspace(0, n_bits, 301).astype(np.int64)]))
     u, u_m = (a.reshape(-1) for a in np.meshgrid(values, values))
-    decision = im._BnnDecision(np.zeros((1, n_bits), np.uint8), len(u), theta_q, 0)
+    decision = fp._BnnDecision(np.zeros((1, n_bits), np.uint8), len(u), theta_q, 0)
     wide = 2 * theta_q * n_bits >= 2**15
     assert decision.u.dtype == (np.int32 if wide else np.int16)
     # step 0 computes everything and fills the table; step 1 tests u against it
@@ -92,7 +93,7 @@ def test_decision_steps_against_the_definition(theta_q, cap):
     rows, n_bits, n, steps = 30, 40, 6, 25
     w_bits = rng.integers(0, 2, (rows, n_bits))
     bits = rng.integers(0, 2, (n, n_bits))
-    decision = im._BnnDecision(w_bits, n, theta_q, cap)
+    decision = fp._BnnDecision(w_bits, n, theta_q, cap)
     yb_steps, got = [], []
     for step in range(steps):
         flip = rng.random((n, n_bits)) < 0.08
@@ -120,7 +121,7 @@ def test_select_computed_is_exact(dtype, int_type):
     new[:4] = [-0.0, 0.0, 1 - big, big - 1]
     computed = np.where(rng.random(1000) < 0.5, -1, 0).astype(int_type)
     expected = np.where(computed == -1, new, table)
-    im._select_computed(table.view(int_type), new.copy().view(int_type), computed)
+    fp._select_computed(table.view(int_type), new.copy().view(int_type), computed)
     np.testing.assert_array_equal(table.view(int_type), expected.view(int_type))  # bit for bit
 
 
@@ -131,15 +132,15 @@ def test_requant_index_without_clip_then_clipped_lookup():
                         [-1.0, -0.75, -0.5, 0.0, 0.25, 0.999, 65534.999, 65535.0, 65535.5, 65536.0, 2.0**50]])
     table = np.arange(2**16, dtype=np.int32) * 3 + 1
     clipped, unclipped = np.empty(y.shape, np.int64), np.empty(y.shape, np.int64)
-    im._requant_index(y.copy(), clipped, True)
-    im._requant_index(y.copy(), unclipped, True, clip=False)
+    fp._requant_index(y.copy(), clipped, True)
+    fp._requant_index(y.copy(), unclipped, True, clip=False)
     np.testing.assert_array_equal(table.take(unclipped, mode="clip"), table[clipped])
 
 
 @pytest.mark.parametrize("reverse", [False, True])
 def test_step_times_all_equals_step_times(reverse):
     lengths = np.array([5, 1, 3, 5, 2])
-    got = im._step_times_all(lengths, 5, reverse)
+    got = fp._step_times_all(lengths, 5, reverse)
     np.testing.assert_array_equal(got, [step_times(lengths, s, reverse)[0] for s in range(5)])
 
 

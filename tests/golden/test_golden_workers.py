@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from golden_testlib import random_lengths, random_qmodel
-from memornn.golden import intmodel as im
+from memornn.golden import fastpath as fp
 from memornn.golden import workers as wk
 from memornn.golden.errors import MemornnError
 from memornn.golden.inputs import make_batch
@@ -64,7 +64,7 @@ def test_workers_on_the_int64_path():
     q = qmodel.layers[0][0]
     q.bias = q.bias.copy()
     q.bias[0] = 2**40
-    assert not im._fast_path_ok(qmodel, q)
+    assert not fp._fast_path_ok(qmodel, q)
     batch = _batch(rng, 5, 7, 4)
     assert_same_results(golden_run(qmodel, batch, 0.3, "bnn", workers=2), golden_run(qmodel, batch, 0.3, "bnn"))
 

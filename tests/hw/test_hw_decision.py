@@ -27,10 +27,13 @@ class _DecisionOnSharedMul(DecisionUnit):
 
 
 def _expect(v):
-    """Golden decision (as in golden/intmodel.py) and the next run counter."""
-    under_cap = (v["cap"] == 0) | (v["run"] < v["cap"])
-    reuse = (v["step0"] == 0) & under_cap & nx.within_threshold(v["yb"], v["yb_m"], v["theta"])
-    run_next = np.where(reuse, np.minimum(v["run"] + 1, CAP_MAX), 0)
+    """Golden decision (nx.reuse_decision on nx.within_threshold) and the next run counter."""
+    close = nx.within_threshold(v["yb"], v["yb_m"], v["theta"])
+    reuse = np.zeros(len(close), bool)
+    run_next = np.zeros(len(close), np.int64)
+    for cap in np.unique(v["cap"]):  # the cap is one number per decision rule
+        at = v["cap"] == cap
+        reuse[at], run_next[at] = nx.reuse_decision(close[at], v["run"][at], int(cap), v["step0"][at] == 0)
     return reuse.astype(np.int64), run_next
 
 
