@@ -9,21 +9,27 @@ kind                      what is counted
 ========================  =====================================================================
 ``mac``                   every multiply-accumulate performed: an 8-bit multiply, a 32-bit add
 ``weight_read``           8 bits of the weight memory per MAC (computed rows only)
-``operand_read``          8 bits of the sequence buffer per MAC (the row's x and h words)
-``requantize``            per computed row: bias and requantization words read, a 32-bit
-                          multiply and add
+``operand_read``          8 bits of the sequence buffer per MAC (the row's x and h words); a
+                          column walk (delta, hybrid) reads a used column's change once, and
+                          the hybrid's catch-up an operand of a snapshot per catch-up MAC
+``requantize``            per requantized row (computed; delta and hybrid: accumulator moved):
+                          bias and requantization words read, a 32-bit multiply and add
 ``memo_table``            per computed row a 16-bit pre-activation written, per neuron and step
-                          one read by the cell; with a predictor that keeps a table (``bnn``)
-                          also its metadata (``yb`` and the run count) read every step and
-                          written per computed row
-``predictor_read``        BNN: the row's ``X + H`` weight-sign bits per evaluation
+                          one read by the cell; with a predictor that keeps a table also its
+                          metadata (bnn: ``yb``; sign: ``D_r``; and the run count) read every
+                          step and written per computed row
+``predictor_read``        weight-sign bits: BNN, the row's ``X + H`` per evaluation; sign, one
+                          per row operation
 ``predictor_logic``       BNN: XNOR and popcount per sign bit
-``decision``              BNN: the reuse test per evaluation (a 16-bit subtract and multiply)
+``decision``              the reuse test per row and step (a 16-bit subtract and multiply)
 ``activation``            PWL sigmoid/tanh (a 16-bit multiply and add each): 5 per hidden unit
                           and step (LSTM), 3 (GRU)
 ``cell_update``           the state update's multiplies and adds, and its c and h traffic
-``accumulator``           policies that keep per-row accumulators: a 32-bit read-add-write each
-``predictor_ops``         policies whose row stage adds up input changes: a 16-bit add each
+``accumulator``           delta, hybrid: a moved row's 32-bit accumulator read and written once
+                          a step (the column walk takes a tile of rows over every used column,
+                          the tile's accumulators held in registers meanwhile)
+``predictor_ops``         sign row stage: a 16-bit add per operation; column stage: an 8-bit
+                          compare per column and step
 ========================  =====================================================================
 
 Memory accesses are charged by the array's size, read off the hardware layout (a
@@ -156,6 +162,7 @@ class MemorySizes:
     bias: int
     requant: int
     memo: int
+    accumulators: int
 
     @classmethod
     def of(cls, layout: Layout) -> "MemorySizes":
@@ -166,7 +173,7 @@ class MemorySizes:
 
         memo_bits = layout.layer_dirs * layout.rows * (nx.PRE_BITS + layout.yb_bits + 8)
         return cls(size("weights"), size("weight_bits"), layout.seq_buffer_depth * layout.lanes, size("bias"),
-                   size("requant"), memo_bits // 8)
+                   size("requant"), memo_bits // 8, layout.layer_dirs * layout.rows * nx.ACC_BITS // 8)
 
 
 def layer_counts(result: dict, layout: Layout, lengths: np.ndarray) -> list[dict]:
@@ -196,15 +203,64 @@ def _bnn_operations(result: dict, layout: Layout, layers: list[dict]) -> dict:
     return {"sign_bits": sign_bits, "decisions": evals, "memo_meta_bits": evals * meta + computed * meta}
 
 
-#: Operations a predictor adds to the dense work, from the golden result (see the module doc).
+def _total(result: dict, name: str) -> int:
+    return int(np.sum(result[name]))
+
+
+def _sign_row_stage(result: dict, layout: Layout, ops: int) -> dict:
+    """The sign row predictor: per operation a weight-sign bit read and a 16-bit add into
+    the row's ``D_r``; per row and step the slope-weighted test and the run count."""
+    evaluated = _total(result, "neurons_computed") + _total(result, "neurons_reused")
+    computed = _total(result, "neurons_computed")
+    return {"sign_bits": ops, "predictor_ops": ops, "decisions": evaluated,
+            "memo_meta_bits": evaluated * (nx.PRE_BITS + 8) + computed * (nx.PRE_BITS + 8)}
+
+
+def _column_stage(result: dict) -> dict:
+    """Delta's column stage: a test per column and step; a moved accumulator read and
+    written once a step (the walk takes a tile of rows over every used column with the
+    tile's accumulators in registers) and requantized; one operand (the column's change)
+    read per used column, not per MAC."""
+    tests = _total(result, "columns_used") + _total(result, "columns_skipped")
+    moved = _total(result, "acc_updates")
+    return {"column_tests": tests, "accumulator_updates": moved, "requantized": moved,
+            "operand_bits": _total(result, "columns_used") * 8}
+
+
+def _delta_operations(result: dict, layout: Layout, layers: list[dict]) -> dict:
+    return _column_stage(result)
+
+
+def _sign_operations(result: dict, layout: Layout, layers: list[dict]) -> dict:
+    return _sign_row_stage(result, layout, _total(result, "predictor_ops"))
+
+
+def _hybrid_operations(result: dict, layout: Layout, layers: list[dict]) -> dict:
+    """Delta's column stage, the sign row stage, and the catch-up MACs' operands read
+    from the snapshots of the column values."""
+    columns = _column_stage(result)
+    rows = _sign_row_stage(result, layout, _total(result, "predictor_ops") - columns["column_tests"])
+    columns["operand_bits"] += _total(result, "catchup_macs") * 8
+    return {**rows, **columns}
+
+
+#: Operations a predictor adds to (or changes of) the dense work, from the golden result
+#: (see the module doc).
 POLICY_OPERATIONS = {
     "none": lambda result, layout, layers: {},
     "bnn": _bnn_operations,
+    "delta": _delta_operations,
+    "sign": _sign_operations,
+    "hybrid": _hybrid_operations,
 }
 
 
-def operation_counts(result: dict, layout: Layout, predictor: str, lengths: np.ndarray) -> dict:
+def operation_counts(result: dict | None, layout: Layout, predictor: str, lengths: np.ndarray | None,
+                     row_weights: int = 1) -> dict:
     """Counts of every operation the accelerator performs for the batch of ``result``.
+
+    ``row_weights`` is the sign row predictor's bits per weight (read per operation).
+    With ``result`` None, only checks that ``predictor`` has a cost model.
 
     Raises
     ------
@@ -214,16 +270,17 @@ def operation_counts(result: dict, layout: Layout, predictor: str, lengths: np.n
     if predictor not in POLICY_OPERATIONS:
         raise MemornnError(f"predictor {predictor!r} has no energy model (one of "
                            f"{', '.join(POLICY_OPERATIONS)}; oracle is an upper-bound study, not hardware)")
+    if result is None:
+        return {}
     layers = layer_counts(result, layout, lengths)
-    counts = {"macs": int(np.sum(result["macs"])), "computed": int(np.sum(result["neurons_computed"])),
+    counts = {"macs": _total(result, "macs"), "computed": _total(result, "neurons_computed"),
               "evaluated": sum(layer["evaluated"] for layer in layers)}
-    counts["unit_steps"] = counts["evaluated"] // layout.gates
-    counts.update({"sign_bits": 0, "decisions": 0, "memo_meta_bits": 0, "accumulator_updates": 0,
-                   "predictor_ops": 0})
+    counts.update(unit_steps=counts["evaluated"] // layout.gates, requantized=counts["computed"],
+                  operand_bits=counts["macs"] * 8, sign_bits=0, decisions=0, memo_meta_bits=0,
+                  accumulator_updates=0, predictor_ops=0, column_tests=0)
     counts.update(POLICY_OPERATIONS[predictor](result, layout, layers))
-    for name in ("accumulator_updates", "predictor_ops"):  # counters of policies that keep accumulators
-        if name in result:
-            counts[name] = int(np.sum(result[name]))
+    if predictor in ("sign", "hybrid"):
+        counts["sign_bits"] *= row_weights
     return counts
 
 
@@ -240,28 +297,28 @@ def energy_breakdown(counts: dict, layout: Layout, table: EnergyTable, weights_i
     """Energy in pJ per kind of :data:`KINDS` for the operation ``counts``."""
     op, mem = table.ops, MemorySizes.of(layout)
     macs, computed, evaluated = counts["macs"], counts["computed"], counts["evaluated"]
+    requantized = counts["requantized"]
     weight_read = (macs * 8 / 32 * table.dram_pj_per_32b if weights_in_dram
                    else table.sram_pj(mem.weights, macs * 8))
     return {
         "mac": macs * (op["mul8"] + op["add32"]),
         "weight_read": weight_read,
-        "operand_read": table.sram_pj(mem.seq_buffer, macs * 8),
-        "requantize": computed * (op["mul32"] + op["add32"]) + table.sram_pj(mem.bias, computed * nx.BIAS_BITS)
-        + table.sram_pj(mem.requant, computed * 32),
-        "memo_table": table.sram_pj(mem.memo, (computed + evaluated) * nx.PRE_BITS + counts["memo_meta_bits"]),
+        "operand_read": table.sram_pj(mem.seq_buffer, counts["operand_bits"]),
+        "requantize": requantized * (op["mul32"] + op["add32"]) + table.sram_pj(mem.bias, requantized * nx.BIAS_BITS)
+        + table.sram_pj(mem.requant, requantized * 32),
+        "memo_table": table.sram_pj(mem.memo, (requantized + evaluated) * nx.PRE_BITS + counts["memo_meta_bits"]),
         "predictor_read": table.sram_pj(mem.weight_bits, counts["sign_bits"]),
         "predictor_logic": counts["sign_bits"] * op["xnor_popcount_bit"],
         "decision": counts["decisions"] * (op["add16"] + op["mul16"]),
         "activation": counts["unit_steps"] * ACTIVATIONS[layout.cell] * (op["mul16"] + op["add16"]),
         "cell_update": counts["unit_steps"] * _cell_pj(table, layout.cell, mem),
-        "accumulator": table.sram_pj(mem.memo, counts["accumulator_updates"] * 2 * nx.ACC_BITS)
-        + counts["accumulator_updates"] * op["add32"],
-        "predictor_ops": counts["predictor_ops"] * op["add16"],
+        "accumulator": table.sram_pj(mem.accumulators, counts["accumulator_updates"] * 2 * nx.ACC_BITS),
+        "predictor_ops": counts["predictor_ops"] * op["add16"] + counts["column_tests"] * op["add8"],
     }
 
 
 def energy_report(result: dict, layout: Layout, predictor: str, lengths: np.ndarray, table: EnergyTable,
-                  dense: dict | None = None, weights_in_dram: bool = False) -> dict:
+                  dense: dict | None = None, weights_in_dram: bool = False, row_weights: int = 1) -> dict:
     """Energy per inference of a golden-model run, with its saving against ``dense``.
 
     Parameters
@@ -280,6 +337,8 @@ def energy_report(result: dict, layout: Layout, predictor: str, lengths: np.ndar
         The same batch's result with predictor ``none``: the saving is reported against it.
     weights_in_dram : bool
         Charge weight reads at the DRAM figure (weights streamed from off chip).
+    row_weights : int
+        Bits per weight of the sign row predictor (sign, hybrid).
 
     Returns
     -------
@@ -289,7 +348,7 @@ def energy_report(result: dict, layout: Layout, predictor: str, lengths: np.ndar
         ``predictor_overhead_percent`` (of the dense energy) and ``sign_bits_percent_of_dense_weight_bits``.
     """
     n = max(len(lengths), 1)
-    counts = operation_counts(result, layout, predictor, lengths)
+    counts = operation_counts(result, layout, predictor, lengths, row_weights)
     pj = energy_breakdown(counts, layout, table, weights_in_dram)
     report = {"predictor": predictor, "table": table.name, "sequences": len(lengths),
               "energy_per_inference_nj": sum(pj.values()) / n / 1000,

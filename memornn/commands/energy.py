@@ -7,12 +7,10 @@ import json
 from ..golden.inputs import load_inputs
 from ..golden.intmodel import golden_run
 from ..golden.qmodel import load_qmodel
-from .common import add_run_options
+from .policyargs import add_policy_options, policy_options
 
 
 def register(sub) -> None:
-    from ..hw.energy import POLICY_OPERATIONS
-
     p = sub.add_parser("energy", help="energy per inference from the golden model's operation counts",
                        description="Run the golden model on the inputs with the predictor and with none, count "
                                    "every operation the accelerator performs (MACs, weight and operand reads, "
@@ -23,7 +21,7 @@ def register(sub) -> None:
     p.add_argument("--model", required=True, metavar="Q.npz", help="quantized model (from memornn quantize)")
     p.add_argument("--inputs", required=True, metavar="X",
                    help="float inputs: .npy of shape (T, X) or (N, T, X), or .npz with x and optional lengths")
-    add_run_options(p, tuple(POLICY_OPERATIONS))
+    add_policy_options(p)
     p.add_argument("--config", metavar="hw.toml", help="hardware configuration (memory sizes; defaults otherwise)")
     p.add_argument("--table", metavar="FILE.toml", help="per-operation energy table (default: 45 nm, Horowitz)")
     p.add_argument("--weights-in-dram", action="store_true",
@@ -52,17 +50,18 @@ def format_report(report: dict) -> str:
 
 def run(args) -> int:
     from ..hw.config import load_config
-    from ..hw.energy import energy_report, load_table
+    from ..hw.energy import energy_report, load_table, operation_counts
     from ..hw.layout import make_layout
 
     model = load_qmodel(args.model)
+    options = policy_options(args, model)
     table = load_table(args.table)
     layout = make_layout(model, load_config(args.config))
     batch = load_inputs(args.inputs, model.input_size)
+    operation_counts(None, layout, options.predictor, None)  # a predictor with no energy model fails first
     dense = golden_run(model, batch, 0.0, "none")
-    result = dense if args.predictor == "none" else golden_run(model, batch, args.threshold, args.predictor,
-                                                                args.reuse_cap)
-    report = energy_report(result, layout, args.predictor, batch.lengths, table, dense=dense,
-                           weights_in_dram=args.weights_in_dram)
+    result = dense if options.predictor == "none" else golden_run(model, batch, options)
+    report = energy_report(result, layout, options.predictor, batch.lengths, table, dense=dense,
+                           weights_in_dram=args.weights_in_dram, row_weights=options.row_weights)
     print(json.dumps(report) if args.json else format_report(report))
     return 0

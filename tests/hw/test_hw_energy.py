@@ -69,7 +69,8 @@ def test_breakdown_by_hand(small, table):
     """The MAC, activation and decision lines from the table's figures and the counts."""
     layout = make_layout(small["q"], HwConfig())
     counts = {"macs": 1000, "computed": 10, "evaluated": 16, "unit_steps": 4, "sign_bits": 112, "decisions": 16,
-              "memo_meta_bits": 0, "accumulator_updates": 0, "predictor_ops": 0}
+              "memo_meta_bits": 0, "accumulator_updates": 0, "predictor_ops": 0, "requantized": 10,
+              "operand_bits": 8000, "column_tests": 0}
     pj = energy_breakdown(counts, layout, table)
     assert set(pj) == set(KINDS)
     assert pj["mac"] == pytest.approx(1000 * (0.2 + 0.1))
@@ -142,3 +143,35 @@ def test_cli_bad_table_is_one_line(small, tmp_path, capsys):
                  "--table", str(bad)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "not valid TOML" in err
+
+
+@pytest.mark.parametrize("predictor, options", [
+    ("delta", {"delta_x": "2", "delta_h": "2"}),
+    ("sign", {"threshold": "0.02"}),
+    ("hybrid", {"delta_x": "2", "delta_h": "2", "threshold": "0.02", "reuse_cap": 2}),
+])
+def test_policy_counts_come_from_their_counters(small, predictor, options):
+    """Each policy's operations are its own counters: the column stage's tests, a moved
+    accumulator's read-write and requantization, one operand per used column, the sign
+    row stage's adds and weight-sign bits (3 a weight with 3-bit row weights)."""
+    from memornn.golden.options import RunOptions
+
+    run = golden_run(small["q"], small["batch"], RunOptions.parse(predictor, **options))
+    layout = make_layout(small["q"], HwConfig())
+    counts = operation_counts(run, layout, predictor, small["batch"].lengths, row_weights=3)
+
+    def total(name):
+        return int(run[name].sum())
+    tests = total("columns_used") + total("columns_skipped") if predictor != "sign" else 0
+    assert counts["column_tests"] == tests
+    if predictor == "sign":
+        assert counts["requantized"] == total("neurons_computed") and counts["accumulator_updates"] == 0
+        assert counts["operand_bits"] == 8 * total("macs")
+    else:
+        assert counts["requantized"] == counts["accumulator_updates"] == total("acc_updates")
+        catchup = total("catchup_macs") if predictor == "hybrid" else 0
+        assert counts["operand_bits"] == 8 * (total("columns_used") + catchup)
+    row_ops = total("predictor_ops") - tests
+    assert counts["predictor_ops"] == (row_ops if predictor != "delta" else 0)
+    assert counts["sign_bits"] == (3 * row_ops if predictor != "delta" else 0)
+    assert counts["macs"] == total("macs")
