@@ -130,6 +130,16 @@ def check_demo(options: DemoOptions):
     return model, data
 
 
+def _energy(qmodel, config, plain: dict, memo: dict, lengths) -> dict:
+    """Energy per inference (45 nm table) without and with memoization, on the test split."""
+    from .hw.energy import energy_report, load_table
+    from .hw.layout import make_layout
+
+    report = energy_report(memo, make_layout(qmodel, config), "bnn", lengths, load_table(), dense=plain)
+    return {k: report[k] for k in ("dense_nj", "energy_per_inference_nj", "saving_percent",
+                                   "predictor_overhead_percent", "paper_saving_percent")}
+
+
 def run_demo(options: DemoOptions) -> dict:
     """Run every stage; returns the summary (also written to ``summary.json`` and ``.md``)."""
     from .hw.config import HwConfig
@@ -164,6 +174,7 @@ def run_demo(options: DemoOptions) -> dict:
     _plot_sweep(os.path.join(options.outdir, "threshold_sweep.png"), points, summary["int_accuracy"], options.threshold)
 
     config = HwConfig(max_seq_len=max(64, int(data.test.lengths.max())))
+    summary["energy"] = _energy(qmodel, config, plain, memo, data.test.lengths)
     progress(f"generate Verilog (P = {config.mac_lanes}, B = {config.bnn_width})")
     info = generate(qmodel, config, os.path.join(options.outdir, "rtl"))
     summary["analytic_cycles_per_step"] = sum(s["cycles"] for s in info["cycles"]["step_none"])
@@ -214,6 +225,12 @@ def summary_markdown(s: dict) -> str:
          f"{s['cycles_none']} / {s['cycles_bnn']}"),
         ("speed-up", f"{s['speedup']:.2f}x (RTL bit-exact with the golden model)"),
     ]
+    if "energy" in s:
+        e = s["energy"]
+        rows.append(("energy per inference without / with memoization (45 nm model)",
+                     f"{e['dense_nj']:.1f} / {e['energy_per_inference_nj']:.1f} nJ: {e['saving_percent']:.1f}% "
+                     f"saved net of the predictor's {e['predictor_overhead_percent']:.1f}% (paper, theirs: "
+                     f"{e['paper_saving_percent']['MICRO 2019']}%)"))
     if "luts" in s:
         fmax = "n/a" if s["fmax_mhz"] is None else f"{s['fmax_mhz']:.1f} MHz"
         rows.append((f"{s['target']}: LUTs, DSPs, BRAMs, Fmax", f"{s['luts']}, {s['dsp']}, {s['bram']}, {fmax}"))

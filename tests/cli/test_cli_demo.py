@@ -25,7 +25,13 @@ def test_demo_runs_end_to_end_and_is_bit_exact(tmp_path, capsys):
     assert 0 <= summary["reuse_percent"] <= 100
     for name in ("q.npz", "rtl/memornn_accel.v", "rtl/manifest.json", "threshold_sweep.png", "summary.md"):
         assert (out / name).exists(), name
-    assert "speed-up" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "speed-up" in text and "energy per inference" in text
+    energy = summary["energy"]
+    assert 0 < energy["energy_per_inference_nj"] and 0 < energy["dense_nj"]
+    # The predictor's own cost is charged: the saving is net of it.
+    assert energy["predictor_overhead_percent"] > 0
+    assert abs(energy["saving_percent"] - 100 * (1 - energy["energy_per_inference_nj"] / energy["dense_nj"])) < 1e-9
 
 
 def test_demo_bad_arguments(tmp_path, capsys):

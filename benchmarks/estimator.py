@@ -1,0 +1,173 @@
+"""Fit the resource and Fmax estimator to a synthesis sweep and state its error on held-out points.
+
+    python benchmarks/estimator.py                 # synthesize the grid with memornn dse, then fit
+    python benchmarks/estimator.py --fit-only      # refit from the sweep results already in build/
+
+The grid (with the synthesis benchmarks' points, mid-size LSTMs): small LSTM and GRU models (random weights: resources do not depend
+on their values) over lanes, BNN width and datapath, on ECP5-85k and the iCE40 UP5K
+(shared datapath, SPRAM weights). Every sweep runs as ``memornn dse`` (cached: a rerun
+only synthesizes new points). Held out from the fit: every model of one shape (the GRU)
+and every fourth remaining point; the fit written to ``hw/synth/data/estimate_fit.json``
+then uses every point. Results: ``benchmarks/results/estimator.{json,md}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from memornn.golden.quantize import quantize_model  # noqa: E402
+from memornn.golden.randmodel import random_batch, random_float_model  # noqa: E402
+from memornn.hw.synth.estimate import FIT_FILE, FITTED, fit_target, row_features  # noqa: E402
+
+BUILD = os.path.join(ROOT, "build", "estimator")
+RESULTS = os.path.join(ROOT, "benchmarks", "results")
+
+#: (name, cell, inputs, hidden): the model shapes of the grid.
+SHAPES = (("lstm_x8_h16", "lstm", 8, 16), ("lstm_x16_h32", "lstm", 16, 32), ("gru_x16_h32", "gru", 16, 32))
+HELD_OUT_SHAPE = "gru_x16_h32"
+
+#: Per target: sweep arguments and which shapes.
+GRID = {
+    "ecp5-85k": (["--sweep", "mac_lanes=2,8", "--sweep", "bnn_width=16,64", "--sweep", "datapath=parallel,shared"],
+                 ["lstm_x8_h16", "lstm_x16_h32", "gru_x16_h32"]),
+    "ice40-up5k": (["--sweep", "mac_lanes=2,4", "--sweep", "bnn_width=16,32", "--sweep", "datapath=shared",
+                    "--sweep", "weight_memory=loaded"], ["lstm_x8_h16", "gru_x16_h32"]),
+}
+
+
+def _model(name, cell, x, h):
+    folder = os.path.join(BUILD, name)
+    os.makedirs(folder, exist_ok=True)
+    q_path, x_path = os.path.join(folder, "q.npz"), os.path.join(folder, "x.npz")
+    if not os.path.exists(q_path):
+        batch = random_batch(x, sequences=4, max_len=8, seed=1, smooth=0.9)
+        quantize_model(random_float_model(cell, 1, False, x, h, seed=1), batch).save(q_path)
+        np.savez(x_path, x=batch.x, lengths=batch.lengths)
+    return q_path, x_path
+
+
+def sweep(workers: int) -> None:
+    for target, (args, shapes) in GRID.items():
+        for name, cell, x, h in SHAPES:
+            if name not in shapes:
+                continue
+            q_path, x_path = _model(name, cell, x, h)
+            cmd = [sys.executable, "-m", "memornn", "dse", "--model", q_path, "--inputs", x_path, "--target", target,
+                   "--predictor", "none", "--workers", str(workers), *args, "-o",
+                   os.path.join(BUILD, f"{target}_{name}")]
+            print(" ".join(cmd[2:]), flush=True)
+            subprocess.run(cmd, check=True)
+
+
+def _benchmark_rows() -> list[dict]:
+    """The synthesis benchmarks' points (synth_scaling, synth_ice40) as dse-style rows."""
+    rows = []
+    with open(os.path.join(RESULTS, "synth_scaling.json")) as f:
+        scaling = json.load(f)
+    for p in scaling["points"]:
+        rows.append({"target": scaling["target"], "cell": "lstm", "input_size": p["X"], "hidden_size": p["H"],
+                     "mac_lanes": p["P"], "bnn_width": p["B"], "datapath": "parallel", "weight_memory": "initialized",
+                     "max_seq_len": 64, "luts": p["luts"], "ffs": p["ffs"], "dsps": p["dsp"], "brams": p["bram"],
+                     "fmax_mhz": p["fmax_mhz"]})
+    with open(os.path.join(RESULTS, "synth_ice40.json")) as f:
+        for r in json.load(f)["rows"]:
+            if not r["fits"]:
+                continue
+            c = {"mac_lanes": 8, "bnn_width": 64, "datapath": "parallel", "weight_memory": "initialized",
+                 "max_seq_len": 64, **r["config"]}
+            res = r["resources"]
+            rows.append({"target": r["target"], "cell": "lstm", "input_size": r["X"], "hidden_size": r["H"], **c,
+                         "luts": res["luts"], "ffs": res["ffs"], "dsps": res["dsp"], "brams": res["bram"],
+                         "fmax_mhz": r["fmax_mhz"], "dsp_capped": res["dsp"] >= 8})
+    for r in rows:
+        r.update(num_layers=1, directions=1, shape=f"bench_x{r['input_size']}_h{r['hidden_size']}")
+        r["features"] = row_features(r)
+    return rows
+
+
+def collect() -> dict:
+    """Rows per target from the benchmarks and the sweeps' results.json, with features and shape name."""
+    out = {}
+    for row in _benchmark_rows():
+        out.setdefault(row["target"], []).append(row)
+    for target, (_, shapes) in GRID.items():
+        for name in shapes:
+            path = os.path.join(BUILD, f"{target}_{name}", "results.json")
+            if not os.path.exists(path):
+                continue
+            with open(path) as f:
+                for row in json.load(f):
+                    if row["fits"] and row.get("luts") is not None:
+                        out.setdefault(target, []).append({**row, "shape": name, "features": row_features(row)})
+    return out
+
+
+def _errors(entry: dict, rows: list[dict]) -> dict:
+    from memornn.hw.synth.estimate import _dsps, ModelShape
+    from memornn.hw.config import HwConfig
+    from memornn.hw.layout import make_layout
+    from memornn.hw.synth.targets import get_target
+
+    out = {"points": len(rows)}
+    for q in FITTED:
+        pred = np.array([sum(entry[q].get(k, 0.0) * v for k, v in r["features"].items()) for r in rows])
+        real = np.array([r[q] for r in rows], dtype=float)
+        out[f"{q}_mean_abs_percent"] = float(np.mean(np.abs(pred - real) / real) * 100)
+        out[f"{q}_max_abs_percent"] = float(np.max(np.abs(pred - real) / real) * 100)
+        if q == "brams":
+            out["brams_exact"] = int(np.sum(np.round(pred) == real))
+    exact = 0
+    for r in rows:
+        layout = make_layout(ModelShape(r["cell"], r["input_size"], r["hidden_size"]),
+                             HwConfig(mac_lanes=r["mac_lanes"], bnn_width=r["bnn_width"], datapath=r["datapath"],
+                                      weight_memory=r["weight_memory"]))
+        exact += _dsps(entry, layout, get_target(r["target"]).capacity.get("dsp", 0)) == r["dsps"]
+    out["dsps_exact"] = exact
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--fit-only", action="store_true")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    if not args.fit_only:
+        sweep(args.workers)
+    rows = collect()
+    fit, report = {"version": 1, "targets": {}}, {}
+    for target, target_rows in rows.items():
+        held = [r for i, r in enumerate(target_rows) if r["shape"] == HELD_OUT_SHAPE or i % 4 == 3]
+        train = [r for r in target_rows if r not in held]
+        report[target] = {"train": len(train), "held_out": _errors(fit_target(train), held) if held else None}
+        fit["targets"][target] = fit_target(target_rows)
+    with open(FIT_FILE, "w") as f:
+        json.dump(fit, f, indent=1)
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(os.path.join(RESULTS, "estimator.json"), "w") as f:
+        json.dump(report, f, indent=1)
+    lines = ["| target | fit points | held-out points | LUTs mean / max error | FFs mean error | DSPs exact | "
+             "BRAMs exact | Fmax mean error |", "|---|---|---|---|---|---|---|---|"]
+    for target, r in report.items():
+        h = r["held_out"]
+        if h:
+            lines.append(f"| {target} | {r['train']} | {h['points']} | {h['luts_mean_abs_percent']:.1f}% / "
+                         f"{h['luts_max_abs_percent']:.1f}% | {h['ffs_mean_abs_percent']:.1f}% | "
+                         f"{h['dsps_exact']}/{h['points']} | {h['brams_exact']}/{h['points']} | "
+                         f"{h['fmax_mhz_mean_abs_percent']:.1f}% |")
+    with open(os.path.join(RESULTS, "estimator.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

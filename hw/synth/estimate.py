@@ -1,0 +1,195 @@
+"""Resources and Fmax before synthesis: a model fitted to this project's synthesis runs.
+
+:func:`estimate` answers in well under a second from the model's shape and the
+hardware configuration. Per FPGA family it holds
+
+- **DSP blocks**: the MAC lanes' multipliers plus the other multipliers of the
+  datapath (requantizer, cell update, reuse decision), a count per (family, cell,
+  datapath) read off the synthesis runs, within the device's DSP count (the flow
+  gives the other multipliers their blocks first, so lanes beyond it go to logic);
+- **LUTs, flip-flops, block RAMs and Fmax**: linear least-squares fits on the features
+  of :func:`features` (sizes, widths, memory bits, datapath and cell).
+
+The fit lives in ``hw/synth/data/estimate_fit.json``; ``benchmarks/estimator.py`` makes
+it from a ``memornn dse`` synthesis sweep and reports its error on held-out points.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...golden.errors import MemornnError
+from ...golden.qmodel import QModel
+from ..config import HwConfig
+from ..layout import Layout, make_layout, memory_depths, memory_widths
+from .targets import get_target
+
+FIT_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "estimate_fit.json")
+
+#: Quantities fitted linearly on the features.
+FITTED = ("luts", "ffs", "brams", "fmax_mhz")
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """What the estimator needs of a model: its shape (no weights)."""
+
+    cell: str
+    input_size: int
+    hidden_size: int
+    num_layers: int = 1
+    directions: int = 1
+    pwl_segments: int = 32
+
+    @classmethod
+    def of(cls, model: QModel) -> "ModelShape":
+        return cls(model.cell, model.input_size, model.hidden_size, model.num_layers, model.directions,
+                   model.pwl_segments)
+
+    @property
+    def gates(self) -> int:
+        return {"lstm": 4, "gru": 3}[self.cell]
+
+    def layer_input_size(self, k: int) -> int:
+        return self.input_size if k == 0 else self.hidden_size * self.directions
+
+
+def features(layout: Layout) -> dict:
+    """The estimator's inputs: what the design's size follows."""
+    depths, widths = memory_depths(layout), memory_widths(layout)
+    weight_kbits = depths["weights"] * widths["weights"] / 1024
+    bits_kbits = depths["weight_bits"] * widths["weight_bits"] / 1024
+    seq_kbits = layout.seq_buffer_depth * layout.lanes * 8 / 1024
+    max_x = max(d.in_size for d in layout.layers)
+    return {
+        "one": 1.0,
+        "lanes": float(layout.lanes),
+        "bnn_width": float(layout.bnn_width),
+        "hidden": float(layout.hidden),
+        "inputs": float(max_x),
+        "rows_log2": math.log2(layout.rows * layout.layer_dirs),
+        "shared": float(layout.datapath == "shared"),
+        "gru": float(layout.cell == "gru"),
+        "memory_kbits": weight_kbits + bits_kbits + seq_kbits,
+        "weight_kbits": weight_kbits,
+    }
+
+
+def load_fit(path: str = FIT_FILE) -> dict:
+    """The fitted coefficients (see the module doc)."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError) as exc:
+        raise MemornnError(f"cannot read the estimator's fit {path!r}: {exc}") from None
+
+
+def _dsps(entry: dict, layout: Layout, capacity: int) -> int:
+    """The other multipliers' blocks first, then a block a lane while the device has them."""
+    if not capacity:
+        return 0
+    other = entry["dsp_other"].get(f"{layout.cell}:{layout.datapath}")
+    if other is None:  # a cell the runs did not cover: the larger of the known ones
+        other = max((v for k, v in entry["dsp_other"].items() if k.endswith(layout.datapath)), default=0)
+    return min(other + layout.lanes, capacity)
+
+
+def fit_entry(fit: dict, target) -> tuple[str, dict]:
+    """The fit of ``target``, or of a device of its family that has DSP blocks as it has."""
+    if target.name in fit["targets"]:
+        return target.name, fit["targets"][target.name]
+    for name, entry in sorted(fit["targets"].items()):
+        other = get_target(name)
+        if other.family == target.family and bool(other.capacity.get("dsp")) == bool(target.capacity.get("dsp")):
+            return name, entry
+    raise MemornnError(f"the estimator has no fit for target {target.name!r} or its family (fitted: "
+                       f"{', '.join(sorted(fit['targets']))})")
+
+
+def estimate(model: QModel | ModelShape, config: HwConfig, target_name: str, fit: dict | None = None) -> dict:
+    """Estimated ``luts``, ``ffs``, ``dsps``, ``brams``, ``fmax_mhz`` and whether it ``fits``.
+
+    Raises
+    ------
+    MemornnError
+        For an unknown target or a family the fit has no data for.
+    """
+    target = get_target(target_name)
+    source, entry = fit_entry(fit or load_fit(), target)
+    layout = make_layout(model, config)
+    f = features(layout)
+    value = {name: sum(entry[name].get(k, 0.0) * v for k, v in f.items()) for name in FITTED}
+    capacity = target.capacity
+    out = {"luts": max(int(round(value["luts"])), 0), "ffs": max(int(round(value["ffs"])), 0),
+           "dsps": _dsps(entry, layout, capacity.get("dsp", 0)), "brams": max(int(round(value["brams"])), 0),
+           "fmax_mhz": round(float(value["fmax_mhz"]), 1), "fit_from": source}
+    out["fits"] = all(out[k] <= capacity[c] for k, c in (("luts", "luts"), ("ffs", "ffs"), ("brams", "bram"))
+                      if c in capacity)
+    return out
+
+
+#: Ridge penalties tried by leave-one-out cross-validation (on standardized features).
+RIDGE = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
+
+
+def _ridge(a: np.ndarray, b: np.ndarray, lam: float) -> np.ndarray:
+    """Ridge regression with an unpenalized intercept (column 0 of ``a`` is the constant)."""
+    mean, scale = a[:, 1:].mean(axis=0), a[:, 1:].std(axis=0)
+    scale[scale == 0] = 1.0
+    z = (a[:, 1:] - mean) / scale
+    zc, bc = z - z.mean(axis=0), b - b.mean()
+    w = np.linalg.solve(zc.T @ zc + lam * np.eye(z.shape[1]), zc.T @ bc)
+    coef = w / scale
+    return np.concatenate([[b.mean() - (z.mean(axis=0) * w).sum() - (mean * coef).sum()], coef])
+
+
+def fit_linear(rows: list[dict], quantity: str, names: tuple) -> dict:
+    """Ridge coefficients of ``quantity`` on the named features of ``rows`` (each row has
+    ``features`` and the measured quantities; ``names[0]`` is the constant ``one``), the
+    penalty chosen by leave-one-out error."""
+    a = np.array([[r["features"][n] for n in names] for r in rows])
+    b = np.array([r[quantity] for r in rows], dtype=float)
+    if len(rows) < 3:
+        return {n: (float(b.mean()) if n == "one" else 0.0) for n in names}
+
+    def loo(lam):
+        errs = [b[i] - a[i] @ _ridge(np.delete(a, i, 0), np.delete(b, i), lam) for i in range(len(b))]
+        return float(np.mean(np.square(errs)))
+    coef = _ridge(a, b, min(RIDGE, key=loo))
+    return {n: float(c) for n, c in zip(names, coef)}
+
+
+def dsp_other(rows: list[dict]) -> dict:
+    """DSP blocks of the multipliers other than the lanes, per ``cell:datapath``, from runs
+    whose device did not run out of DSP blocks (there, every multiplier got its own)."""
+    out = {}
+    for r in rows:
+        if r.get("dsp_capped"):
+            continue
+        key = f"{r['cell']}:{r['datapath']}"
+        other = r["dsps"] - r["mac_lanes"]
+        out[key] = max(out.get(key, 0), other)
+    return out
+
+
+def fit_target(rows: list[dict]) -> dict:
+    """One target's fit from its synthesis rows (each with ``features`` and measured values)."""
+    names = tuple(rows[0]["features"])
+    entry = {q: fit_linear([r for r in rows if r.get(q) is not None], q, names) for q in FITTED}
+    entry["dsp_other"] = dsp_other(rows)
+    entry["points"] = len(rows)
+    return entry
+
+
+def row_features(row: dict) -> dict:
+    """Features of a ``memornn dse`` result row (model shape and configuration columns)."""
+    shape = ModelShape(row["cell"], int(row["input_size"]), int(row["hidden_size"]), int(row["num_layers"]),
+                       int(row["directions"]))
+    config = HwConfig(mac_lanes=int(row["mac_lanes"]), bnn_width=int(row["bnn_width"]), datapath=row["datapath"],
+                      weight_memory=row["weight_memory"], max_seq_len=int(row["max_seq_len"]))
+    return features(make_layout(shape, config))

@@ -1,0 +1,67 @@
+"""``memornn energy``: energy per inference of a model and inputs, by kind of operation."""
+
+from __future__ import annotations
+
+import json
+
+from ..golden.inputs import load_inputs
+from ..golden.intmodel import golden_run
+from ..golden.qmodel import load_qmodel
+from .policyargs import add_policy_options, policy_options
+
+
+def register(sub) -> None:
+    p = sub.add_parser("energy", help="energy per inference from the golden model's operation counts",
+                       description="Run the golden model on the inputs with the predictor and with none, count "
+                                   "every operation the accelerator performs (MACs, weight and operand reads, "
+                                   "requantization, memo table, predictor, activations, cell updates) and "
+                                   "charge each with a per-operation energy table (default: 45 nm, Horowitz, "
+                                   "ISSCC 2014). Prints the breakdown per inference and the saving net of "
+                                   "the predictor's own cost.")
+    p.add_argument("--model", required=True, metavar="Q.npz", help="quantized model (from memornn quantize)")
+    p.add_argument("--inputs", required=True, metavar="X",
+                   help="float inputs: .npy of shape (T, X) or (N, T, X), or .npz with x and optional lengths")
+    add_policy_options(p)
+    p.add_argument("--config", metavar="hw.toml", help="hardware configuration (memory sizes; defaults otherwise)")
+    p.add_argument("--table", metavar="FILE.toml", help="per-operation energy table (default: 45 nm, Horowitz)")
+    p.add_argument("--weights-in-dram", action="store_true",
+                   help="charge weight reads at the table's DRAM figure (weights streamed from off chip)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    p.set_defaults(run=run)
+
+
+def format_report(report: dict) -> str:
+    """The breakdown as an aligned text table, then the saving lines."""
+    total = report["energy_per_inference_nj"]
+    lines = [f"energy per inference, predictor {report['predictor']} ({report['table']}):"]
+    for kind, nj in report["breakdown"].items():
+        if nj:
+            lines.append(f"  {kind:<16} {nj:12.3f} nJ  {100 * nj / total:5.1f}%")
+    lines.append(f"  {'total':<16} {total:12.3f} nJ")
+    if "dense_nj" in report:
+        paper = ", ".join(f"{v}% ({k})" for k, v in report["paper_saving_percent"].items())
+        lines += [f"dense (predictor none): {report['dense_nj']:.3f} nJ; saving {report['saving_percent']:.1f}% "
+                  f"net of the predictor's own {report['predictor_overhead_percent']:.1f}% "
+                  f"(paper, theirs: {paper})",
+                  f"predictor sign bits read: {report['sign_bits_percent_of_dense_weight_bits']:.1f}% of the "
+                  f"dense weight bits"]
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    from ..hw.config import load_config
+    from ..hw.energy import energy_report, load_table, operation_counts
+    from ..hw.layout import make_layout
+
+    model = load_qmodel(args.model)
+    options = policy_options(args, model)
+    table = load_table(args.table)
+    layout = make_layout(model, load_config(args.config))
+    batch = load_inputs(args.inputs, model.input_size)
+    operation_counts(None, layout, options.predictor, None)  # a predictor with no energy model fails first
+    dense = golden_run(model, batch, 0.0, "none")
+    result = dense if options.predictor == "none" else golden_run(model, batch, options)
+    report = energy_report(result, layout, options.predictor, batch.lengths, table, dense=dense,
+                           weights_in_dram=args.weights_in_dram, row_weights=options.row_weights)
+    print(json.dumps(report) if args.json else format_report(report))
+    return 0
