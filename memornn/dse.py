@@ -29,6 +29,7 @@ import numpy as np
 
 from . import __version__
 from .golden.errors import MemornnError
+from .golden.fileio import write_text
 from .golden.inputs import Batch
 from .golden.qmodel import QModel
 from .hw.config import HwConfig
@@ -298,11 +299,7 @@ class Cache:
             return None
 
     def put(self, key: str, value: dict) -> None:
-        os.makedirs(self.folder, exist_ok=True)
-        tmp = f"{self.path(key)}.{os.getpid()}.tmp"
-        with open(tmp, "w") as f:
-            json.dump(value, f)
-        os.replace(tmp, self.path(key))
+        write_text(self.path(key), json.dumps(value), "dse cache entry")
 
 
 def open_client(scheduler: str | None, workers: int):
@@ -317,7 +314,8 @@ def open_client(scheduler: str | None, workers: int):
             return Client(scheduler, timeout="5s"), None
         except (OSError, TimeoutError, ValueError) as exc:
             raise MemornnError(f"cannot reach the Dask scheduler {scheduler!r}: {exc}") from None
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    # The scheduler's HTTP server listens anyway: on a free port, not 8787 (another cluster may hold it).
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0")
     return Client(cluster), cluster
 
 
@@ -429,19 +427,12 @@ def _plot(path: str, rows: list[dict], xcol: str, ycol: str, xlabel: str, ylabel
     return True
 
 
-def _atomic_write(path: str, text: str) -> None:
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def write_outputs(outdir: str, rows: list[dict]) -> list[str]:
     """``results.csv``, ``results.json`` and the Pareto plots; returns the files written."""
     os.makedirs(outdir, exist_ok=True)
     written = []
     for name, text in (("results.csv", csv_text(rows)), ("results.json", json.dumps(rows, indent=1))):
-        _atomic_write(os.path.join(outdir, name), text)
+        write_text(os.path.join(outdir, name), text)
         written.append(name)
     for name, xcol, ycol, xlabel, ylabel in PLOTS:
         if _plot(os.path.join(outdir, name), rows, xcol, ycol, xlabel, ylabel):

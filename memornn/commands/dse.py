@@ -8,6 +8,7 @@ import sys
 import numpy as np
 
 from ..golden.errors import MemornnError
+from ..golden.fileio import check_output_folder
 from .common import positive_int
 
 
@@ -45,12 +46,13 @@ def register(sub) -> None:
 
 def _labels(path: str, count: int):
     """Labels ``y`` of an ``.npz`` input, if it has them (integers, one per sequence)."""
+    from ..golden.npzfile import load_npz
+
     if not path.endswith(".npz"):
         return None
-    with np.load(path, allow_pickle=False) as data:
-        if "y" not in data.files:
-            return None
-        y = data["y"]
+    y = load_npz(path, "inputs").get("y")
+    if y is None:
+        return None
     if y.shape != (count,) or not np.issubdtype(y.dtype, np.integer):
         raise MemornnError(f"inputs {path!r}: labels y must be {count} integers, got shape {y.shape} of {y.dtype}")
     return y
@@ -77,8 +79,7 @@ def run(args) -> int:
     sweep = Sweep(parse_sweeps(args.sweep), parse_list(args.target, tuple(TARGETS), "target"),
                   parse_list(args.predictor, DSE_PREDICTORS, "predictor"),
                   tuple(parse_threshold_range(args.threshold)))
-    if os.path.exists(args.output) and not os.path.isdir(args.output):
-        raise MemornnError(f"output {args.output!r} exists and is not a directory")
+    check_output_folder(args.output)
     model = load_qmodel(args.model)
     batch = load_inputs(args.inputs, model.input_size)
     with open(args.model, "rb") as f, open(args.inputs, "rb") as g:

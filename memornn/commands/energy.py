@@ -7,6 +7,7 @@ import json
 from ..golden.inputs import load_inputs
 from ..golden.intmodel import golden_run
 from ..golden.qmodel import load_qmodel
+from .common import load_hw_config
 from .policyargs import add_policy_options, policy_options
 
 
@@ -49,14 +50,13 @@ def format_report(report: dict) -> str:
 
 
 def run(args) -> int:
-    from ..hw.config import load_config
     from ..hw.energy import energy_report, load_table, operation_counts
     from ..hw.layout import make_layout
 
     model = load_qmodel(args.model)
     options = policy_options(args, model)
     table = load_table(args.table)
-    layout = make_layout(model, load_config(args.config))
+    layout = make_layout(model, load_hw_config(args.config))
     batch = load_inputs(args.inputs, model.input_size)
     operation_counts(None, layout, options.predictor, None)  # a predictor with no energy model fails first
     dense = golden_run(model, batch, 0.0, "none")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from ..golden.qmodel import load_qmodel
-from ..hw.config import load_config
+from .common import load_hw_config
 
 
 def register(sub) -> None:
@@ -25,7 +25,7 @@ def run(args) -> int:
     from ..hw.synth.estimate import estimate
 
     model = load_qmodel(args.model)
-    est = estimate(model, load_config(args.config), args.target)
+    est = estimate(model, load_hw_config(args.config), args.target)
     if args.json:
         print(json.dumps({"target": args.target, **est}))
     else:
