@@ -343,7 +343,7 @@ def test_generate_longest_sequences_shows_progress(f, tmp_path):
     with open(f["config"], "w") as fh:
         fh.write("max_seq_len = 65536\n")
     code, out, err = run_subprocess(["generate", "--model", f["q"], "--config", f["config"], "-o", tmp_path / "rtl"],
-                                    timeout=900)
+                                    timeout=1800)
     assert code == 0, err
     assert "generate: converting to Verilog ... 15 s" in out
     assert (tmp_path / "rtl" / "memornn_accel.v").is_file()
