@@ -24,7 +24,7 @@ import numpy as np
 
 from . import numerics as nx
 from .counters import POLICY_COUNTERS, row_memo_counters
-from .fastpath import FastBnn, FastDelta, FastNone, FastOracle
+from .fastpath import FastBnn, FastDelta, FastNone, FastOracle, FastSign
 from .options import LayerPolicy, RunOptions
 
 
@@ -251,7 +251,7 @@ class Predictor:
 
     Subclasses name their spec state class (``spec_class``, built as ``(layer, lp,
     options)``) and fast decision class (``fast_class``, built as ``(layer, lp,
-    reuse_cap)``; None: no fast path).
+    options)``; None: no fast path).
 
     Attributes
     ----------
@@ -276,7 +276,7 @@ class Predictor:
         """``make_decision`` for :func:`.fastpath.layer_direction_fast`, or None: no fast path."""
         if self.fast_class is None:
             return None
-        return partial(self.fast_class, lp=lp, reuse_cap=self.options.reuse_cap)
+        return partial(self.fast_class, lp=lp, options=self.options)
 
 
 class BnnPredictor(Predictor):
@@ -292,7 +292,7 @@ class DeltaPredictor(Predictor):
 
 
 class SignPredictor(Predictor):
-    name, spec_class, fast_class, counters = "sign", SpecSign, None, POLICY_COUNTERS
+    name, spec_class, fast_class, counters = "sign", SpecSign, FastSign, POLICY_COUNTERS
 
 
 class HybridPredictor(Predictor):
