@@ -148,7 +148,11 @@ def arrays_from_torch_file(path: str, module: str | None = None) -> dict:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise MemornnError(f"{where} does not exist") from None
-    except pickle.UnpicklingError:
+    except pickle.UnpicklingError as exc:
+        # torch names the global it would have had to import ("Unsupported global: ...") when
+        # the file is a pickle of objects; any other unpickling failure is a corrupt file.
+        if "unsupported global" not in str(exc).lower():
+            raise MemornnError(f"{where} is not a readable PyTorch file (UnpicklingError)") from None
         raise MemornnError(f"{where} needs more than tensors to load (a pickled module or other object): refused, "
                            "since loading it would run code; save module.state_dict() or a TorchScript archive") \
             from None

@@ -23,7 +23,7 @@ def regression():
     return regression
 
 
-@pytest.mark.parametrize("name", ["qreg_jv_onehot_lstm64", "qreg_jv_qbin_gru64_outlier"])
+@pytest.mark.parametrize("name", ["qreg_jv_onehot_lstm64", "qreg_jv_qbin_gru32_outlier"])
 def test_regression_model_fails_minmax_and_passes_mse(regression, name):
     data = regression.dataset_for(name)
     model = load_float_model(os.path.join(ROOT, "models", f"{name}.npz"))
@@ -44,8 +44,8 @@ def test_regression_data_has_the_flaw_it_is_built_for(regression):
     assert onehot.input_size == 96
     calib_peak = np.abs(onehot.train.x).max(axis=(0, 1))
     assert 5 <= np.sum(calib_peak == 0) <= 20  # outer bins never set in calibration
-    qbins = regression.dataset_for("qreg_jv_qbin_gru64_outlier")
+    qbins = regression.dataset_for("qreg_jv_qbin_gru32_outlier")
     assert np.all(np.abs(qbins.train.x).max(axis=(0, 1)) == 1)  # every channel live
-    w = load_float_model(os.path.join(ROOT, "models", "qreg_jv_qbin_gru64_outlier.npz")).layers[0][0].w_ih
+    w = load_float_model(os.path.join(ROOT, "models", "qreg_jv_qbin_gru32_outlier.npz")).layers[0][0].w_ih
     col = np.abs(w).max(axis=0)
     assert col[0] > 20 * np.median(col[1:])  # the outlier column

@@ -136,10 +136,14 @@ def test_load_pt_state_dict_with_cell(tmp_path, cell):
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
-def test_load_pt_whole_module(tmp_path, cell):
+def test_load_pt_whole_module_is_refused(tmp_path, cell):
+    """A pickled module needs code to unpickle: torch.load(weights_only=True) refuses it."""
     module = _module(cell, 3, 13, 1, False, True, seed=12).float()
     path = tmp_path / "m.pth"
     torch.save(module, path)
+    with pytest.raises(MemornnError, match="needs more than tensors to load"):
+        load_float_model(path)
+    torch.save(module.state_dict(), path)  # the state dict alone loads (cell from weight_hh's rows)
     model = load_float_model(path)
     assert model.cell == cell and model.input_size == 3 and model.hidden_size == 13
     _compare_model_to_module(model, module)
@@ -147,16 +151,16 @@ def test_load_pt_whole_module(tmp_path, cell):
 
 def test_load_pt_errors(tmp_path):
     module = _module("lstm", 3, 5, 1, False, True, seed=13)
-    no_cell = tmp_path / "nocell.pt"
-    torch.save(module.state_dict(), no_cell)
-    with pytest.raises(MemornnError, match="missing key 'cell'"):
-        load_float_model(no_cell)
+    bad_cell = tmp_path / "badcell.pt"
+    torch.save({**module.state_dict(), "cell": "rnn"}, bad_cell)
+    with pytest.raises(MemornnError, match="cell must be 'lstm' or 'gru', got 'rnn'"):
+        load_float_model(bad_cell)
     other = tmp_path / "linear.pt"
-    torch.save(torch.nn.Linear(3, 2), other)
-    with pytest.raises(MemornnError, match="expected an nn.LSTM or nn.GRU, got Linear"):
+    torch.save(torch.nn.Linear(3, 2).state_dict(), other)
+    with pytest.raises(MemornnError, match="no recurrent module"):
         load_float_model(other)
     proj = tmp_path / "proj.pt"
-    torch.save(torch.nn.LSTM(3, 8, proj_size=4), proj)
+    torch.save(torch.nn.LSTM(3, 8, proj_size=4).state_dict(), proj)
     with pytest.raises(MemornnError, match="proj_size"):
         load_float_model(proj)
     non_tensor = tmp_path / "nontensor.pt"

@@ -1,5 +1,5 @@
 """Imports of float models from ONNX (golden/onnxio.py), TorchScript and ``.pt`` state
-dicts (golden/torchio.py), and the strict key parsing of the float format.
+dicts (golden/torchio.py).
 
 The ONNX tests build files with the onnx helper API and check the imported model against
 an ONNX-spec reference written here from the operator definitions (gate orders i, o, f, c
@@ -15,7 +15,7 @@ import pytest
 
 from golden_testlib import random_lengths, run_main
 from memornn.golden.errors import MemornnError
-from memornn.golden.floatmodel import load_float_model, model_from_arrays
+from memornn.golden.floatmodel import load_float_model
 from memornn.golden.floatref import float_forward
 from memornn.golden.inputs import make_batch
 from memornn.golden.intmodel import golden_run
@@ -152,19 +152,6 @@ def test_onnx_peepholes_and_mixed_cells(tmp_path):
     (tmp_path / "junk.onnx").write_bytes(b"\x00not onnx at all")
     with pytest.raises(MemornnError, match="not a readable ONNX file"):
         load_float_model(tmp_path / "junk.onnx")
-
-
-# -- strict float keys ------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("key", ["weight_ih_l00", "weight_ih_l\u0660", "weight_ih_l0\n", "weight_ih_l+0",
-                                 "weight_ih_l1\u0661"])
-def test_float_keys_are_parsed_strictly(key):
-    rng = np.random.default_rng(5)
-    arrays = {"cell": np.array("gru"), "weight_ih_l0": rng.standard_normal((6, 3)),
-              "weight_hh_l0": rng.standard_normal((6, 2)), key: rng.standard_normal((6, 3))}
-    with pytest.raises(MemornnError, match="unknown key"):
-        model_from_arrays(arrays)
 
 
 # -- torch: exports, TorchScript, state dicts --------------------------------------------------------
