@@ -29,7 +29,7 @@ The rule, in full:
    splits, leaves one broken sequence (0.29 points) inside a 1-point budget; on the
    90-sequence JapaneseVowels splits the loss moves in steps of 1.11 points, so any
    margin in (0, 1.11) allows no broken sequence at all and a larger one could not
-   help there. The measured price: 3 of 30 choices lost more than 1 point on test,
+   help there. The measured price: 3 of the 26 choices lost more than 1 point on test,
    all on JapaneseVowels (its small validation split); none on digits or seqdigits.
 
 3. **Search** over the policy's parameter space (:data:`POLICY_SPACES`; one value for
