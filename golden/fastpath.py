@@ -7,8 +7,9 @@ tests/golden/test_golden_fastpaths*.py, and whole layer directions against the
 specification path and the independent reference.
 
 The predictor's part of a step goes through a fast decision (:class:`FastNone`,
-:class:`FastBnn`, :class:`FastOracle`, :class:`FastDelta`; chosen by :mod:`.predictors`), so that the step
-loop of :func:`layer_direction_fast` has no per-predictor branches.
+:class:`FastBnn`, :class:`FastOracle`, :class:`FastDelta`, :class:`FastSign`; chosen
+by :mod:`.predictors`), so that the step loop of :func:`layer_direction_fast` has no
+per-predictor branches.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 
 from . import numerics as nx
 from .counters import delta_counters, row_memo_counters
-from .options import LayerPolicy
+from .options import LayerPolicy, RunOptions
 from .qmodel import QLayer, QModel
 
 #: |(acc + bias) * mult| below this for every reachable accumulator keeps the float64
@@ -497,6 +498,8 @@ class FastLayer:
         The step's product (``fdtype``), written before :meth:`on_product` runs.
     x_dtype : dtype
         The inputs' type.
+    segments : int
+        PWL segments of the activations.
     """
 
     q: QLayer
@@ -507,6 +510,7 @@ class FastLayer:
     gru: bool
     acc: np.ndarray
     x_dtype: np.dtype
+    segments: int
 
 
 class FastNone:
@@ -529,7 +533,7 @@ class FastNone:
 
     memo = clip = bnn = columns = False
 
-    def __init__(self, layer: FastLayer, lp: LayerPolicy | None = None, reuse_cap: int = 0):
+    def __init__(self, layer: FastLayer, lp: LayerPolicy | None = None, options: RunOptions | None = None):
         self.product = layer.acc
         self.layer = layer
 
@@ -560,11 +564,11 @@ class FastBnn(FastNone):
 
     memo = bnn = True
 
-    def __init__(self, layer: FastLayer, lp: LayerPolicy, reuse_cap: int):
+    def __init__(self, layer: FastLayer, lp: LayerPolicy, options: RunOptions):
         super().__init__(layer)
         n, H, in_size, acc = layer.n, layer.hidden, layer.in_size, layer.acc
         n_bits = in_size + H
-        self.decision = _BnnDecision(layer.q.weight_bits, n, lp.theta_q, reuse_cap)
+        self.decision = _BnnDecision(layer.q.weight_bits, n, lp.theta_q, options.reuse_cap)
         x_offset = np.asarray(layer.q.offset, np.int64)
         if np.all(np.asarray(x_offset, layer.x_dtype) == x_offset):  # compare in the inputs' type
             x_offset = x_offset.astype(layer.x_dtype)
@@ -598,9 +602,9 @@ class FastOracle(FastNone):
 
     memo = clip = True
 
-    def __init__(self, layer: FastLayer, lp: LayerPolicy, reuse_cap: int):
+    def __init__(self, layer: FastLayer, lp: LayerPolicy, options: RunOptions):
         super().__init__(layer)
-        self.decision = _OracleDecision(layer.n, layer.hidden, layer.gru, lp.theta_q, reuse_cap)
+        self.decision = _OracleDecision(layer.n, layer.hidden, layer.gru, lp.theta_q, options.reuse_cap)
 
     def on_indices(self, idx, first: bool, reuse_dst):
         return self.decision(idx, first, reuse_dst)
@@ -613,7 +617,7 @@ class FastDelta(FastNone):
 
     columns = True
 
-    def __init__(self, layer: FastLayer, lp: LayerPolicy, reuse_cap: int = 0):
+    def __init__(self, layer: FastLayer, lp: LayerPolicy, options: RunOptions | None = None):
         super().__init__(layer)
         n, columns, dtype = layer.n, layer.in_size + layer.hidden, layer.acc.dtype
         self.theta = np.array([lp.delta_x] * layer.in_size + [lp.delta_h] * layer.hidden, dtype)
@@ -630,6 +634,76 @@ class FastDelta(FastNone):
     def counters(self, reused_count, lengths, columns_mask, reverse: bool) -> dict:
         layer = self.layer
         return delta_counters(columns_mask, lengths, reverse, layer.rows)
+
+
+class FastSign(FastNone):
+    """The sign row predictor: its product ``W' . v`` taken before the step's product,
+    the test and :func:`nx.reuse_decision` on the rows, the table of indices blended
+    (GRU candidate: both parts), and the slopes of the computed rows at their
+    activation inputs, all through the numerics functions of the specification."""
+
+    memo = clip = True  # the slopes read the pre-activations: clipped indices
+
+    def __init__(self, layer: FastLayer, lp: LayerPolicy, options: RunOptions):
+        super().__init__(layer)
+        n, H, rows, columns = layer.n, layer.hidden, layer.rows, layer.in_size + layer.hidden
+        self.tau, self.cap = lp.theta_q, options.reuse_cap
+        w_row = nx.sign_row_weights(layer.q.weight, options.row_weights)
+        # W' . v in float32 when every partial sum stays below 2**24 (|v| <= 128), else float64: exact
+        dtype = np.float32 if int(np.abs(w_row).sum(axis=1).max(initial=0)) * 128 < 2**24 else np.float64
+        self.w_row_t = np.ascontiguousarray(w_row.T, dtype)
+        self.p, self.p_m = np.empty((n, rows), dtype), np.zeros((n, rows))  # p_m in float64: p - p_m exact
+        self.v = np.empty((n, columns), dtype)
+        self.v_prev = np.zeros((n, columns), dtype)
+        self.changed = []  # per step: the columns that changed, per sequence
+        self.slope_m = np.zeros((n, rows), np.int64)
+        self.run = np.zeros((n, rows), np.int64)
+        self.idx_m = np.empty((4, n, H), np.int64)
+        self.blocks = 3 if layer.gru else 4
+        self.sigmoid = nx.pwl_lut("sigmoid", layer.segments)
+        # nx.pwl_slope of every Q3.12 input, sigmoid's then tanh's: a row reads its own half
+        every = np.arange(_PRE_LO, _PRE_HI + 1)
+        self.slopes = np.concatenate([nx.pwl_slope(nx.pwl_table(f, layer.segments), every)
+                                      for f in ("sigmoid", "tanh")])
+        self.slope_base = np.full(rows, _PRE_BASE)
+        self.slope_base[2 * H:3 * H] += 2 * _PRE_BASE  # the tanh rows
+
+    def on_inputs(self, v, columns_dst) -> None:
+        np.copyto(self.v, v)
+        np.matmul(self.v, self.w_row_t, out=self.p)
+        self.changed.append(np.count_nonzero(self.v != self.v_prev, axis=1))
+        self.v_prev, self.v = self.v, self.v_prev
+
+    def on_indices(self, idx, first: bool, reuse_dst):
+        layer, idx_m, blocks = self.layer, self.idx_m, self.blocks
+        n, H = layer.n, layer.hidden
+        d = (self.p - self.p_m).astype(np.int64)  # integers, exact
+        close = nx.sign_close(d, layer.q.mult, layer.q.shift, self.slope_m, self.tau)
+        reuse, self.run = nx.reuse_decision(close, self.run, self.cap, valid=not first)
+        np.copyto(reuse_dst, reuse)
+        self.p_m = np.where(reuse, self.p_m, self.p)
+        keep = reuse.reshape(n, blocks, H).transpose(1, 0, 2)  # value layout
+        idx_m[:blocks] = np.where(keep, idx_m[:blocks], idx[:blocks])
+        if layer.gru:  # the candidate's h part goes with its neuron
+            idx_m[3] = np.where(keep[2], idx_m[3], idx[3])
+        pre = idx_m - _PRE_BASE
+        if layer.gru:
+            n_pre = nx.gru_candidate_pre(pre[2], pre[3], nx.pwl_lookup(self.sigmoid, pre[0]))
+            pre = np.stack([pre[0], pre[1], n_pre])
+        act_in = pre[:blocks].transpose(1, 0, 2).reshape(n, blocks * H)
+        self.slope_m = np.where(reuse, self.slope_m, self.slopes.take(act_in + self.slope_base))
+        return idx_m
+
+    def counters(self, reused_count, lengths, columns_mask, reverse: bool) -> dict:
+        layer = self.layer
+        columns, lengths = layer.in_size + layer.hidden, np.asarray(lengths, np.int64)
+        counters = row_memo_counters(reused_count, lengths, layer.rows, columns, False)
+        changed = np.array(self.changed[1:], np.int64).reshape(-1, layer.n)  # steps after the first
+        running = np.arange(1, len(self.changed))[:, None] < lengths[None, :]
+        counters.update(columns_used=columns * lengths, columns_skipped=np.zeros(layer.n, np.int64),
+                        acc_updates=counters["neurons_computed"], catchup_macs=np.zeros(layer.n, np.int64),
+                        predictor_ops=layer.rows * (changed * running).sum(axis=0))
+        return counters
 
 
 def layer_direction_fast(model: QModel, q: QLayer, x_seq: np.ndarray, lengths: np.ndarray, reverse: bool,
@@ -687,7 +761,7 @@ def layer_direction_fast(model: QModel, q: QLayer, x_seq: np.ndarray, lengths: n
     z[:, n_bits] = 1
     h_view = z[:, in_size:n_bits]
     acc = np.empty((n, 4 * H), fdtype)  # product columns, either cell
-    decision = make_decision(FastLayer(q, n, in_size, H, rows, gru, acc, x_seq.dtype))
+    decision = make_decision(FastLayer(q, n, in_size, H, rows, gru, acc, x_seq.dtype, model.pwl_segments))
     clip = decision.clip or gru  # the oracle compares indices, the GRU's candidate reads pre-activations
 
     c = np.zeros((n, H), i32)

@@ -83,6 +83,11 @@ that changed at steps after the first; hybrid: both).
 Every policy's state is cleared at each sequence start. Layers run one at a time over
 the whole sequence; a bidirectional layer's backward direction starts at each
 sequence's own last step.
+
+Two implementations give the same results bit for bit: the specification path here
+(:func:`_layer_direction_spec`, int64 through :mod:`.numerics`, every policy) and the
+fast path (:mod:`.fastpath`: none, bnn, oracle, delta and sign), taken when its bounds hold
+and no observer watches the steps.
 """
 
 from __future__ import annotations
@@ -429,7 +434,8 @@ def _legacy_options(threshold, predictor: str, reuse_cap) -> RunOptions:
         raise MemornnError(f"unknown predictor {predictor!r} (choose from {', '.join(PREDICTORS)})")
     cap = check_reuse_cap(reuse_cap)
     reads = POLICY_PARAMETERS[predictor]
-    return RunOptions.parse(predictor, threshold=threshold if "threshold" in reads or predictor == "none" else None,
+    # none reads nothing but has always checked the threshold it is given
+    return RunOptions.parse(predictor, threshold=threshold if "threshold" in reads or not reads else None,
                             reuse_cap=cap if "reuse_cap" in reads else None)
 
 

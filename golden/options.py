@@ -78,6 +78,11 @@ POLICY_PARAMETERS = {
 }
 #: Parameters without a default: a policy that reads them needs them given.
 _REQUIRED = {"delta": ("delta_x", "delta_h"), "sign": ("threshold",), "hybrid": ("delta_x", "delta_h", "threshold")}
+#: The threshold's register value per policy: relative (Q8.8) or absolute (Q1.15). none
+#: accepts a relative threshold (checked, then unused); delta reads none.
+_THRESHOLD_Q = {"bnn": nx.theta_to_q, "oracle": nx.theta_to_q, "none": nx.theta_to_q, "sign": nx.tau_to_q,
+                "hybrid": nx.tau_to_q}
+_DEFAULT_THRESHOLD = {"bnn": DEFAULT_RELATIVE_THRESHOLD, "oracle": DEFAULT_RELATIVE_THRESHOLD}
 _PER_LAYER = ("threshold", "delta_x", "delta_h")
 _FINGERPRINT = ("cell", "input_size", "hidden_size", "num_layers", "directions")
 
@@ -151,19 +156,18 @@ class RunOptions:
                  "row_weights": row_weights}
         reads = POLICY_PARAMETERS[predictor]
         for name, value in given.items():
-            if value is not None and name not in reads and not (name == "threshold" and predictor == "none"):
+            if value is not None and name not in reads and not (name == "threshold" and predictor in _THRESHOLD_Q):
                 raise MemornnError(f"predictor {predictor!r} takes no {_flag(name)} (it reads "
                                    f"{', '.join(_flag(n) for n in reads) or 'nothing'})")
         for name in _REQUIRED.get(predictor, ()):
             if given[name] is None:
                 raise MemornnError(f"predictor {predictor!r} needs {_flag(name)}")
-        if predictor in ("bnn", "oracle") and threshold is None:
-            threshold = DEFAULT_RELATIVE_THRESHOLD
+        threshold = _DEFAULT_THRESHOLD.get(predictor) if threshold is None else threshold
         thresholds = None
-        if threshold is not None:  # none: checked as bnn's, then not kept
-            thresholds = tuple(_check_threshold(v, "bnn" if predictor == "none" else predictor)
-                               for v in _values(threshold, float, "threshold"))
-            thresholds = None if predictor == "none" else thresholds
+        if threshold is not None:
+            thresholds = tuple(_check_threshold(v, predictor) for v in _values(threshold, float, "threshold"))
+        if "threshold" not in reads:  # none: checked, not kept
+            thresholds = None
         return cls(predictor, thresholds, _deltas(delta_x, "delta_x"), _deltas(delta_h, "delta_h"),
                    0 if reuse_cap is None else check_reuse_cap(reuse_cap),
                    nx.SIGN_ROW_WEIGHTS_DEFAULT if row_weights is None else _check_row_weights(row_weights))
@@ -242,22 +246,19 @@ def _check_threshold(value: float, predictor: str) -> float:
 def threshold_to_q(value: float, predictor: str) -> int:
     """A threshold to the register value of ``predictor``'s test.
 
-    bnn/oracle: Q8.8 (:func:`nx.theta_to_q`); sign/hybrid: Q0.15 gate-output LSBs
-    (:func:`nx.tau_to_q`); other policies read none (0).
+    bnn/oracle (and none, unused): Q8.8 (:func:`nx.theta_to_q`); sign/hybrid: Q1.15
+    gate-output LSBs (:func:`nx.tau_to_q`); delta reads none (0).
 
     Raises
     ------
     MemornnError
         If the value is out of the policy's range.
     """
+    convert = _THRESHOLD_Q.get(predictor)
     try:
-        if predictor in ("bnn", "oracle"):
-            return nx.theta_to_q(value)
-        if predictor in ("sign", "hybrid"):
-            return nx.tau_to_q(value)
+        return convert(value) if convert else 0
     except ValueError as exc:
         raise MemornnError(f"{exc} (predictor {predictor})") from None
-    return 0
 
 
 def _deltas(spec, name: str) -> tuple | None:

@@ -24,14 +24,13 @@ import numpy as np
 
 from . import numerics as nx
 from .counters import POLICY_COUNTERS, row_memo_counters
-from .fastpath import FastBnn, FastDelta, FastNone, FastOracle
+from .fastpath import FastBnn, FastDelta, FastNone, FastOracle, FastSign
 from .options import LayerPolicy, RunOptions
 
 
 class SpecNone:
     """No skipping: every row computed from the dense product every step."""
 
-    memo = False  # writes reuse masks
     columns = False  # writes used-column masks
     bnn = False  # evaluates the BNN on every row
 
@@ -74,7 +73,7 @@ class _RowTable:
 class SpecBnn(SpecNone):
     """The bnn predictor: the relative test on ``yb`` against the cached ``yb_m``."""
 
-    memo = bnn = True
+    bnn = True
 
     def __init__(self, layer, lp: LayerPolicy, options: RunOptions):
         super().__init__(layer, lp, options)
@@ -128,8 +127,6 @@ class SpecSign(SpecNone):
     """The sign row predictor (memoization): the absolute, slope-weighted test on the
     weighted change of the inputs since the row's last computation."""
 
-    memo = True
-
     def __init__(self, layer, lp: LayerPolicy, options: RunOptions):
         super().__init__(layer, lp, options)
         n, rows = layer.n, layer.rows
@@ -141,7 +138,7 @@ class SpecSign(SpecNone):
         self.v_prev = np.zeros((n, layer.columns), np.int64)
         self.counts = _PolicyCounts(n)
 
-    def _predict(self, step: int, v, pre, pre_hn, active):
+    def predict(self, step: int, v, pre, pre_hn, active):
         """The row stage on the column values ``v``: the reuse mask; the table updated."""
         layer = self.layer
         p = np.rint(v @ self.w_row_t).astype(np.int64)
@@ -156,7 +153,7 @@ class SpecSign(SpecNone):
     def step(self, step: int, x_t, h, active):
         pre, pre_hn = self.layer.fresh(step, h)
         v = np.concatenate([np.asarray(x_t, np.int64), np.asarray(h, np.int64)], axis=1)
-        reuse = self._predict(step, v, pre, pre_hn, active)
+        reuse = self.predict(step, v, pre, pre_hn, active)
         computed_rows = np.count_nonzero(~reuse, axis=1)
         self.counts.add("columns_used", self.layer.columns, active)
         self.counts.add("acc_updates", computed_rows, active)
@@ -213,35 +210,36 @@ class SpecDelta(SpecNone):
 class SpecHybrid(SpecDelta):
     """Delta columns plus the sign row stage, with exact snapshot catch-up."""
 
-    memo = True
-
     def __init__(self, layer, lp: LayerPolicy, options: RunOptions):
         super().__init__(layer, lp, options)
         self.rows = SpecSign(layer, lp, options)
         self.rows.counts = self.counts  # one set of counters
-        self.history = [np.zeros((layer.n, layer.columns), np.int64)]  # v_last after each step; [0]: before
-        self.snap = np.zeros((layer.n, layer.rows), np.int64)  # index into history of each row's snapshot
+        # the snapshots: v_last after each step, the oldest one a row still refers to first
+        self.history = [np.zeros((layer.n, layer.columns), np.int64)]  # before step 0
+        self.base = 0  # the step index (0: before step 0) of history[0]
+        self.snap = np.zeros((layer.n, layer.rows), np.int64)  # each row's snapshot, as that index
 
     def step(self, step: int, x_t, h, active):
         layer = self.layer
         used, _ = self._columns(step, x_t, h, active)
         pre, pre_hn = layer.requantize(*layer.product(self.v_last))  # what a computed row catches up to
-        reuse = self.rows._predict(step, self.v_last, pre, pre_hn, active)
+        reuse = self.rows.predict(step, self.v_last, pre, pre_hn, active)
         # MACs of a computed row: the columns whose value differs from its snapshot;
         # catch-up MACs: those of them not used this step (changed while it was reused)
         lo = int(self.snap.min())
-        older = np.stack(self.history[lo:], axis=1)  # (n, snapshots, N)
-        differs = older != self.v_last[:, None, :]
-        batch = np.arange(layer.n)[:, None]
-        macs = np.count_nonzero(differs, axis=2)[batch, self.snap - lo]
-        catchup = np.count_nonzero(differs & ~used[:, None, :], axis=2)[batch, self.snap - lo]
+        del self.history[:lo - self.base]  # at most K + 1 kept with a cap K
+        self.base = lo
+        differs = np.stack(self.history, axis=1) != self.v_last[:, None, :]  # (n, snapshots, N)
+        batch, at = np.arange(layer.n)[:, None], self.snap - lo
+        macs = np.count_nonzero(differs, axis=2)[batch, at]
+        catchup = np.count_nonzero(differs & ~used[:, None, :], axis=2)[batch, at]
         computed = ~reuse
         self.counts.macs += np.where(active, (macs * computed).sum(axis=1), 0)
         self.counts.add("catchup_macs", (catchup * computed).sum(axis=1), active)
         updated = computed & ((macs > 0) | (step == 0))
         self.counts.add("acc_updates", np.count_nonzero(updated, axis=1), active)
         self.history.append(self.v_last)
-        self.snap = np.where(computed, len(self.history) - 1, self.snap)
+        self.snap = np.where(computed, self.base + len(self.history) - 1, self.snap)
         return self.rows.table.pre, self.rows.table.pre_hn, reuse, used
 
     def settle(self, act_in, reuse) -> None:
@@ -253,7 +251,7 @@ class Predictor:
 
     Subclasses name their spec state class (``spec_class``, built as ``(layer, lp,
     options)``) and fast decision class (``fast_class``, built as ``(layer, lp,
-    reuse_cap)``; None: no fast path).
+    options)``; None: no fast path).
 
     Attributes
     ----------
@@ -278,7 +276,7 @@ class Predictor:
         """``make_decision`` for :func:`.fastpath.layer_direction_fast`, or None: no fast path."""
         if self.fast_class is None:
             return None
-        return partial(self.fast_class, lp=lp, reuse_cap=self.options.reuse_cap)
+        return partial(self.fast_class, lp=lp, options=self.options)
 
 
 class BnnPredictor(Predictor):
@@ -294,7 +292,7 @@ class DeltaPredictor(Predictor):
 
 
 class SignPredictor(Predictor):
-    name, spec_class, fast_class, counters = "sign", SpecSign, None, POLICY_COUNTERS
+    name, spec_class, fast_class, counters = "sign", SpecSign, FastSign, POLICY_COUNTERS
 
 
 class HybridPredictor(Predictor):

@@ -12,8 +12,8 @@ from .policyargs import add_policy_options, policy_options
 
 def register(sub) -> None:
     p = sub.add_parser("golden", help="run the bit-exact golden model",
-                       description="Run the integer golden model (the specification) with memoization and write "
-                                   "the output key table (h, h_int, reused_l*, counters) to an .npz.")
+                       description="Run the integer golden model (the specification) with a skip policy and write "
+                                   "the output key table (h, h_int, reused_l*, columns_l*, counters) to an .npz.")
     p.add_argument("--model", required=True, metavar="Q.npz", help="quantized model (from memornn quantize)")
     p.add_argument("--inputs", required=True, metavar="X",
                    help="float inputs: .npy of shape (T, X) or (N, T, X), or .npz with x and optional lengths")

@@ -307,10 +307,18 @@ def test_policies_with_workers_equal_one_process():
 # -- the fast path --------------------------------------------------------------------------------
 
 
+FAST_RUNS = {  # policy: (options, layer policies (theta_q, delta_x, delta_h))
+    "delta": (dict(delta_x=0, delta_h=0), [(0, 0, 0), (0, 3, 2), (0, 20, 255)]),
+    "sign": (dict(threshold=0.01, reuse_cap=2, row_weights=1), [(0, 0, 0), (300, 0, 0), (3000, 0, 0)]),
+    "sign ": (dict(threshold=0.01, row_weights=3), [(300, 0, 0), (30000, 0, 0)]),
+}
+
+
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 @pytest.mark.parametrize("equal_lengths", [False, True])
-def test_delta_fast_path_equals_specification(cell, equal_lengths):
-    """Outputs, column masks and every counter, both directions, several thresholds."""
+@pytest.mark.parametrize("policy", list(FAST_RUNS))
+def test_fast_path_equals_specification(cell, equal_lengths, policy):
+    """Outputs, reuse and column masks and every counter, both directions, several thresholds."""
     from memornn.golden import fastpath as fp
     from memornn.golden import intmodel as im
     from memornn.golden.options import LayerPolicy
@@ -319,11 +327,12 @@ def test_delta_fast_path_equals_specification(cell, equal_lengths):
     qmodel, rng = random_qmodel(61, cell, 5, 6)
     lengths = np.array([11] * 4) if equal_lengths else np.array([11, 3, 1, 8])
     x = np.clip(np.rint(rng.standard_normal((4, 11, 5)).cumsum(axis=1) * 9), -127, 127).astype(np.int8)
-    pred = make_predictor(RunOptions.parse("delta", delta_x=0, delta_h=0))
+    options, layer_policies = FAST_RUNS[policy]
+    pred = make_predictor(RunOptions.parse(policy.strip(), **options))
     q = qmodel.layers[0][0]
     assert fp._fast_path_ok(qmodel, q)
-    for dx, dh in ((0, 0), (3, 2), (20, 255)):
-        lp = LayerPolicy(0, dx, dh)
+    for theta_q, dx, dh in layer_policies:
+        lp = LayerPolicy(theta_q, dx, dh)
         for reverse in (False, True):
             spec = im._layer_direction_spec(qmodel, q, x, lengths, reverse, pred, lp)
             fast = fp.layer_direction_fast(qmodel, q, x, lengths, reverse, pred.fast(lp))
@@ -332,5 +341,33 @@ def test_delta_fast_path_equals_specification(cell, equal_lengths):
             np.testing.assert_array_equal(fast[3], spec[3])
             assert set(fast[2]) == set(spec[2])
             for name in spec[2]:
-                np.testing.assert_array_equal(fast[2][name], spec[2][name], err_msg=f"{name} {dx} {dh} {reverse}")
-            assert spec[3].any() and (dx == 0 or not spec[3].all())
+                np.testing.assert_array_equal(fast[2][name], spec[2][name], err_msg=f"{name} {lp} {reverse}")
+            if policy == "delta":
+                assert spec[3].any() and (dx == 0 or not spec[3].all())
+            elif theta_q:
+                assert spec[1].any() and not spec[1].all()
+
+
+def test_sign_fast_path_with_wide_rows():
+    """Rows whose predictor sums can pass 2**24 (float32's exact range): the float64 product."""
+    from golden_testlib import wide_row_qmodel
+
+    from memornn.golden import fastpath as fp
+    from memornn.golden import intmodel as im
+    from memornn.golden.options import LayerPolicy
+    from memornn.golden.predictors import make_predictor
+
+    rng = np.random.default_rng(62)
+    qmodel = wide_row_qmodel(rng, "lstm", hidden=2)
+    q = qmodel.layers[0][0]
+    x = rng.integers(-127, 128, (3, 6, q.offset.shape[0])).astype(np.int8)
+    lengths = np.array([6, 2, 5])
+    pred = make_predictor(RunOptions.parse("sign", threshold=0.5, row_weights=3))
+    lp = LayerPolicy(20000)
+    assert int(np.abs(nx.sign_row_weights(q.weight, 3)).sum(axis=1).max()) * 128 >= 2**24
+    spec = im._layer_direction_spec(qmodel, q, x, lengths, False, pred, lp)
+    fast = fp.layer_direction_fast(qmodel, q, x, lengths, False, pred.fast(lp))
+    for a, b in zip(fast[:2], spec[:2]):
+        np.testing.assert_array_equal(a, b)
+    for name in spec[2]:
+        np.testing.assert_array_equal(fast[2][name], spec[2][name], err_msg=name)
