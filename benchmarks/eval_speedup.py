@@ -1,7 +1,8 @@
 """Measured cycle speed-up of memoization on the trained models, in Verilator RTL simulation.
 
 For each model of ``benchmarks/results/eval_summary.json``: quantize it with its training
-split, take its best BNN threshold (largest with accuracy loss <= 1 point), and simulate
+split, take its best BNN threshold (chosen on the validation split by ``memornn tune``'s
+rule, ``eval_summary.json``; models without one are skipped), and simulate
 the first ``SEQUENCES`` test sequences in Verilator with predictor none and with bnn at
 that threshold (default hardware configuration). Every run is checked bit for bit against
 the golden model. Writes ``benchmarks/results/eval_speedup.json`` and ``.md``.
