@@ -452,12 +452,13 @@ class _StepOutputs:
                 self.buffers[name] = np.empty((depth, n, width), dtype)
         if widths.get("reused") is None:
             self.final["reused"] = np.zeros((n, t_max, widths["rows"]), bool)
+        self.slots = [tuple(self.buffers[name][i] if name in self.buffers else None for name, _ in self.streams)
+                      for i in range(depth)]
 
     def slot(self, step: int):
         """Where step ``step`` writes its h (n, H), reuse mask (n, rows) and used columns
         (n, X + H); None for a stream the run does not write."""
-        i = step % self.block if self.direct else step
-        return tuple(self.buffers[name][i] if name in self.buffers else None for name, _ in self.streams)
+        return self.slots[step % self.block if self.direct else step]
 
     def written(self, step: int) -> None:
         """Step ``step`` is written: flush the buffer when full (or at the last step)."""
