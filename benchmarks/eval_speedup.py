@@ -10,8 +10,9 @@ and ``.md``.
 The threshold (and reuse cap) of a model comes from ``--settings MODEL=FILE`` when given:
 a JSON file ``{"threshold": 0.4}`` (a number or one per layer, optionally ``"reuse_cap"``
 and ``"source"``, a note on how the value was chosen). Otherwise it is the model's
-``best_threshold.bnn`` in ``eval_summary.json`` (the largest threshold with accuracy loss
-<= 1 point, as ``benchmarks/eval_models.py`` chooses it today); the table says which.
+``best_threshold.bnn`` in ``eval_summary.json`` (chosen on the validation split by
+``memornn tune``'s rule, as ``benchmarks/eval_models.py`` does; a model without one is
+skipped); the table says which.
 
 Run: ``nice -n 10 .venv/bin/python benchmarks/eval_speedup.py [--settings jv_lstm64=tuned/jv_lstm64.json ...]
 [--sequences N]`` (needs the data extra).

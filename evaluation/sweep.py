@@ -64,7 +64,7 @@ def run_sweep(model: FloatModel, data: Dataset, thresholds, predictors=SWEEP_PRE
     use_offsets : bool
         False quantizes with plain sign binarization (offset 0).
     limit : int, optional
-        Evaluate only the first ``limit`` test sequences.
+        Evaluate only the first ``limit`` test and validation sequences.
     name : str
         Recorded as ``results["model"]``.
     show_progress : bool
@@ -103,7 +103,7 @@ def run_sweep(model: FloatModel, data: Dataset, thresholds, predictors=SWEEP_PRE
     qmodel = quantize_model(model, data.train, use_offsets=use_offsets)
     test, labels = subset(data.test, data.y_test, limit)
 
-    val = ValidationSet(qmodel, data.val, data.y_val) if data.val is not None else None
+    val = ValidationSet(qmodel, *subset(data.val, data.y_val, limit)) if data.val is not None else None
     h_float = float_forward(model, test)
     h_int = golden_run(qmodel, test, 0.0, "none")["h"]
     float_acc = accuracy(model, h_float, test, labels)

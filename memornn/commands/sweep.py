@@ -29,7 +29,7 @@ def register(sub) -> None:
     p.add_argument("--no-offsets", action="store_true",
                    help="quantize with plain sign binarization (offset 0) instead of calibrated offsets")
     p.add_argument("--limit", type=non_negative_int, default=None, metavar="N",
-                   help="evaluate only the first N test sequences (quick looks)")
+                   help="evaluate only the first N test and validation sequences (quick looks)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
     p.set_defaults(run=run)

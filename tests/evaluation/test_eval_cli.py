@@ -29,6 +29,7 @@ def test_sweep_digits(model8, tmp_path, capsys):
     assert "m on digits (20 test sequences)" in stdout
     res = json.loads((out / "sweep.json").read_text())
     assert (res["dataset"], res["test_sequences"], res["reuse_cap"], res["offsets"]) == ("digits", 20, 3, False)
+    assert res["val_sequences"] == 20 and all("val_loss" in p for p in res["points"])
     assert [(p["predictor"], p["threshold"]) for p in res["points"]] == [
         (p, t) for p in ("bnn", "oracle") for t in (0.0, 0.1, 0.2)]
     assert (out / "sweep.csv").read_text().count("\n") == 7
