@@ -66,7 +66,8 @@ CHECKS = (
           "AXI4-Lite slave behind any register file: protocol, one register access per request, "
           "responses in order carrying the register file's answer (k-induction)"),
     Check("axil_slave_cover", AxilSlaveHarness, "cover", 20, "PASS", True,
-          "a SLVERR write response and a read answered while the next AR is taken are reachable"),
+          "reachable: a SLVERR write response; a SLVERR read answered while a write response waits and the "
+          "next write is held"),
     Check("axil_slave_bvalid_drops", lambda: AxilSlaveHarness("bvalid_drops"), "bmc", 20, "FAIL", True,
           "mutation: BVALID falls while BREADY is low",
           ("b_valid_held", "write_held_exactly_while_not_ready")),
