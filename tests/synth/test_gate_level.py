@@ -77,7 +77,7 @@ def _golden(files, sequences=None):
 def test_netlist_matches_the_golden_model(gate, files, target, capsys):
     rc, netlist, out = gate(target)
     assert rc == 0, capsys.readouterr().err[-2000:]
-    result = load_npz(str(out))
+    result = load_npz(str(out), "simulation result")
     _, _, golden = _golden(files)
     assert first_mismatch(golden, result) is None
     reused, computed = int(result["neurons_reused"].sum()), int(result["neurons_computed"].sum())
