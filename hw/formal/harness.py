@@ -167,7 +167,7 @@ class AxilSlaveHarness(_Harness):
                    "write_held_exactly_while_not_ready"),
             Assert((count["ar"] == ~bus.arready) & (answered == bus.rvalid), "read_held_exactly_while_not_ready"),
             Cover(bus.bvalid & bus.bready & (bus.bresp == RESP_SLVERR)),
-            Cover(bus.rvalid & bus.rready & (count["ar"] == 1) & bus.arvalid & bus.arready),
+            Cover(bus.rvalid & bus.rready & (bus.rresp == RESP_SLVERR) & bus.bvalid & (aw_unwritten == 1)),
         ]
 
 

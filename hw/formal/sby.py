@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -140,15 +141,18 @@ def run_formal(harness, mode: str, depth: int, workdir: Path, timeout: float | N
     env["PATH"] = _tool_dir() + os.pathsep + env.get("PATH", "")
     cmd = [_find(SBY), "-f", *[a for k, v in TOOLS.items() for a in (f"--{k}", _find(v))], "top.sby"]
     start = time.monotonic()
+    # Its own process group: on a timeout the solver and smtbmc go too, not only sby.
+    proc = subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            errors="replace", env=env, stdin=subprocess.DEVNULL, start_new_session=True)
     try:
-        proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, errors="replace", env=env,
-                              timeout=timeout, stdin=subprocess.DEVNULL)
-        out = proc.stdout + proc.stderr
-    except subprocess.TimeoutExpired as exc:
-        out = (exc.stdout or b"").decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-        verdict = read_verdict(out, time.monotonic() - start, workdir / "sby.log")
-        verdict.status = "TIMEOUT"
-        (workdir / "sby.log").write_text(out)
-        return verdict
+        out, _ = proc.communicate(timeout=timeout)
+        status = None
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        status = "TIMEOUT"
     (workdir / "sby.log").write_text(out)
-    return read_verdict(out, time.monotonic() - start, workdir / "sby.log")
+    verdict = read_verdict(out, time.monotonic() - start, workdir / "sby.log")
+    if status:
+        verdict.status = status
+    return verdict

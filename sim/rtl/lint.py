@@ -58,6 +58,10 @@ NETLIST_WAIVERS = (
      "inputs the cell's parameters leave unused (a DSP's clock with its registers off, a flip-flop's CE "
      "muxed to a constant); inputs with a default value are checked to be connected "
      "(memornn.sim.rtl.netlist.check_default_ports)."),
+    ("UNOPTFLAT", None,
+     "Verilator schedules a netlist's vectors of cell outputs as whole signals and so sees loops through "
+     "carry chains and LUT trees that are bit-level paths, not loops; Yosys' check -assert on the same "
+     "netlist proves there is no combinational loop."),
 )
 #: Yosys' FPGA cell models (``share/<family>/cells_sim.v``, copied beside the netlist):
 #: library code linted by its authors, outside memornn's rules; a netlist's own warnings
