@@ -7,7 +7,7 @@ import pytest
 
 from memornn.golden import numerics as nx
 from memornn.hw.cell_stage import CellStage
-from stagelib import lanes_of, pack_words, run, small_design
+from stagelib import lanes_of, run, small_design
 
 
 def _golden_step(cell, pre, state, seg):
