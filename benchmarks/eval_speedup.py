@@ -94,35 +94,54 @@ def _simulate(name: str, entry: dict, theta, cap: int, predictor: str, count: in
             f"reuse_{predictor}": float(100 * hw["neurons_reused"].sum() / total)}
 
 
-def measure_all(jobs: list[tuple[str, dict, dict]], count: int | None, workers: int) -> list[dict]:
-    """Every (model, entry, settings) with predictor none and bnn, ``workers`` simulations at a time."""
+def measure_all(jobs: list[tuple[str, dict, dict]], count: int | None, workers: int, done=None) -> list[dict]:
+    """Every (model, entry, settings) with predictor none and bnn, ``workers`` simulations at a time.
+
+    ``done(rows)`` is called with the finished rows (in ``jobs`` order) each time a model finishes.
+    """
     rows = {name: {"model": name, "threshold": s["threshold"], "reuse_cap": s["reuse_cap"],
                    "threshold_source": s["source"], "simulator": SIMULATOR} for name, _, s in jobs}
     with ProcessPoolExecutor(workers) as pool:
+        # Smallest models (by file size, a proxy for cycles) first, so results come early.
+        by_cost = sorted(jobs, key=lambda job: os.path.getsize(os.path.join(MODELS, f"{job[0]}.npz")))
         futures = {pool.submit(_simulate, name, entry, s["threshold"], s["reuse_cap"], predictor, count):
-                   (name, predictor) for name, entry, s in jobs for predictor in ("none", "bnn")}
+                   (name, predictor) for name, entry, s in by_cost for predictor in ("none", "bnn")}
         for future in as_completed(futures):
             name, predictor = futures[future]
             try:
-                rows[name].update(future.result())
+                row = rows[name]
+                row.update(future.result())
             except MemornnError as exc:
                 raise MemornnError(f"{name}: {exc}") from None
             print(f"    {name}, predictor {predictor}: done", flush=True)
-    for row in rows.values():
-        row["speedup"] = row["cycles_none"] / row["cycles_bnn"]
-        row["bit_exact"] = True
+            if "cycles_none" in row and "cycles_bnn" in row:
+                row["speedup"] = row["cycles_none"] / row["cycles_bnn"]
+                row["bit_exact"] = True
+                if done is not None:
+                    done([r for r in rows.values() if "speedup" in r])
     return list(rows.values())
 
 
-def markdown(rows: list[dict], command: str) -> str:
+def markdown(rows: list[dict], command: str, models: int) -> str:
     lines = ["| model | theta | theta from | sequences (steps) | reuse % (RTL) | cycles, none | cycles, bnn | "
              "speed-up |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['model']} | {r['threshold']} | {r['threshold_source']} | {r['sequences']} ({r['steps']}) "
                      f"| {r['reuse_bnn']:.1f} | {r['cycles_none']} | {r['cycles_bnn']} | {r['speedup']:.2f}x |")
+    missing = "" if len(rows) == models else f" Incomplete: {len(rows)} of {models} models finished."
     return ("# Measured speed-up in Verilator (default configuration: P = 8, B = 64)\n\n"
-            f"Command: `{command}`. Compiled Verilator harness; every run bit-exact with the golden model "
-            "(outputs, reuse decisions, counters).\n\n" + "\n".join(lines) + "\n")
+            f"Command: `{command}`. Compiled Verilator harness, every test sequence; every run bit-exact with the "
+            f"golden model (outputs, reuse decisions, counters).{missing}\n\n" + "\n".join(lines) + "\n")
+
+
+def write_results(rows: list[dict], command: str, models: int) -> str:
+    """Write ``eval_speedup.json`` and ``.md`` (also while models are still running); returns the Markdown."""
+    text = markdown(rows, command, models)
+    with open(os.path.join(RESULTS, "eval_speedup.json"), "w") as f:
+        json.dump(rows, f, indent=2)
+    with open(os.path.join(RESULTS, "eval_speedup.md"), "w") as f:
+        f.write(text)
+    return text
 
 
 def main(argv=None) -> int:
@@ -148,21 +167,16 @@ def main(argv=None) -> int:
             print(f"{name}: no threshold within the loss budget: skipped", flush=True)
             continue
         jobs.append((name, entry, settings))
+    command = "python benchmarks/eval_speedup.py" + "".join(f" --settings {s}" for s in args.settings)
+    save = None if args.sequences is not None else (lambda rows: write_results(rows, command, len(jobs)))
     start = time.monotonic()
     try:
-        rows = measure_all(jobs, args.sequences, args.workers)
+        rows = measure_all(jobs, args.sequences, args.workers, save)
     except MemornnError as exc:  # a bad threshold or reuse cap from a settings file, or a mismatch
         print(f"eval_speedup: {exc}", file=sys.stderr)
         return 2
     print(f"{len(rows)} models in {time.monotonic() - start:.0f} s", flush=True)
-    command = "python benchmarks/eval_speedup.py" + "".join(f" --settings {s}" for s in args.settings)
-    text = markdown(rows, command)
-    print(text)
-    if args.sequences is None:
-        with open(os.path.join(RESULTS, "eval_speedup.json"), "w") as f:
-            json.dump(rows, f, indent=2)
-        with open(os.path.join(RESULTS, "eval_speedup.md"), "w") as f:
-            f.write(text)
+    print(markdown(rows, command, len(jobs)))
     return 0
 
 

