@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ...golden.errors import MemornnError
-from ...hw import top as contract  # the register map and counter order (one import to move)
+from ...hw import contract  # the register map and counter order (one import to move)
 from ...hw.layout import Layout
 from ..compare import first_mismatch
 from ..rtl.job import Run, layout_info, observed_table, register_mismatch, timeout_cycles
