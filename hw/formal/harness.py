@@ -281,13 +281,14 @@ class TopHarness(_Harness):
     def elaborate(self, platform):
         from ..core import COUNTER_NAMES, TRACE_WIDTH
         from ..layout import ceil_div
+        from ..spec import BuildSpec
         from ..top import CTRL_SOFT_RESET, Accelerator
 
         m = Module()
         obs = self._reset(m)
         lay = self.layout
-        m.submodules.dut = dut = Accelerator(lay, None, trace=True, row_fifo_depth=self.row_fifo_depth,
-                                             counter_bits=self.counter_bits)
+        spec = BuildSpec(lay, trace=True, row_fifo_depth=self.row_fifo_depth, counter_bits=self.counter_bits)
+        m.submodules.dut = dut = Accelerator(spec, None)
         ports = {}
         for path, member in dut.signature.members.flatten():
             name = "_".join(str(p) for p in path)

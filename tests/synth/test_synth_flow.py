@@ -147,8 +147,8 @@ def test_a_single_block_synthesizes(tmp_path):
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--seeds", "0"], "seeds must be a positive int, got 0"),
-    (["--pnr-timeout", "-5"], "place-and-route time limit must be a positive number of seconds, got -5.0"),
+    (["--seeds", "0"], "argument --seeds: '0' is below 1"),
+    (["--pnr-timeout", "-5"], "argument --pnr-timeout: '-5' must be a finite number above 0"),
     (["--seeds", "3"], "more than one seed needs a place-and-route time limit"),
 ])
 def test_bad_place_and_route_options_fail_in_one_line(tiny, tmp_path, capsys, extra, message):
