@@ -744,7 +744,7 @@ class _SnapshotCounts:
 
     def __init__(self, n: int, columns: int):
         self.first = -1  # the step of self.values[0]
-        self.values = [np.zeros((n, columns), np.int16)]
+        self.values = [np.zeros((n, columns), np.float32)]
         self.counts = [np.zeros(n, np.int64)]
 
     def update(self, old, new, used):
@@ -761,7 +761,7 @@ class _SnapshotCounts:
     def add(self, step: int, values, oldest: int) -> None:
         """``values``: ``v_last`` after ``step``, a new snapshot (differing nowhere);
         snapshots before step ``oldest`` dropped."""
-        self.values.append(values.astype(np.int16))
+        self.values.append(values.astype(np.float32))  # int8 values: exact
         self.counts.append(np.zeros(values.shape[0], np.int64))
         drop = oldest - self.first
         del self.values[:drop], self.counts[:drop]
@@ -793,29 +793,36 @@ class FastHybrid(FastNone):
         self.tau, self.cap = lp.theta_q, options.reuse_cap
         w_row = nx.sign_row_weights(layer.q.weight, options.row_weights)
         w_t = np.asarray(layer.w_t, np.float64)
-        self.w_both = np.ascontiguousarray(np.concatenate([w_t[:columns], w_row.T], axis=1))  # [W | W']
+        w_both = np.concatenate([w_t[:columns], w_row.T], axis=1)  # [W | W']
+        # dv @ [W | W'] in float32 when every partial sum stays below 2**24 (|dv| <= 255), else float64
+        dtype = np.float32 if int(np.abs(w_both).sum(axis=0).max(initial=0)) * 255 < 2**24 else np.float64
+        self.w_both = np.ascontiguousarray(w_both, dtype)
         self.product = np.broadcast_to(w_t[columns], (n, 4 * H)).copy()  # accumulators: the product's bias row
-        self.pending = np.zeros((n, 4 * H))
+        self.pending = np.zeros((n, 4 * H))  # float64 sums of exact integers below 2**53
         self.d = np.zeros((n, rows))
-        self.v_last = np.zeros((n, columns), np.int64)
+        self.v_last = np.zeros((n, columns), dtype)  # column values: small integers, exact
+        self.dv = np.empty((n, columns), dtype)
+        self.theta = self.theta.astype(dtype)
         self.run = np.zeros((n, rows), np.int64)
         self.slope_m = np.zeros((n, rows), np.int64)
         self.snap = np.full((n, rows), -1, np.int64)  # the step of each row's snapshot
+        self.batch = np.arange(n)[:, None]
         self.snapshots = _SnapshotCounts(n, columns)
         self.slopes = _RowSlopes(layer)
         self.step = 0
         self.per_step = []  # (macs, catchup_macs, acc_updates, columns_used) per step, (4, n)
 
     def on_inputs(self, v, columns_dst) -> None:
-        old = self.v_last
-        new = np.asarray(v, np.int64)
-        used = np.abs(new - old) > self.theta  # nx.delta_columns
-        np.copyto(columns_dst, used)
-        dv = np.where(used, new - old, 0).astype(np.float64)
+        dv, old = self.dv, self.v_last.copy()
+        np.subtract(v, old, out=dv)
+        np.greater(np.abs(dv), self.theta, out=columns_dst)  # nx.delta_columns
+        used = columns_dst
+        dv *= used
         both = dv @ self.w_both
-        self.pending += both[:, :self.pending.shape[1]]
-        self.d += both[:, self.pending.shape[1]:]
-        self.v_last = np.where(used, new, old)
+        wide = self.pending.shape[1]
+        self.pending += both[:, :wide]
+        self.d += both[:, wide:]
+        np.copyto(self.v_last, v, where=used)
         self.differ, self.catchup = self.snapshots.update(old, self.v_last, used)
         self.used_count = np.count_nonzero(used, axis=1)
 
@@ -826,16 +833,17 @@ class FastHybrid(FastNone):
         np.copyto(reuse_dst, reuse)
         computed = ~reuse
         wide = np.concatenate([computed, computed[:, 2 * H:3 * H]], axis=1) if layer.gru else computed
-        self.product += np.where(wide, self.pending, 0)  # the catch-up
-        self.pending[wide] = 0
-        self.d[computed] = 0
-        batch = np.arange(layer.n)[:, None]
-        at = self.snap - self.snapshots.first
-        macs = np.where(computed, self.differ[at, batch], 0)
-        catchup = np.where(computed, self.catchup[at, batch], 0)
+        np.add(self.product, self.pending, out=self.product, where=wide)  # the catch-up
+        np.copyto(self.pending, 0.0, where=wide)
+        np.copyto(self.d, 0.0, where=computed)
+        at = (self.snap - self.snapshots.first) * layer.n + self.batch  # (snapshot, sequence), flat
+        macs = self.differ.take(at)
+        macs *= computed
+        catchup = self.catchup.take(at)
+        catchup *= computed
         updates = np.count_nonzero(computed & ((macs > 0) | first), axis=1)
         self.per_step.append(np.stack([macs.sum(axis=1), catchup.sum(axis=1), updates, self.used_count]))
-        self.snap[computed] = self.step
+        np.copyto(self.snap, self.step, where=computed)
         self.snapshots.add(self.step, self.v_last, int(self.snap.min()))
         self.computed = computed
         self.step += 1
