@@ -91,19 +91,30 @@ def write_markdown(rows: list, command: str, version: str, path: str) -> None:
         lines.append(f"| {r['model']} | {r['sequences']} | {r['steps']} | {setting} | {r['macs_skipped_pct']:.1f} | "
                      f"{r['spec_seconds']:.3f} | {r['fast_seconds']:.3f} | {r['speedup']:.2f}x | "
                      f"{'yes' if r['identical'] else 'NO: ' + ', '.join(r['differing_keys'])} |")
-    lines.append("")
+    write_lines(lines, path)
+
+
+def write_lines(lines: list, path: str) -> None:
+    """A Markdown file of ``lines`` (and a final newline)."""
     with open(path, "w") as f:
-        f.write("\n".join(lines))
+        f.write("\n".join(lines + [""]))
+
+
+def benchmark_arguments(doc: str, script: str, argv, add) -> tuple:
+    """``(args, command)``: the options ``--models`` and ``--out`` and those ``add(parser)``
+    adds, parsed from ``argv``, and the command line as the results quote it."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parser.add_argument("--models", default=",".join(MODEL_SPECS))
+    parser.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results"))
+    add(parser)
+    args = parser.parse_args(argv)
+    given = sys.argv[1:] if argv is None else argv
+    return args, f"benchmarks/{script}" + (" " + " ".join(given) if given else "")
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--models", default=",".join(MODEL_SPECS))
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results"))
-    args = parser.parse_args(argv)
-    command = "benchmarks/hybrid_speed.py" + ("" if argv is None and len(sys.argv) == 1 else
-                                              " " + " ".join(sys.argv[1:] if argv is None else argv))
+    args, command = benchmark_arguments(__doc__, "hybrid_speed.py", argv,
+                                        lambda p: p.add_argument("--repeats", type=int, default=3))
     from threadpoolctl import threadpool_limits
 
     rows = []
