@@ -17,11 +17,13 @@ loaded), with the 1-point budget less ``tune``'s margin (and without the margin)
   joint choice of the columns' thresholds and tau (the models of ``--exhaustive``; 900
   runs a model).
 
-Writes ``benchmarks/results/hybrid_study.json`` and ``hybrid_study.md``.
+Writes ``benchmarks/results/hybrid_study.json`` and ``hybrid_study.md``; the models of
+an earlier run that are not rerun stay in them.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -87,6 +89,16 @@ def study_model(name: str, budgets: dict, exhaustive: bool) -> dict:
     return out
 
 
+def earlier_rows(path: str) -> list:
+    """The models of an earlier run's JSON (each with its command), kept unless rerun now."""
+    try:
+        with open(path) as f:
+            earlier = json.load(f)
+    except (OSError, ValueError):
+        return []
+    return [dict(r, command=r.get("command", earlier.get("command", "?"))) for r in earlier.get("models", [])]
+
+
 def _cell(point: dict | None, delta_left: float) -> str:
     if point is None:
         return "—"
@@ -134,13 +146,15 @@ def main(argv=None) -> int:
     args, command = benchmark_arguments(__doc__, "hybrid_study.py", argv, lambda p: p.add_argument(
         "--exhaustive", default="", help="models to search exhaustively, comma-separated"))
     budgets = {"tune's margin": DEFAULT_MARGIN, "no margin": 0.0}
-    started, rows = time.monotonic(), []
+    started, rows = time.monotonic(), earlier_rows(os.path.join(args.out, "hybrid_study.json"))
     for name in (n for n in args.models.split(",") if n):
         print(f"{name} ({time.monotonic() - started:.0f} s)", file=sys.stderr, flush=True)
-        rows.append(study_model(name, budgets, name in args.exhaustive.split(",")))
+        row = dict(study_model(name, budgets, name in args.exhaustive.split(",")), command=command)
+        rows = [r for r in rows if r["model"] != name] + [row]
     version = golden_version()
-    write_json({"golden": version, "command": command, "models": rows}, os.path.join(args.out, "hybrid_study.json"))
-    write_markdown(rows, command, version, os.path.join(args.out, "hybrid_study.md"))
+    write_json({"golden": version, "models": rows}, os.path.join(args.out, "hybrid_study.json"))
+    commands = "`, `".join(dict.fromkeys(r["command"] for r in rows))
+    write_markdown(rows, commands, version, os.path.join(args.out, "hybrid_study.md"))
     return 0
 
 
