@@ -21,9 +21,15 @@ from memornn.sim.rtl.build import simulator_available
 NEEDS = {"verilator": "verilator", "verilator-cocotb": "verilator", "icarus": "icarus"}
 
 
+#: The cocotb Verilator path builds its own (slow) simulator: the default run checks the
+#: compiled harness and Icarus here; ``-m slow`` adds it.
+SLOW_SIMULATORS = {"verilator-cocotb"}
+
+
 def cli_simulators(*names):
     return pytest.mark.parametrize("simulator", [pytest.param(name, marks=[pytest.mark.rtl, pytest.mark.skipif(
-        not simulator_available(NEEDS[name]), reason=f"{NEEDS[name]} not on PATH")]) for name in names])
+        not simulator_available(NEEDS[name]), reason=f"{NEEDS[name]} not on PATH")]
+        + ([pytest.mark.slow] if name in SLOW_SIMULATORS else [])) for name in names])
 
 
 @pytest.fixture(scope="module")

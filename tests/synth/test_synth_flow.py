@@ -64,7 +64,10 @@ def _synth(tiny, target, outdir, *extra):
 
 
 #: Every target: the tiny accelerator fits each (the iCE40s with their configuration).
-FITTING = ["ecp5-25k", "ecp5-85k", "ice40-up5k", "ice40-hx8k", "xilinx", "generic"]
+#: The default run synthesizes the two main targets (the gate-level tests add the
+#: ECP5-25k); ``-m slow`` the others.
+FITTING = ["ecp5-85k", "ice40-up5k"] + [pytest.param(t, marks=pytest.mark.slow)
+                                        for t in ("ecp5-25k", "ice40-hx8k", "xilinx", "generic")]
 
 
 @pytest.mark.parametrize("target", FITTING)
@@ -118,7 +121,8 @@ def test_unknown_target_subprocess_has_no_traceback(tiny, tmp_path):
     assert "Traceback" not in proc.stderr and proc.stderr.strip().count("\n") == 0
 
 
-@pytest.mark.parametrize("target, limit", [("ice40-hx8k", "(has 7680)"), ("ice40-up5k", "(has 5280)")])
+@pytest.mark.parametrize("target, limit", [pytest.param("ice40-hx8k", "(has 7680)", marks=pytest.mark.slow),
+                                           ("ice40-up5k", "(has 5280)")])
 def test_unfit_design_fails_in_one_line(tiny, tmp_path, target, limit):
     """The default configuration does not fit an iCE40: one line with needed and available
     logic cells (Yosys' count, or nextpnr's after packing)."""
