@@ -7,9 +7,9 @@ tests/golden/test_golden_fastpaths*.py, and whole layer directions against the
 specification path and the independent reference.
 
 The predictor's part of a step goes through a fast decision (:class:`FastNone`,
-:class:`FastBnn`, :class:`FastOracle`, :class:`FastDelta`, :class:`FastSign`; chosen
-by :mod:`.predictors`), so that the step loop of :func:`layer_direction_fast` has no
-per-predictor branches.
+:class:`FastBnn`, :class:`FastOracle`, :class:`FastDelta`, :class:`FastSign`,
+:class:`FastHybrid`; chosen by :mod:`.predictors`), so that the step loop of
+:func:`layer_direction_fast` has no per-predictor branches.
 """
 
 from __future__ import annotations
@@ -501,6 +501,9 @@ class FastLayer:
         The inputs' type.
     segments : int
         PWL segments of the activations.
+    w_t : ndarray, (X + H + 1, 4H)
+        The product matrix of :func:`_product_matrix` (its last row: the bias, or zeros
+        where the bias is in the requantization's offset).
     """
 
     q: QLayer
@@ -512,6 +515,7 @@ class FastLayer:
     acc: np.ndarray
     x_dtype: np.dtype
     segments: int
+    w_t: np.ndarray | None = None
 
 
 class FastNone:
@@ -521,7 +525,8 @@ class FastNone:
     :func:`layer_direction_fast` in this order:
 
     - ``product``: the (n, 4H) array the requantization reads, fixed for the run;
-    - ``on_inputs(v, columns_dst)`` before the step's product;
+    - ``on_inputs(v, columns_dst)`` before the step's product (which the loop takes only
+      when ``dense``);
     - ``on_product(x_t, first, reuse_dst)`` after the step's product is in ``acc``;
     - ``on_indices(idx, first, reuse_dst)``: the table indices (4, n, H) in use;
     - ``on_h(h)`` with the step's output.
@@ -533,6 +538,7 @@ class FastNone:
     """
 
     memo = clip = bnn = columns = False
+    dense = True  # the step loop takes the dense product ``[x_t, h, 1] @ w_t`` into ``acc``
 
     def __init__(self, layer: FastLayer, lp: LayerPolicy | None = None, options: RunOptions | None = None):
         self.product = layer.acc
@@ -637,6 +643,36 @@ class FastDelta(FastNone):
         return delta_counters(columns_mask, lengths, reverse, layer.rows)
 
 
+class _RowSlopes:
+    """The activations' PWL slopes (:func:`nx.pwl_slope`) of every row at its activation
+    input, from the step's table indices (clipped; (4, n, H)): the sign row stage's ``slope_r``.
+
+    GRU candidate rows: the candidate pre-activation formed from both parts and ``r``
+    (:func:`nx.gru_candidate_pre`), as the cell forms it.
+    """
+
+    def __init__(self, layer: FastLayer):
+        H = layer.hidden
+        self.gru, self.blocks = layer.gru, 3 if layer.gru else 4
+        self.sigmoid = nx.pwl_lut("sigmoid", layer.segments)
+        # nx.pwl_slope of every Q3.12 input, sigmoid's then tanh's: a row reads its own half
+        every = np.arange(_PRE_LO, _PRE_HI + 1)
+        self.table = np.concatenate([nx.pwl_slope(nx.pwl_table(f, layer.segments), every)
+                                     for f in ("sigmoid", "tanh")])
+        self.base = np.full(layer.rows, _PRE_BASE)
+        self.base[2 * H:3 * H] += 2 * _PRE_BASE  # the tanh rows
+
+    def __call__(self, idx) -> np.ndarray:
+        """The slopes (n, rows) int64 at the indices ``idx``."""
+        pre = idx - _PRE_BASE
+        if self.gru:
+            n_pre = nx.gru_candidate_pre(pre[2], pre[3], nx.pwl_lookup(self.sigmoid, pre[0]))
+            pre = np.stack([pre[0], pre[1], n_pre])
+        n, H = idx.shape[1:]
+        act_in = pre[:self.blocks].transpose(1, 0, 2).reshape(n, self.blocks * H)
+        return self.table.take(act_in + self.base)
+
+
 class FastSign(FastNone):
     """The sign row predictor: its product ``W' . v`` taken before the step's product,
     the test and :func:`nx.reuse_decision` on the rows, the table of indices blended
@@ -661,13 +697,7 @@ class FastSign(FastNone):
         self.run = np.zeros((n, rows), np.int64)
         self.idx_m = np.empty((4, n, H), np.int64)
         self.blocks = 3 if layer.gru else 4
-        self.sigmoid = nx.pwl_lut("sigmoid", layer.segments)
-        # nx.pwl_slope of every Q3.12 input, sigmoid's then tanh's: a row reads its own half
-        every = np.arange(_PRE_LO, _PRE_HI + 1)
-        self.slopes = np.concatenate([nx.pwl_slope(nx.pwl_table(f, layer.segments), every)
-                                      for f in ("sigmoid", "tanh")])
-        self.slope_base = np.full(rows, _PRE_BASE)
-        self.slope_base[2 * H:3 * H] += 2 * _PRE_BASE  # the tanh rows
+        self.slopes = _RowSlopes(layer)
 
     def on_inputs(self, v, columns_dst) -> None:
         np.copyto(self.v, v)
@@ -687,12 +717,7 @@ class FastSign(FastNone):
         idx_m[:blocks] = np.where(keep, idx_m[:blocks], idx[:blocks])
         if layer.gru:  # the candidate's h part goes with its neuron
             idx_m[3] = np.where(keep[2], idx_m[3], idx[3])
-        pre = idx_m - _PRE_BASE
-        if layer.gru:
-            n_pre = nx.gru_candidate_pre(pre[2], pre[3], nx.pwl_lookup(self.sigmoid, pre[0]))
-            pre = np.stack([pre[0], pre[1], n_pre])
-        act_in = pre[:blocks].transpose(1, 0, 2).reshape(n, blocks * H)
-        self.slope_m = np.where(reuse, self.slope_m, self.slopes.take(act_in + self.slope_base))
+        self.slope_m = np.where(reuse, self.slope_m, self.slopes(idx_m))
         return idx_m
 
     def counters(self, reused_count, lengths, columns_mask, reverse: bool) -> dict:
@@ -704,6 +729,140 @@ class FastSign(FastNone):
         counters.update(columns_used=columns * lengths, columns_skipped=np.zeros(layer.n, np.int64),
                         acc_updates=counters["neurons_computed"], catchup_macs=np.zeros(layer.n, np.int64),
                         predictor_ops=layer.rows * (changed * running).sum(axis=0))
+        return counters
+
+
+class _SnapshotCounts:
+    """The hybrid's MAC counts against the row snapshots, kept incrementally.
+
+    Every live snapshot (``v_last`` after a step some row was last computed at; step -1:
+    all zero, before step 0) carries the number of columns where the current
+    ``v_last`` differs from it, updated at each step from the used columns alone (a
+    used column leaves or joins the differing set), not recounted from the snapshots.
+    Snapshots no row refers to are dropped.
+    """
+
+    def __init__(self, n: int, columns: int):
+        self.first = -1  # the step of self.values[0]
+        self.values = [np.zeros((n, columns), np.float32)]
+        self.counts = [np.zeros(n, np.int64)]
+
+    def update(self, old, new, used):
+        """The step's column stage moved ``v_last`` from ``old`` to ``new`` on the ``used``
+        columns. Returns ``(differ, catchup)`` (snapshots, n): columns differing from
+        each snapshot now, and those of them not used this step."""
+        catchup = []
+        for k, snap in enumerate(self.values):
+            left = np.count_nonzero((old != snap) & used, axis=1)
+            catchup.append(self.counts[k] - left)  # unused columns kept their value
+            self.counts[k] = self.counts[k] - left + np.count_nonzero((new != snap) & used, axis=1)
+        return np.stack(self.counts), np.stack(catchup)
+
+    def add(self, step: int, values, oldest: int) -> None:
+        """``values``: ``v_last`` after ``step``, a new snapshot (differing nowhere);
+        snapshots before step ``oldest`` dropped."""
+        self.values.append(values.astype(np.float32))  # int8 values: exact
+        self.counts.append(np.zeros(values.shape[0], np.int64))
+        drop = oldest - self.first
+        del self.values[:drop], self.counts[:drop]
+        self.first = oldest
+
+
+class FastHybrid(FastNone):
+    """The hybrid (delta columns, the sign row stage, snapshot catch-up), formulated
+    apart from the specification's: persistent per-row accumulators rather than a
+    product of ``v_last`` and a table of pre-activations.
+
+    Each step the used columns' changes ``dv`` go into every row's pending sum
+    ``W_r . dv`` and its sign sum ``D_r += W'_r . dv`` (one product, float64: integers
+    below 2**53 as ``|dv| <= 255``). A computed row adds its pending sum to its
+    accumulator (the catch-up) and restarts both sums; a reused row keeps its stale
+    accumulator, whose requantization is the pre-activation cached at its last
+    computation, so the requantization of every accumulator is the step's
+    pre-activation in use (GRU candidate: both parts). MACs from :class:`_SnapshotCounts`.
+    """
+
+    memo = clip = columns = True
+    dense = False  # the step's product is not read
+
+    def __init__(self, layer: FastLayer, lp: LayerPolicy, options: RunOptions):
+        super().__init__(layer)
+        n, H, rows = layer.n, layer.hidden, layer.rows
+        columns = layer.in_size + H
+        self.theta = np.array([lp.delta_x] * layer.in_size + [lp.delta_h] * H, np.int64)
+        self.tau, self.cap = lp.theta_q, options.reuse_cap
+        w_row = nx.sign_row_weights(layer.q.weight, options.row_weights)
+        w_t = np.asarray(layer.w_t, np.float64)
+        w_both = np.concatenate([w_t[:columns], w_row.T], axis=1)  # [W | W']
+        # dv @ [W | W'] in float32 when every partial sum stays below 2**24 (|dv| <= 255), else float64
+        dtype = np.float32 if int(np.abs(w_both).sum(axis=0).max(initial=0)) * 255 < 2**24 else np.float64
+        self.w_both = np.ascontiguousarray(w_both, dtype)
+        self.product = np.broadcast_to(w_t[columns], (n, 4 * H)).copy()  # accumulators: the product's bias row
+        self.pending = np.zeros((n, 4 * H))  # float64 sums of exact integers below 2**53
+        self.d = np.zeros((n, rows))
+        self.v_last = np.zeros((n, columns), dtype)  # column values: small integers, exact
+        self.dv = np.empty((n, columns), dtype)
+        self.theta = self.theta.astype(dtype)
+        self.run = np.zeros((n, rows), np.int64)
+        self.slope_m = np.zeros((n, rows), np.int64)
+        self.snap = np.full((n, rows), -1, np.int64)  # the step of each row's snapshot
+        self.batch = np.arange(n)[:, None]
+        self.snapshots = _SnapshotCounts(n, columns)
+        self.slopes = _RowSlopes(layer)
+        self.step = 0
+        self.per_step = []  # (macs, catchup_macs, acc_updates, columns_used) per step, (4, n)
+
+    def on_inputs(self, v, columns_dst) -> None:
+        dv, old = self.dv, self.v_last.copy()
+        np.subtract(v, old, out=dv)
+        np.greater(np.abs(dv), self.theta, out=columns_dst)  # nx.delta_columns
+        used = columns_dst
+        dv *= used
+        both = dv @ self.w_both
+        wide = self.pending.shape[1]
+        self.pending += both[:, :wide]
+        self.d += both[:, wide:]
+        np.copyto(self.v_last, v, where=used)
+        self.differ, self.catchup = self.snapshots.update(old, self.v_last, used)
+        self.used_count = np.count_nonzero(used, axis=1)
+
+    def on_product(self, x_t, first: bool, reuse_dst) -> None:
+        layer, H = self.layer, self.layer.hidden
+        close = nx.sign_close(self.d.astype(np.int64), layer.q.mult, layer.q.shift, self.slope_m, self.tau)
+        reuse, self.run = nx.reuse_decision(close, self.run, self.cap, valid=not first)
+        np.copyto(reuse_dst, reuse)
+        computed = ~reuse
+        wide = np.concatenate([computed, computed[:, 2 * H:3 * H]], axis=1) if layer.gru else computed
+        np.add(self.product, self.pending, out=self.product, where=wide)  # the catch-up
+        np.copyto(self.pending, 0.0, where=wide)
+        np.copyto(self.d, 0.0, where=computed)
+        at = (self.snap - self.snapshots.first) * layer.n + self.batch  # (snapshot, sequence), flat
+        macs = self.differ.take(at)
+        macs *= computed
+        catchup = self.catchup.take(at)
+        catchup *= computed
+        updates = np.count_nonzero(computed & ((macs > 0) | first), axis=1)
+        self.per_step.append(np.stack([macs.sum(axis=1), catchup.sum(axis=1), updates, self.used_count]))
+        np.copyto(self.snap, self.step, where=computed)
+        self.snapshots.add(self.step, self.v_last, int(self.snap.min()))
+        self.computed = computed
+        self.step += 1
+
+    def on_indices(self, idx, first: bool, reuse_dst):
+        self.slope_m = np.where(self.computed, self.slopes(idx), self.slope_m)
+        return idx
+
+    def counters(self, reused_count, lengths, columns_mask, reverse: bool) -> dict:
+        layer = self.layer
+        columns, lengths = layer.in_size + layer.hidden, np.asarray(lengths, np.int64)
+        steps = np.array(self.per_step, np.int64).reshape(-1, 4, layer.n)
+        running = np.arange(len(steps))[:, None] < lengths[None, :]
+        macs, catchup, updates, used = (steps * running[:, None, :]).sum(axis=0)
+        later_used = used - (steps[0, 3] if len(steps) else 0)  # the sign stage counts from step 1
+        counters = row_memo_counters(reused_count, lengths, layer.rows, columns, False)
+        counters.update(macs=macs, macs_skipped=layer.rows * columns * lengths - macs, columns_used=used,
+                        columns_skipped=columns * lengths - used, acc_updates=updates, catchup_macs=catchup,
+                        predictor_ops=columns * lengths + layer.rows * np.where(lengths > 0, later_used, 0))
         return counters
 
 
@@ -762,7 +921,8 @@ def layer_direction_fast(model: QModel, q: QLayer, x_seq: np.ndarray, lengths: n
     z[:, n_bits] = 1
     h_view = z[:, in_size:n_bits]
     acc = np.empty((n, 4 * H), fdtype)  # product columns, either cell
-    decision = make_decision(FastLayer(q, n, in_size, H, rows, gru, acc, x_seq.dtype, model.pwl_segments))
+    decision = make_decision(FastLayer(q, n, in_size, H, rows, gru, acc, x_seq.dtype, model.pwl_segments,
+                                       w_t))
     clip = decision.clip or gru  # the oracle compares indices, the GRU's candidate reads pre-activations
 
     c = np.zeros((n, H), i32)
@@ -793,7 +953,8 @@ def layer_direction_fast(model: QModel, q: QLayer, x_seq: np.ndarray, lengths: n
         x_t = x_steps[step]
         z_x[...] = x_t
         decision.on_inputs(z_v, columns_dst)
-        np.matmul(z, w_t, out=acc)  # exact integers
+        if decision.dense:
+            np.matmul(z, w_t, out=acc)  # exact integers
         decision.on_product(x_t, first, reuse_dst)
         np.copyto(y, used)  # to the value layout, then times mu: faster than a mixed-type product
         y *= mu

@@ -86,7 +86,7 @@ sequence's own last step.
 
 Two implementations give the same results bit for bit: the specification path here
 (:func:`_layer_direction_spec`, int64 through :mod:`.numerics`, every policy) and the
-fast path (:mod:`.fastpath`: none, bnn, oracle, delta and sign), taken when its bounds hold
+fast path (:mod:`.fastpath`: every policy), taken when its bounds hold
 and no observer watches the steps.
 """
 

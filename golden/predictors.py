@@ -24,7 +24,7 @@ import numpy as np
 
 from . import numerics as nx
 from .counters import POLICY_COUNTERS, row_memo_counters
-from .fastpath import FastBnn, FastDelta, FastNone, FastOracle, FastSign
+from .fastpath import FastBnn, FastDelta, FastHybrid, FastNone, FastOracle, FastSign
 from .options import LayerPolicy, RunOptions
 
 
@@ -296,7 +296,7 @@ class SignPredictor(Predictor):
 
 
 class HybridPredictor(Predictor):
-    name, spec_class, fast_class, counters = "hybrid", SpecHybrid, None, POLICY_COUNTERS
+    name, spec_class, fast_class, counters = "hybrid", SpecHybrid, FastHybrid, POLICY_COUNTERS
 
 
 _PREDICTORS = {cls.name: cls for cls in (Predictor, BnnPredictor, OraclePredictor, DeltaPredictor,

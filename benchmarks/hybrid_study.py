@@ -1,0 +1,162 @@
+"""Study: what limits the hybrid's row stage, on validation data only.
+
+Run from the repository root (the data extra is needed)::
+
+    nice -n 10 .venv/bin/python benchmarks/hybrid_study.py [--models jv_lstm64,...]
+
+Issue 14's goal asks the hybrid to leave at most 1/1.3 of the MACs delta leaves. For
+each model this measures, on the validation split alone (the test split is never
+loaded), with the 1-point budget less ``tune``'s margin (and without the margin):
+
+- ``delta``: delta's choice by ``memornn tune``'s rule;
+- ``row stage on delta``: the columns fixed at delta's choice, the largest tau of
+  ``TAU_GRID`` whose loss, and every smaller tau's, is within the budget, for each
+  reuse cap K and row-weight width: what the row stage adds where delta stopped;
+- ``hybrid (greedy)``: the hybrid's choice by the rule (a greedy walk over its grid);
+- ``hybrid (exhaustive)``: the same rule over every point of the hybrid's grid, the
+  joint choice of the columns' thresholds and tau (the models of ``--exhaustive``; 900
+  runs a model).
+
+Writes ``benchmarks/results/hybrid_study.json`` and ``hybrid_study.md``; the models of
+an earlier run that are not rerun stay in them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from eval_models import ROOT, golden_version  # noqa: E402
+from hybrid_speed import benchmark_arguments, write_lines  # noqa: E402
+
+from memornn.evaluation.datasets import load_dataset  # noqa: E402
+from memornn.evaluation.results import write_json  # noqa: E402
+from memornn.evaluation.train import MODEL_SPECS  # noqa: E402
+from memornn.evaluation.tuning import (DEFAULT_MARGIN, POLICY_SPACES, TAU_GRID, ValidationSet,  # noqa: E402
+                                       _exhaustive, tune)
+from memornn.golden.floatmodel import load_float_model  # noqa: E402
+from memornn.golden.quantize import quantize_model  # noqa: E402
+
+CAPS = (1, 4, 0)
+ROW_WEIGHTS = (1, 3)
+
+
+def _left(point: dict | None) -> float:
+    """MACs left (% of dense) at a chosen point (none chosen: 100)."""
+    return 100.0 - (point["macs_skipped"] if point else 0.0)
+
+
+def row_stage(val: ValidationSet, columns: dict, cap: int, bits: int, budget: float) -> dict:
+    """The largest down-closed tau within ``budget`` with the columns at ``columns``."""
+    best = None
+    for tau in TAU_GRID:
+        setting = dict(columns, threshold=tau, reuse_cap=cap, row_weights=bits)
+        point = val.point("hybrid", setting)
+        if point["loss"] > budget + 1e-9:
+            break
+        best = point
+    return best
+
+
+def study_model(name: str, budgets: dict, exhaustive: bool) -> dict:
+    """Every measurement of the module docstring for one model, on its validation split."""
+    spec = MODEL_SPECS[name]
+    data = load_dataset(spec.dataset)
+    qmodel = quantize_model(load_float_model(os.path.join(ROOT, "models", f"{name}.npz")), data.train)
+    val = ValidationSet(qmodel, data.val, data.y_val)
+    out = {"model": name, "val_sequences": data.val.size, "budgets": {}}
+    for label, margin in budgets.items():
+        delta = tune(val, "delta", 1.0, margin).best
+        entry = {"margin": margin, "delta": delta, "rows_on_delta": []}
+        if delta is not None:
+            for cap in CAPS:
+                for bits in ROW_WEIGHTS:
+                    point = row_stage(val, delta["setting"], cap, bits, max(1.0 - margin, 0.0))
+                    entry["rows_on_delta"].append({"reuse_cap": cap, "row_weights": bits, "point": point})
+        entry["hybrid_greedy"] = tune(val, "hybrid", 1.0, margin).best
+        if exhaustive:
+            space = POLICY_SPACES["hybrid"]
+            entry["hybrid_exhaustive"] = _exhaustive(lambda s: val.point("hybrid", s), space,
+                                                     max(1.0 - margin, 0.0))[0]
+        out["budgets"][label] = entry
+        print(f"  {name} {label}: delta leaves {_left(delta):.1f}, greedy hybrid {_left(entry['hybrid_greedy']):.1f}",
+              file=sys.stderr, flush=True)
+    return out
+
+
+def earlier_rows(path: str) -> list:
+    """The models of an earlier run's JSON (each with its command), kept unless rerun now."""
+    try:
+        with open(path) as f:
+            earlier = json.load(f)
+    except (OSError, ValueError):
+        return []
+    return [dict(r, command=r.get("command", earlier.get("command", "?"))) for r in earlier.get("models", [])]
+
+
+def _cell(point: dict | None, delta_left: float) -> str:
+    if point is None:
+        return "—"
+    left = _left(point)
+    ratio = delta_left / left if left else float("inf")
+    return f"{point['macs_skipped']:.1f} (÷{ratio:.2f})"
+
+
+def write_markdown(rows: list, command: str, version: str, path: str) -> None:
+    lines = ["# What limits the hybrid's row stage (validation only)", "",
+             f"Generated by `{command}` with golden/ at {version}. Every number is measured on the model's "
+             "validation split; the test split is not loaded. Cells: MACs skipped % on validation, and in "
+             "brackets how many times fewer MACs are left than delta leaves at its own choice (the goal asks "
+             "÷1.30). Row stage on delta: the columns fixed at delta's choice, the largest tau of the sign grid "
+             "within the budget (down-closed).", ""]
+    for label in rows[0]["budgets"]:
+        entry0 = rows[0]["budgets"][label]
+        lines += [f"## Budget: 1 point less margin {entry0['margin']} ({label})", "",
+                  "| model | delta (setting) | " + " | ".join(f"rows K={k} w={b}" for k in CAPS for b in ROW_WEIGHTS)
+                  + " | hybrid greedy | hybrid exhaustive |",
+                  "|---" * (4 + len(CAPS) * len(ROW_WEIGHTS)) + "|"]
+        for r in rows:
+            e = r["budgets"][label]
+            d_left = _left(e["delta"])
+            d = "—" if e["delta"] is None else (f"{e['delta']['macs_skipped']:.1f} ("
+                                                 + ", ".join(f"{k} {v}" for k, v in e["delta"]["setting"].items())
+                                                 + ")")
+            cells = [_cell(x["point"], d_left) for x in e["rows_on_delta"]] or ["—"] * (len(CAPS) * len(ROW_WEIGHTS))
+            g = e["hybrid_greedy"]
+            x = e.get("hybrid_exhaustive", "not run")
+            lines.append(f"| {r['model']} | {d} | " + " | ".join(cells) + f" | {_cell(g, d_left)} | "
+                         + (x if isinstance(x, str) else _cell(x, d_left)) + " |")
+        lines.append("")
+        for r in rows:
+            e = r["budgets"][label]
+            for key in ("hybrid_greedy", "hybrid_exhaustive"):
+                if isinstance(e.get(key), dict):
+                    lines.append(f"- {r['model']} {key.split('_')[1]}: "
+                                 + ", ".join(f"{k} {v}" for k, v in e[key]["setting"].items())
+                                 + f" (val loss {e[key]['loss']:+.2f})")
+    write_lines(lines, path)
+
+
+def main(argv=None) -> int:
+    args, command = benchmark_arguments(__doc__, "hybrid_study.py", argv, lambda p: p.add_argument(
+        "--exhaustive", default="", help="models to search exhaustively, comma-separated"))
+    budgets = {"tune's margin": DEFAULT_MARGIN, "no margin": 0.0}
+    started, rows = time.monotonic(), earlier_rows(os.path.join(args.out, "hybrid_study.json"))
+    for name in (n for n in args.models.split(",") if n):
+        print(f"{name} ({time.monotonic() - started:.0f} s)", file=sys.stderr, flush=True)
+        row = dict(study_model(name, budgets, name in args.exhaustive.split(",")), command=command)
+        rows = [r for r in rows if r["model"] != name] + [row]
+    version = golden_version()
+    write_json({"golden": version, "models": rows}, os.path.join(args.out, "hybrid_study.json"))
+    commands = "`, `".join(dict.fromkeys(r["command"] for r in rows))
+    write_markdown(rows, commands, version, os.path.join(args.out, "hybrid_study.md"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
