@@ -58,6 +58,15 @@ def _write(results: dict, out: str, stem: str) -> None:
     plot_sweep(results, os.path.join(out, f"{stem}.png"))
 
 
+def load_trained(name: str, datasets: dict):
+    """The data set and the float model of the trained model ``name`` (``models/<name>.npz``);
+    ``datasets`` keeps each data set loaded once across models."""
+    dataset = MODEL_SPECS[name].dataset
+    if dataset not in datasets:
+        datasets[dataset] = load_dataset(dataset)
+    return datasets[dataset], load_float_model(os.path.join(ROOT, "models", f"{name}.npz"))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", default=",".join(MODEL_SPECS))
@@ -74,9 +83,7 @@ def main(argv=None) -> int:
     entries, datasets, started = [], {}, time.monotonic()
     for i, name in enumerate(names):
         print(f"[{i + 1}/{len(names)}] {name}", file=sys.stderr, flush=True)
-        spec = MODEL_SPECS[name]
-        data = datasets.setdefault(spec.dataset, load_dataset(spec.dataset))
-        model = load_float_model(os.path.join(ROOT, "models", f"{name}.npz"))
+        data, model = load_trained(name, datasets)
         entry = {"name": name, "training": training.get(name)}
         entry["main"] = run_sweep(model, data, thresholds, ("bnn", "oracle"), name=name)
         _write(entry["main"], args.out, f"eval_{name}")

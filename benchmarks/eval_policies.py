@@ -26,15 +26,13 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from eval_models import ROOT, golden_version  # noqa: E402
+from eval_models import ROOT, golden_version, load_trained  # noqa: E402
 
-from memornn.evaluation.datasets import load_dataset  # noqa: E402
 from memornn.evaluation.policies import available_policies, evaluate_policies  # noqa: E402
 from memornn.evaluation.policy_report import plot_policies, report_markdown  # noqa: E402
 from memornn.evaluation.results import write_json  # noqa: E402
 from memornn.evaluation.train import MODEL_SPECS  # noqa: E402
 from memornn.evaluation.tuning import DEFAULT_MARGIN  # noqa: E402
-from memornn.golden.floatmodel import load_float_model  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -52,9 +50,7 @@ def main(argv=None) -> int:
     results, datasets, started = [], {}, time.monotonic()
     for i, name in enumerate(names):
         print(f"[{i + 1}/{len(names)}] {name} ({time.monotonic() - started:.0f} s)", file=sys.stderr, flush=True)
-        spec = MODEL_SPECS[name]
-        data = datasets.setdefault(spec.dataset, load_dataset(spec.dataset))
-        model = load_float_model(os.path.join(ROOT, "models", f"{name}.npz"))
+        data, model = load_trained(name, datasets)
         result = evaluate_policies(model, data, name, policies, args.max_loss, args.margin)
         write_json(result, os.path.join(args.out, f"policies_{name}.json"))
         plot_policies(result, os.path.join(args.out, f"policies_{name}.png"))

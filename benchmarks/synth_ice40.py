@@ -10,11 +10,13 @@ records the flow's one-line message (needed against available). Cycles per step 
 from the exact cycle model (predictor none) of the generated design.
 
 Writes ``benchmarks/results/synth_ice40.json`` and ``synth_ice40.md``. Run:
-``.venv/bin/python benchmarks/synth_ice40.py`` (a few minutes; points run one at a time).
+``.venv/bin/python benchmarks/synth_ice40.py`` (a few minutes; points run one at a time;
+``--points``, ``--seeds`` and ``--pnr-timeout`` rerun a subset, see ``--help``).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -45,7 +47,8 @@ POINTS = [
 SEEDS, PNR_TIMEOUT = 4, 420
 
 
-def run_point(target: str, label: str, keys: dict, workdir: str) -> dict:
+def run_point(target: str, label: str, keys: dict, workdir: str, seeds: int = SEEDS,
+              pnr_timeout: float = PNR_TIMEOUT) -> dict:
     """Synthesize one point; a summary row (or the does-not-fit message)."""
     from memornn.golden.errors import MemornnError
     from memornn.golden.quantize import quantize_model
@@ -64,7 +67,7 @@ def run_point(target: str, label: str, keys: dict, workdir: str) -> dict:
     outdir = os.path.join(workdir, re.sub(r"\W+", "_", f"{target}_{label}"))
     try:
         rep = run_synth(model, config, target, outdir, progress=lambda msg: print(f"      {msg}", flush=True),
-                        seeds=SEEDS, pnr_timeout=PNR_TIMEOUT)
+                        seeds=seeds, pnr_timeout=pnr_timeout)
     except MemornnError as exc:
         return {**row, "fits": False, "error": str(exc)}
     pnr = rep["pnr"] or {}
@@ -76,6 +79,7 @@ def run_point(target: str, label: str, keys: dict, workdir: str) -> dict:
             "fmax_mhz": fmax, "constraint_mhz": pnr.get("constraint_mhz"),
             "step_us": round(step / fmax, 2) if fmax else None, "seed": pnr.get("seed"),
             "critical_path": " -> ".join(cp.get("blocks") or []) + f" ({cp.get('delay_ns')} ns)",
+            "seeds": seeds, "pnr_timeout_s": pnr_timeout,
             "tools": rep["tools"]}
 
 
@@ -106,23 +110,54 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> int:
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--points", type=_index_list, metavar="I,...",
+                    help=f"only these points, numbered 1 to {len(POINTS)} in the table's order; the results file "
+                         "keeps the other rows (default: every point)")
+    ap.add_argument("--seeds", type=int, default=SEEDS, help=f"placement seeds to try per point (default {SEEDS})")
+    ap.add_argument("--pnr-timeout", type=float, default=PNR_TIMEOUT,
+                    help=f"seconds one place-and-route attempt may take (default {PNR_TIMEOUT})")
+    args = ap.parse_args(argv)
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    selected = args.points or list(range(1, len(POINTS) + 1))
+    if max(selected) > len(POINTS):
+        ap.error(f"--points: there are {len(POINTS)} points, got {max(selected)}")
+    path = os.path.join(RESULTS, "synth_ice40.json")
+    old = {}
+    if args.points and os.path.exists(path):
+        with open(path) as f:
+            old = {(r["target"], r["label"]): r for r in json.load(f)["rows"]}
     rows = []
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="memornn_ice40_") as workdir:
         for i, (target, label, keys) in enumerate(POINTS, 1):
+            if i not in selected:
+                if (target, label) in old:
+                    rows.append(old[target, label])
+                continue
             print(f"[{i}/{len(POINTS)}] {target}: {label} ...", flush=True)
-            rows.append(run_point(target, label, keys, workdir))
+            rows.append(run_point(target, label, keys, workdir, args.seeds, args.pnr_timeout))
             r = rows[-1]
             print(f"      -> {'fits, Fmax %s MHz' % r['fmax_mhz'] if r['fits'] else r['error']}", flush=True)
     os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, "synth_ice40.json"), "w") as f:
+    with open(path, "w") as f:
         json.dump({"rows": rows, "seconds": round(time.monotonic() - start)}, f, indent=1)
     with open(os.path.join(RESULTS, "synth_ice40.md"), "w") as f:
         f.write(markdown(rows))
     print(f"wrote {RESULTS}/synth_ice40.md ({time.monotonic() - start:.0f} s)")
     return 0
+
+
+def _index_list(text: str) -> list[int]:
+    """``--points``: comma-separated point numbers from 1."""
+    try:
+        out = [int(v) for v in text.split(",")]
+    except ValueError:
+        out = []
+    if not out or min(out) < 1:
+        raise argparse.ArgumentTypeError(f"points must be comma-separated numbers from 1, got {text!r}")
+    return out
 
 
 if __name__ == "__main__":

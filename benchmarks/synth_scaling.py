@@ -175,6 +175,17 @@ def write_outputs(rows: list[dict], target: str, prefix: str) -> None:
         plot(rows, prefix + ".png", target)
 
 
+def _point_list(text: str) -> list[tuple[int, int]]:
+    """``--points``: comma-separated ``P:H`` pairs of positive integers."""
+    try:
+        out = [tuple(int(v) for v in item.split(":")) for item in text.split(",")]
+    except ValueError:
+        out = []
+    if not out or any(len(pt) != 2 or min(pt) < 1 for pt in out):
+        raise argparse.ArgumentTypeError(f"points must be P:H pairs of positive integers, e.g. 8:64, got {text!r}")
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--target", default="ecp5-85k", help="synthesis target (default ecp5-85k)")
@@ -182,16 +193,19 @@ def main(argv=None) -> int:
     ap.add_argument("--max-h", type=int, default=max(H_SWEEP), help="skip H above this")
     ap.add_argument("--freq", type=float, help="clock constraint in MHz (default: the target's)")
     ap.add_argument("--workdir", help="keep each point's tool outputs here (default: a temporary directory)")
-    ap.add_argument("--force", action="store_true", help="redo points already in the results file")
+    ap.add_argument("--points", type=_point_list, metavar="P:H,...",
+                    help="only these (P, H) points, e.g. 8:64 (default: every point of --sweeps)")
+    ap.add_argument("--force", action="store_true",
+                    help="redo the selected points even if the results file has them (the other rows stay)")
     ap.add_argument("--prefix", default=os.path.join(RESULTS, "synth_scaling"), help="output path prefix")
     args = ap.parse_args(argv)
 
-    todo = [(p, h) for p, h in points(args.sweeps) if h <= args.max_h]
+    todo = args.points or [(p, h) for p, h in points(args.sweeps) if h <= args.max_h]
     rows = []
-    if os.path.exists(args.prefix + ".json") and not args.force:
+    if os.path.exists(args.prefix + ".json"):
         with open(args.prefix + ".json") as f:
             rows = [r for r in json.load(f).get("points", []) if "error" not in r]
-    done = {r["key"] for r in rows}
+    done = set() if args.force else {r["key"] for r in rows}
     os.makedirs(os.path.dirname(args.prefix) or ".", exist_ok=True)
     tmp = None
     workdir = args.workdir

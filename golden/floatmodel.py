@@ -25,7 +25,7 @@ import numpy as np
 
 from .errors import MemornnError
 from .stack import LayerStackShape
-from .npzfile import load_npz, save_npz, scalar_string
+from .npzfile import load_npz, scalar_string
 from .numerics import GATES
 
 # ASCII digits without leading zeros: 'weight_ih_l00' or a non-ASCII digit is an unknown key, not layer 0.
@@ -77,14 +77,7 @@ class FloatModel(LayerStackShape):
                 sfx = f"_l{k}" + ("_reverse" if d else "")
                 arrays.update({f"weight_ih{sfx}": p.w_ih, f"weight_hh{sfx}": p.w_hh,
                                f"bias_ih{sfx}": p.b_ih, f"bias_hh{sfx}": p.b_hh})
-        if self.head_weight is not None:
-            arrays["head_weight"] = self.head_weight
-            arrays["head_bias"] = self.head_bias
-        return arrays
-
-    def save(self, path) -> None:
-        """Write the model as an ``.npz`` file."""
-        save_npz(path, self.to_arrays())
+        return {**arrays, **self.head_arrays()}
 
 
 def _finite(name: str, value: np.ndarray, where: str) -> np.ndarray:

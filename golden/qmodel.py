@@ -45,7 +45,7 @@ from . import numerics as nx
 from .errors import MemornnError
 from .limits import MAX_FEATURES, MAX_HIDDEN, MAX_LAYERS
 from .stack import LayerStackShape
-from .npzfile import load_npz, save_npz, scalar_string
+from .npzfile import load_npz, scalar_string
 
 SCHEMA = "memornn.qmodel"
 VERSION = 1
@@ -110,14 +110,7 @@ class QModel(LayerStackShape):
                                f"offset{sfx}": q.offset.astype(np.int8)})
                 if self.cell == "gru":
                     arrays[f"bias_hn{sfx}"] = q.bias_hn.astype(np.int32)
-        if self.head_weight is not None:
-            arrays["head_weight"] = self.head_weight
-            arrays["head_bias"] = self.head_bias
-        return arrays
-
-    def save(self, path) -> None:
-        """Write ``Q.npz``."""
-        save_npz(path, self.to_arrays())
+        return {**arrays, **self.head_arrays()}
 
 
 def layer_suffix(k: int, d: int) -> str:

@@ -1,12 +1,15 @@
-"""The shape of a layer stack, shared by the float and the quantized model."""
+"""The shape of a layer stack, shared by the float and the quantized model, and what
+else their files share: the optional classifier head and saving as ``.npz``."""
 
 from __future__ import annotations
 
+from .npzfile import save_npz
 from .numerics import GATES
 
 
 class LayerStackShape:
-    """Mixin for a model with ``cell`` and ``layers[k][d]`` attributes."""
+    """Mixin for a model with ``cell``, ``layers[k][d]`` and ``head_weight``/``head_bias``
+    attributes and a ``to_arrays()`` method (its ``.npz`` entries)."""
 
     cell: str
     layers: list
@@ -27,3 +30,13 @@ class LayerStackShape:
     @property
     def bidirectional(self) -> bool:
         return self.directions == 2
+
+    def head_arrays(self) -> dict:
+        """The ``.npz`` entries of the optional classifier head (none without one)."""
+        if self.head_weight is None:
+            return {}
+        return {"head_weight": self.head_weight, "head_bias": self.head_bias}
+
+    def save(self, path) -> None:
+        """Write the model as an ``.npz`` file: the entries of ``to_arrays()``."""
+        save_npz(path, self.to_arrays())

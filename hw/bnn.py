@@ -1,8 +1,10 @@
 """BNN lane: XNOR-popcount of a binarized row, ``width`` bits a beat."""
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
+
+from .pipeline import BeatFlags
 
 __all__ = ["BnnLane"]
 
@@ -86,13 +88,7 @@ class BnnLane(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        valid, first, last = self.in_valid, self.first, self.last
-
-        def stage_ctrl(stage):
-            nonlocal valid, first, last
-            nv, nf, nl = (Signal(name=f"{n}_{stage}") for n in ("valid", "first", "last"))
-            m.d.sync += [nv.eq(valid), nf.eq(first), nl.eq(last)]
-            valid, first, last = nv, nf, nl
+        beats = BeatFlags(m, self.in_valid, self.first, self.last)
 
         # 1: group popcounts. XNOR and mask fold into the popcount's LUTs.
         hits = Signal(self._width)
@@ -103,7 +99,7 @@ class BnnLane(wiring.Component):
             count = Signal(range(len(bits) + 1), name=f"pop_{g}", reset_less=True)
             m.d.sync += count.eq(sum(bits[j] for j in range(len(bits))))
             terms.append((count, len(bits)))  # (signal, its largest value)
-        stage_ctrl("pop")
+        beats.advance("pop")
 
         # 2: the adder tree, a register after every level.
         level = 0
@@ -117,11 +113,10 @@ class BnnLane(wiring.Component):
                 m.d.sync += s.eq(sum(t for t, _ in pair))
                 nxt.append((s, top))
             terms = nxt
-            stage_ctrl(f"l{level}")
+            beats.advance(f"l{level}")
         ((total, _),) = terms
 
-        # 3: accumulate over the row; `first` restarts it (see MacLanes for why no bubble).
-        with m.If(valid):
-            m.d.sync += self.matches.eq(Mux(first, total, self.matches + total))
-        m.d.sync += self.out_valid.eq(valid & last)
+        # 3: accumulate over the row; `first` restarts it.
+        beats.accumulate(self.matches, total)
+        m.d.sync += self.out_valid.eq(beats.valid & beats.last)
         return m

@@ -34,5 +34,5 @@ def build_design(spec: BuildSpec, images: dict | None = None, core_only: bool = 
         raise MemornnError(f"spec must be a BuildSpec, got {spec!r}")
     check_images(images)
     if core_only:
-        return MemoCore(spec.layout, images, **spec.core_options())
+        return MemoCore(spec, images)
     return Accelerator(spec, images)

@@ -8,7 +8,7 @@ from ..golden import numerics as nx
 from .pwl import PwlUnit
 from .requant import rshift_round_const, saturate
 
-__all__ = ["LstmCellUnit", "GruCellUnit"]
+__all__ = ["LstmCellUnit", "GruCellUnit", "CellBase", "LSTM_MEMBERS", "GRU_MEMBERS"]
 
 
 def _check_segments(segments):
@@ -29,7 +29,67 @@ def _delay(m, value, cycles, name):
 #: then a registered round/add/saturate.
 _MUL_STAGES = 2
 
-class LstmCellUnit(wiring.Component):
+
+#: The ports of an LSTM cell unit, parallel or shared (:mod:`.cell_shared`).
+LSTM_MEMBERS = {
+    "pre_i": In(signed(nx.PRE_BITS)),
+    "pre_f": In(signed(nx.PRE_BITS)),
+    "pre_g": In(signed(nx.PRE_BITS)),
+    "pre_o": In(signed(nx.PRE_BITS)),
+    "c": In(signed(nx.CELL_BITS)),
+    "in_valid": In(1),
+    "h": Out(signed(nx.H_BITS)),
+    "c_new": Out(signed(nx.CELL_BITS)),
+    "out_valid": Out(1),
+}
+
+#: The ports of a GRU cell unit, parallel or shared.
+GRU_MEMBERS = {
+    "pre_r": In(signed(nx.PRE_BITS)),
+    "pre_z": In(signed(nx.PRE_BITS)),
+    "pre_n": In(signed(nx.PRE_BITS)),
+    "pre_hn": In(signed(nx.PRE_BITS)),
+    "h": In(signed(nx.H_BITS)),
+    "in_valid": In(1),
+    "h_new": Out(signed(nx.H_BITS)),
+    "out_valid": Out(1),
+}
+
+
+class CellBase(wiring.Component):
+    """What every cell unit has: the PWL segment count (checked) and the ports of
+    ``MEMBERS`` (:data:`LSTM_MEMBERS` or :data:`GRU_MEMBERS`) plus ``extra``."""
+
+    MEMBERS: dict = {}
+
+    def __init__(self, segments: int = nx.PWL_DEFAULT_SEGMENTS, extra: dict | None = None):
+        _check_segments(segments)
+        self._segments = segments
+        super().__init__({**self.MEMBERS, **(extra or {})})
+
+    @property
+    def segments(self) -> int:
+        return self._segments
+
+
+class _CellUnit(CellBase):
+    """The fully pipelined cell units' timing and their gate activations on the
+    ``pre_<gate>`` inputs."""
+
+    LATENCY = 2 * PwlUnit.LATENCY + 2 * _MUL_STAGES
+    #: Cycles between hidden units.
+    INTERVAL = 1
+
+    def _activations(self, m, funcs: dict) -> dict:
+        """A :class:`PwlUnit` ``act_<gate>`` of ``funcs[gate]`` on each ``pre_<gate>`` input."""
+        units = {}
+        for name, func in funcs.items():
+            unit = units[name] = m.submodules[f"act_{name}"] = PwlUnit(func, self._segments)
+            m.d.comb += [unit.x.eq(getattr(self, f"pre_{name}")), unit.in_valid.eq(self.in_valid)]
+        return units
+
+
+class LstmCellUnit(_CellUnit):
     """One LSTM hidden unit a cycle: ``nx.lstm_cell`` on PWL-activated gates.
 
     ``i, f, o = sigmoid(pre_i, pre_f, pre_o)``, ``g = tanh(pre_g)`` (PWL, ``segments``),
@@ -73,38 +133,13 @@ class LstmCellUnit(wiring.Component):
     out_valid : Out(1)
     """
 
-    LATENCY = 2 * PwlUnit.LATENCY + 2 * _MUL_STAGES
-    #: Cycles between hidden units.
-    INTERVAL = 1
-
-    pre_i: In(signed(nx.PRE_BITS))
-    pre_f: In(signed(nx.PRE_BITS))
-    pre_g: In(signed(nx.PRE_BITS))
-    pre_o: In(signed(nx.PRE_BITS))
-    c: In(signed(nx.CELL_BITS))
-    in_valid: In(1)
-    h: Out(signed(nx.H_BITS))
-    c_new: Out(signed(nx.CELL_BITS))
-    out_valid: Out(1)
-
-    def __init__(self, segments: int = nx.PWL_DEFAULT_SEGMENTS):
-        _check_segments(segments)
-        self._segments = segments
-        super().__init__()
-
-    @property
-    def segments(self) -> int:
-        return self._segments
+    MEMBERS = LSTM_MEMBERS
 
     def elaborate(self, platform):
         m = Module()
-        seg = self._segments
-        gates = {}
-        for name, func in (("i", "sigmoid"), ("f", "sigmoid"), ("g", "tanh"), ("o", "sigmoid")):
-            unit = m.submodules[f"act_{name}"] = PwlUnit(func, seg)
-            m.d.comb += [unit.x.eq(getattr(self, f"pre_{name}")), unit.in_valid.eq(self.in_valid)]
-            gates[name] = unit.y
-        valid = m.submodules.act_i.out_valid
+        units = self._activations(m, {"i": "sigmoid", "f": "sigmoid", "g": "tanh", "o": "sigmoid"})
+        gates = {name: unit.y for name, unit in units.items()}
+        valid = units["i"].out_valid
         c = _delay(m, self.c, PwlUnit.LATENCY, "c")
 
         # 2: products.
@@ -155,7 +190,7 @@ class LstmCellUnit(wiring.Component):
         return m
 
 
-class GruCellUnit(wiring.Component):
+class GruCellUnit(_CellUnit):
     """One GRU hidden unit a cycle: PWL gates, ``nx.gru_candidate_pre`` and ``nx.gru_update``.
 
     ``r, z = sigmoid(pre_r, pre_z)``, ``n = tanh(sat16(pre_n + round(r*pre_hn >> 15)))``,
@@ -196,37 +231,11 @@ class GruCellUnit(wiring.Component):
     out_valid : Out(1)
     """
 
-    LATENCY = 2 * PwlUnit.LATENCY + 2 * _MUL_STAGES
-    #: Cycles between hidden units.
-    INTERVAL = 1
-
-    pre_r: In(signed(nx.PRE_BITS))
-    pre_z: In(signed(nx.PRE_BITS))
-    pre_n: In(signed(nx.PRE_BITS))
-    pre_hn: In(signed(nx.PRE_BITS))
-    h: In(signed(nx.H_BITS))
-    in_valid: In(1)
-    h_new: Out(signed(nx.H_BITS))
-    out_valid: Out(1)
-
-    def __init__(self, segments: int = nx.PWL_DEFAULT_SEGMENTS):
-        _check_segments(segments)
-        self._segments = segments
-        super().__init__()
-
-    @property
-    def segments(self) -> int:
-        return self._segments
+    MEMBERS = GRU_MEMBERS
 
     def elaborate(self, platform):
         m = Module()
-        seg = self._segments
-        m.submodules.act_r = act_r = PwlUnit("sigmoid", seg)
-        m.submodules.act_z = act_z = PwlUnit("sigmoid", seg)
-        m.d.comb += [
-            act_r.x.eq(self.pre_r), act_r.in_valid.eq(self.in_valid),
-            act_z.x.eq(self.pre_z), act_z.in_valid.eq(self.in_valid),
-        ]
+        act_r, act_z = self._activations(m, {"r": "sigmoid", "z": "sigmoid"}).values()
         pre_n = _delay(m, self.pre_n, PwlUnit.LATENCY, "pre_n")
         pre_hn = _delay(m, self.pre_hn, PwlUnit.LATENCY, "pre_hn")
 
@@ -249,7 +258,7 @@ class GruCellUnit(wiring.Component):
         ]
 
         # 4: n = tanh(candidate).
-        m.submodules.act_n = act_n = PwlUnit("tanh", seg)
+        m.submodules.act_n = act_n = PwlUnit("tanh", self._segments)
         m.d.comb += [act_n.x.eq(n_pre), act_n.in_valid.eq(valid_n)]
         z = _delay(m, act_z.y, _MUL_STAGES + PwlUnit.LATENCY, "z")
         h = _delay(m, self.h, self.LATENCY - _MUL_STAGES, "h")

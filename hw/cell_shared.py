@@ -16,11 +16,9 @@ tests at the full issue rate).
 """
 
 from amaranth.hdl import Module, Mux, Signal, signed
-from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
 
 from ..golden import numerics as nx
-from .cell import GruCellUnit, LstmCellUnit, _check_segments
+from .cell import GRU_MEMBERS, LSTM_MEMBERS, CellBase, GruCellUnit, LstmCellUnit
 from .pwl import DualPwlUnit
 from .requant import rshift_round_const, saturate
 from .sharedmul import SharedMul, mul_members, product
@@ -48,25 +46,27 @@ def _mux_by_slot(pairs, default):
     return out
 
 
-class _SharedCell(wiring.Component):
-    """What both shared cells have: the segment count, and the members of ``MEMBERS``
-    plus, with ``external_mul``, those of the shared multiplier and, with ``pwl_mul``,
-    those of the shared multiplier its PWL unit uses."""
-
-    MEMBERS: dict = {}
+class _SharedCell(CellBase):
+    """What both shared cells have: the cell ports plus, with ``external_mul``, those of
+    the shared multiplier and, with ``pwl_mul``, those of the shared multiplier its PWL
+    unit uses; the valid chain and the PWL unit every schedule starts from."""
 
     def __init__(self, segments: int = nx.PWL_DEFAULT_SEGMENTS, external_mul: bool = False,
                  pwl_mul: SharedMul | None = None):
-        _check_segments(segments)
-        self._segments = segments
         self._external = external_mul
         self._pwl_mul = pwl_mul
-        super().__init__({**self.MEMBERS, **(mul_members() if external_mul else {}),
-                          **(mul_members(pwl_mul) if pwl_mul else {})})
+        super().__init__(segments, {**(mul_members() if external_mul else {}),
+                                    **(mul_members(pwl_mul) if pwl_mul else {})})
 
-    @property
-    def segments(self) -> int:
-        return self._segments
+    def elaborate(self, platform):
+        m = Module()
+        v = _valid_chain(m, self.in_valid, self.LATENCY)
+        self._schedule(m, v, self._pwl_unit(m))
+        return m
+
+    def _schedule(self, m, v, act) -> None:
+        """The cell's modulo schedule on the valid chain ``v`` and the PWL unit ``act``."""
+        raise NotImplementedError
 
     def _pwl_unit(self, m) -> DualPwlUnit:
         """The cell's PWL unit, its shared multiplier's members passed through."""
@@ -112,22 +112,9 @@ class SharedLstmCell(_SharedCell):
     LATENCY = 15
     INTERVAL = 5
 
-    MEMBERS = {
-        "pre_i": In(signed(nx.PRE_BITS)),
-        "pre_f": In(signed(nx.PRE_BITS)),
-        "pre_g": In(signed(nx.PRE_BITS)),
-        "pre_o": In(signed(nx.PRE_BITS)),
-        "c": In(signed(nx.CELL_BITS)),
-        "in_valid": In(1),
-        "h": Out(signed(nx.H_BITS)),
-        "c_new": Out(signed(nx.CELL_BITS)),
-        "out_valid": Out(1),
-    }
+    MEMBERS = LSTM_MEMBERS
 
-    def elaborate(self, platform):
-        m = Module()
-        v = _valid_chain(m, self.in_valid, self.LATENCY)
-        act = self._pwl_unit(m)
+    def _schedule(self, m, v, act):
 
         # Inputs held for the later PWL slots (reloaded at offset 0 of the next unit, 5).
         f_r, g_r, o_r = (Signal(signed(nx.PRE_BITS), name=n) for n in ("pre_f_r", "pre_g_r", "pre_o_r"))
@@ -178,7 +165,6 @@ class SharedLstmCell(_SharedCell):
             m.d.sync += self.h.eq(saturate(rshift_round_const(prod, 2 * nx.GATE_FRAC - nx.H_FRAC), nx.H_BITS))
         m.d.comb += self.c_new.eq(c_new_b)
         m.d.sync += self.out_valid.eq(v[14])
-        return m
 
 
 class SharedGruCell(_SharedCell):
@@ -213,21 +199,9 @@ class SharedGruCell(_SharedCell):
     LATENCY = 14
     INTERVAL = 3
 
-    MEMBERS = {
-        "pre_r": In(signed(nx.PRE_BITS)),
-        "pre_z": In(signed(nx.PRE_BITS)),
-        "pre_n": In(signed(nx.PRE_BITS)),
-        "pre_hn": In(signed(nx.PRE_BITS)),
-        "h": In(signed(nx.H_BITS)),
-        "in_valid": In(1),
-        "h_new": Out(signed(nx.H_BITS)),
-        "out_valid": Out(1),
-    }
+    MEMBERS = GRU_MEMBERS
 
-    def elaborate(self, platform):
-        m = Module()
-        v = _valid_chain(m, self.in_valid, self.LATENCY)
-        act = self._pwl_unit(m)
+    def _schedule(self, m, v, act):
 
         # Inputs held from 0 (valid 1 .. 3), copied on at 3 before their reload; h and z
         # are copied on every three cycles until their product at 12.
@@ -275,7 +249,6 @@ class SharedGruCell(_SharedCell):
         with m.If(v[13]):
             m.d.sync += self.h_new.eq(saturate(rshift_round_const(mixed, nx.GATE_FRAC - nx.H_FRAC), nx.H_BITS))
         m.d.sync += self.out_valid.eq(v[13])
-        return m
 
 
 def cell_unit_class(cell: str, datapath: str):

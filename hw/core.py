@@ -6,6 +6,8 @@ control values, a memory write port); :mod:`memornn.hw.top` puts AXI around it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from amaranth.hdl import Module, Mux, Signal, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -27,6 +29,9 @@ from .sequencer import Sequencer, input_beat
 from .trace_emitter import TraceEmitter, trace_beat
 from .work_queue import WorkQueue
 
+if TYPE_CHECKING:  # spec.py sits above the core: its counter bounds come from hw.cycles, which reads the core
+    from .spec import BuildSpec
+
 LOAD_ADDR_BITS = 24
 
 
@@ -35,16 +40,12 @@ class MemoCore(wiring.Component):
 
     Parameters
     ----------
-    layout : Layout
-        Sizes and base addresses (from :func:`memornn.hw.layout.make_layout`).
+    spec : BuildSpec
+        The one typed configuration: the layout (sizes and base addresses), the trace
+        flag (``o_trace``), the row FIFO depth (rows the BNN may decide ahead of the MAC
+        lanes) and the counter width.
     images : dict or None
         Initial memory contents (from :func:`memory_images`); ``None`` leaves them zero.
-    trace : bool
-        Generate the reuse-trace stream ``o_trace``.
-    row_fifo_depth : int
-        Rows the BNN may decide ahead of the MAC lanes.
-    counter_bits : int
-        Width of the performance counters.
 
     Attributes
     ----------
@@ -81,14 +82,10 @@ class MemoCore(wiring.Component):
     #: memo-table write (and in-flight count), the registered done check, the state change.
     ROWS_END = 3
 
-    def __init__(self, layout: Layout, images: dict | None = None, trace: bool = False, row_fifo_depth: int = 8,
-                 counter_bits: int = 32):
-        self._layout = layout
+    def __init__(self, spec: BuildSpec, images: dict | None = None):
+        self._spec = spec
+        self._layout = lay = spec.layout
         self._images = images
-        self._trace = trace
-        self._row_fifo_depth = row_fifo_depth
-        self._counter_bits = counter_bits
-        lay = layout
         self._load_width = max(memory_widths(lay).values())
         members = {
             "i_x": In(stream.Signature(input_beat(lay))),
@@ -101,9 +98,9 @@ class MemoCore(wiring.Component):
             "busy": Out(1),
             "seq_done": Out(1),
             "error_too_long": Out(1),
-            "counters": Out(data.StructLayout({name: unsigned(counter_bits) for name in COUNTER_NAMES})),
+            "counters": Out(data.StructLayout({name: unsigned(spec.counter_bits) for name in COUNTER_NAMES})),
         }
-        if trace:
+        if spec.trace:
             members["o_trace"] = Out(stream.Signature(trace_beat()))
         super().__init__(members)
 
@@ -115,7 +112,7 @@ class MemoCore(wiring.Component):
         m = Module()
         lay = self._layout
         mem = self._memories(m)
-        m.submodules.sequencer = seq = Sequencer(lay, trace=self._trace)
+        m.submodules.sequencer = seq = Sequencer(lay, trace=self._spec.trace)
         wiring.connect(m, wiring.flipped(self.i_x), seq.i_x)
         m.d.comb += [seq.thetas.eq(self.thetas), seq.reuse_cap.eq(self.reuse_cap), seq.predictor.eq(self.predictor),
                      self.busy.eq(seq.busy), self.seq_done.eq(seq.seq_done), self.error_too_long.eq(seq.error_too_long)]
@@ -207,7 +204,7 @@ class MemoCore(wiring.Component):
         c = seq.layer
         st = {}
         m.submodules.predictor = st["pred"] = pred = PredictorUnit(lay)
-        m.submodules.work_queue = st["queue"] = queue = WorkQueue(work_item(lay), self._row_fifo_depth)
+        m.submodules.work_queue = st["queue"] = queue = WorkQueue(work_item(lay), self._spec.row_fifo_depth)
         # The shared datapath gives the decision unit (rows phase) and the cell's PWL unit
         # (cell phase) one multiplier, and the requantizer (rows phase) and the cell unit
         # (cell phase) another when the requantizer takes two passes.
@@ -220,8 +217,8 @@ class MemoCore(wiring.Component):
         m.submodules.requant_stage = st["req"] = req = RequantStage(lay, external_mul=share_mul)
         m.submodules.cell_stage = st["cell"] = cell = CellStage(lay, external_mul=share_mul, pwl_mul=pwl_mul)
         m.submodules.output_streamer = st["out"] = OutputStreamer(lay)
-        if self._trace:
-            m.submodules.trace_emitter = st["trace"] = TraceEmitter(lay.rows, self._row_fifo_depth, self._counter_bits)
+        if self._spec.trace:
+            m.submodules.trace_emitter = st["trace"] = TraceEmitter(lay.rows, self._spec.row_fifo_depth, self._spec.counter_bits)
         # Rows to compute: decision -> queue -> operand fetch -> MAC path -> requantizer.
         wiring.connect(m, dec.work, queue.w)
         wiring.connect(m, queue.r, fetch.items)
@@ -255,7 +252,7 @@ class MemoCore(wiring.Component):
         """Prep and rows: the phase signals, and the memory reads of the rows' stages."""
         lay = self._layout
         pred, dec, queue, fetch, mac, req = st["pred"], st["dec"], st["queue"], st["fetch"], st["mac"], st["req"]
-        trace_room = st["trace"].room if self._trace else 1
+        trace_room = st["trace"].room if self._spec.trace else 1
         m.d.comb += [pred.prep.eq(seq.prep), seq.prep_done.eq(pred.prep_done), pred.start.eq(seq.rows_start),
                      pred.rows.eq(seq.rows), pred.may_start.eq(queue.room & trace_room), pred.h_init.eq(seq.h_init),
                      dec.start.eq(seq.rows_start), queue.clear.eq(seq.rows_start), queue.reserve.eq(pred.reserve),
@@ -281,7 +278,7 @@ class MemoCore(wiring.Component):
         with m.If(fetch.busy):
             m.d.comb += [self._w_rd_addr.eq(fetch.weights.addr), h_rd.addr.eq(fetch.h.addr)]
         # Products between the lanes' input and the memo table (for the end of the phase).
-        inflight = Signal(range(self._row_fifo_depth + 8))
+        inflight = Signal(range(self._spec.row_fifo_depth + 8))
         issued = Signal()
         m.d.comb += issued.eq(fetch.operands.valid & fetch.operands.ready & fetch.operands.payload.last)
         m.d.sync += inflight.eq(inflight + issued - req.out_valid)
@@ -334,7 +331,7 @@ class MemoCore(wiring.Component):
         lay = self._layout
         dec, fetch = st["dec"], st["fetch"]
         # Bounded counters are only as wide as their bound; the port zero-extends them.
-        cb = self._counter_bits
+        cb = self._spec.counter_bits
 
         def counter_width(name):
             bound = lay.counter_max(name)
@@ -359,7 +356,7 @@ class MemoCore(wiring.Component):
                              cnt["macs_skipped"].eq(cnt["macs_skipped"] + row_inputs)]
         with m.If(seq.seq_done):
             m.d.sync += [getattr(self.counters, name).eq(cnt[name]) for name in COUNTER_NAMES]
-        if self._trace:
+        if self._spec.trace:
             tr = st["trace"]
             wiring.connect(m, tr.o_trace, wiring.flipped(self.o_trace))
             m.d.comb += [tr.decided.eq(dec.decided), tr.reuse.eq(dec.reuse), tr.row.eq(dec.row),

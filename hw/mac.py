@@ -1,10 +1,11 @@
 """MAC lanes: ``P`` int8 x int8 multipliers, a pipelined adder tree and an int32 accumulator."""
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..golden import numerics as nx
+from .pipeline import BeatFlags
 
 __all__ = ["MacLanes"]
 
@@ -88,13 +89,7 @@ class MacLanes(wiring.Component):
         prod_bits = nx.WEIGHT_BITS + nx.INPUT_BITS
 
         # Control travels alongside the data, one register per stage.
-        valid, first, last = self.in_valid, self.first, self.last
-
-        def stage_ctrl(stage):
-            nonlocal valid, first, last
-            nv, nf, nl = (Signal(name=f"{n}_{stage}") for n in ("valid", "first", "last"))
-            m.d.sync += [nv.eq(valid), nf.eq(first), nl.eq(last)]
-            valid, first, last = nv, nf, nl
+        beats = BeatFlags(m, self.in_valid, self.first, self.last)
 
         # 1: products. The product registers keep their reset: without one, Yosys 0.68's
         # ice40_dsp takes a product register into two SB_MAC16s at once (one's pipeline
@@ -105,7 +100,7 @@ class MacLanes(wiring.Component):
             p = Signal(signed(prod_bits), name=f"prod_{j}")
             m.d.sync += p.eq(self.weights[j] * self.acts[j])
             terms.append(p)
-        stage_ctrl("p")
+        beats.advance("p")
         lane_terms = list(terms)
 
         # 2: the adder tree, a register after every level (an odd term out rides along).
@@ -119,7 +114,7 @@ class MacLanes(wiring.Component):
                 m.d.sync += s.eq(terms[j] + terms[j + 1] if j + 1 < len(terms) else terms[j])
                 nxt.append(s)
             terms = nxt
-            stage_ctrl(f"l{level}")
+            beats.advance(f"l{level}")
         (total,) = terms
         if self._lane_acc:
             for j, p in enumerate(lane_terms):  # wait for the tree, then accumulate apart
@@ -127,13 +122,9 @@ class MacLanes(wiring.Component):
                     q = Signal.like(p, name=f"lane_{j}_d{k + 1}", reset_less=True)
                     m.d.sync += q.eq(p)
                     p = q
-                with m.If(valid):
-                    m.d.sync += self.lane_acc[j].eq(Mux(first, p, self.lane_acc[j] + p))
+                beats.accumulate(self.lane_acc[j], p)
 
-        # 3: accumulate. A `first` beat restarts from its own sum, so back-to-back
-        # products need no bubble: the finished value is on `acc` during the `out_valid`
-        # cycle, and the next product overwrites it only at the end of that cycle.
-        with m.If(valid):
-            m.d.sync += self.acc.eq(Mux(first, total, self.acc + total))
-        m.d.sync += self.out_valid.eq(valid & last)
+        # 3: accumulate (a `first` beat restarts: no bubble between products).
+        beats.accumulate(self.acc, total)
+        m.d.sync += self.out_valid.eq(beats.valid & beats.last)
         return m

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["DelayLine", "read_bus"]
+__all__ = ["BeatFlags", "DelayLine", "read_bus"]
 
 
 class DelayLine:
@@ -21,6 +21,31 @@ class DelayLine:
 
     def stage(self, i: int):
         return self.stages[i]
+
+
+class BeatFlags:
+    """The ``valid``/``first``/``last`` flags of a run of beats, carried alongside a
+    pipelined datapath (a register per stage), and the run accumulator they steer."""
+
+    def __init__(self, m: Module, valid, first, last):
+        self._m = m
+        self.valid, self.first, self.last = valid, first, last
+
+    def advance(self, stage: str) -> None:
+        """Register the flags once more, as ``valid_<stage>``, ``first_<stage>``, ``last_<stage>``."""
+        nv, nf, nl = (Signal(name=f"{n}_{stage}") for n in ("valid", "first", "last"))
+        self._m.d.sync += [nv.eq(self.valid), nf.eq(self.first), nl.eq(self.last)]
+        self.valid, self.first, self.last = nv, nf, nl
+
+    def accumulate(self, acc, value) -> None:
+        """On a valid beat, ``acc = value`` if it is a ``first`` beat, else ``acc + value``.
+
+        A ``first`` beat restarts from its own value, so back-to-back runs need no bubble:
+        the finished value is on ``acc`` during the cycle after the ``last`` beat, and the
+        next run overwrites it only at the end of that cycle.
+        """
+        with self._m.If(self.valid):
+            self._m.d.sync += acc.eq(Mux(self.first, value, acc + value))
 
 
 def read_bus(addr, shape) -> wiring.Signature:

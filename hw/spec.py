@@ -98,10 +98,6 @@ class BuildSpec:
         and counter width."""
         return cls(layout, config.trace if trace is None else trace, config.row_fifo_depth, config.counter_bits)
 
-    def core_options(self) -> dict:
-        """The keyword arguments of :class:`~memornn.hw.core.MemoCore` besides the layout."""
-        return {"trace": self.trace, "row_fifo_depth": self.row_fifo_depth, "counter_bits": self.counter_bits}
-
 
 def check_images(images) -> None:
     """Refuse memory images that are not ``None`` or a dict keyed by :data:`MEMORIES`."""

@@ -202,7 +202,7 @@ class Accelerator(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         spec = self._spec
-        core = MemoCore(spec.layout, self._images, **spec.core_options())
+        core = MemoCore(spec, self._images)
         # The soft reset acts the cycle after the CTRL write: registered, the register
         # decode stays off the core's reset and enable paths.
         soft_reset, soft_reset_req = Signal(), Signal()

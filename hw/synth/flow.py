@@ -129,7 +129,6 @@ def synthesize(design: Design, target_name: str, outdir: str, about: dict, lanes
     steps = _steps(target, place_and_route)
     times = {"verilog": verilog_seconds}
     start = time.monotonic() - verilog_seconds
-    vfile = os.path.relpath(design.verilog, outdir)
     nfile = os.path.relpath(design.netlist, outdir)
     if nfile.startswith(".."):
         raise MemornnError(f"the design's netlist {design.netlist!r} must be inside {outdir!r}")
@@ -137,26 +136,61 @@ def synthesize(design: Design, target_name: str, outdir: str, about: dict, lanes
     progress(f"[2/{steps}] inventory of multipliers and memories (yosys)")
     times["inventory"] = _yosys("inventory.ys", yosys.analysis_script([nfile], design.top, "inventory.json"),
                                 outdir, "inventory")
-    muls, mems, ports = inventory.read_inventory(os.path.join(outdir, "inventory.json"), design.top)
-    soft = inventory.dsp_budget(muls, target.dsp_shape, target.dsp_min_y, target.capacity.get("dsp"))
-    spram = inventory.spram_memories(mems, about.get("config"), bool(target.capacity.get("spram")))
-    block = inventory.forced_block_memories(mems, target.lutram or not target.capacity.get("bram"), spram)
+    inv = _Inventory.read(outdir, design.top, target, about.get("config"))
+    times["synthesis"], res, hres = _synthesis(design, target, outdir, nfile, inv, progress, steps)
+    found = _check_netlist(design, target, outdir)
+    pnr = None
+    if target.has_pnr and place_and_route:
+        progress(f"[4/{steps}] place and route: {target.pnr} {' '.join(target.pnr_args)}, --freq {freq:g}"
+                 + (f", speed {speed}" if target.family == "ecp5" else ""))
+        times["place_and_route"], pnr = _place_and_route(target, outdir, freq, seed, speed, seeds, pnr_timeout,
+                                                         progress, steps)
+    progress(f"[{steps}/{steps}] report")
+    times["total"] = time.monotonic() - start
+    report = _report(design, target, outdir, about, lanes, speed, inv, res, hres, found, pnr, times)
+    write_report(outdir, report)
+    return report
 
+
+class _Inventory:
+    """What the inventory found: multipliers, memories, the design's ports, and from them
+    the multipliers built in logic and the memories put in SPRAM or forced into block RAM."""
+
+    def __init__(self, muls, mems, ports, soft, spram, block):
+        self.muls, self.mems, self.ports = muls, mems, ports
+        self.soft, self.spram, self.block = soft, spram, block
+
+    @classmethod
+    def read(cls, outdir: str, top: str, target, config: dict | None) -> "_Inventory":
+        muls, mems, ports = inventory.read_inventory(os.path.join(outdir, "inventory.json"), top)
+        soft = inventory.dsp_budget(muls, target.dsp_shape, target.dsp_min_y, target.capacity.get("dsp"))
+        spram = inventory.spram_memories(mems, config, bool(target.capacity.get("spram")))
+        block = inventory.forced_block_memories(mems, target.lutram or not target.capacity.get("bram"), spram)
+        return cls(muls, mems, ports, soft, spram, block)
+
+
+def _synthesis(design: Design, target, outdir: str, nfile: str, inv: _Inventory, progress, steps: int):
+    """Step 3: Yosys synthesis (in the I/O harness when the target is placed and routed),
+    again with fewer memories forced into block RAM if they overflowed it, and the fit
+    check; (seconds, design resources, harness resources or ``None``)."""
     files, top = [nfile], design.top
     if target.has_pnr:
         with open(os.path.join(outdir, "harness.v"), "w") as f:
-            f.write(harness.harness_verilog(design.top, ports))
+            f.write(harness.harness_verilog(design.top, inv.ports))
         files, top = [nfile, "harness.v"], harness.HARNESS_TOP
+    soft = inv.soft
     progress(f"[3/{steps}] synthesis: yosys {target.synth}" + (f" ({len(soft)} multipliers over the DSP budget "
                                                               f"built in logic)" if soft else ""))
+
     def synth(block_mems):
         script = yosys.synth_script(target, files, top, design.top, sorted(soft), "netlist.json", "stat.json",
-                                    spram, block_mems)
+                                    inv.spram, block_mems)
         seconds = _yosys("synth.ys", script, outdir, "synthesis")
         stat = yosys.read_stat(os.path.join(outdir, "stat.json"))
         return seconds, stat, yosys.count_resources(target, stat[design.top])
 
-    times["synthesis"], stat, res = synth(block)
+    block = inv.block
+    total, stat, res = synth(block)
     # Small memories forced into block RAM overflowed it: leave the least dense ones to
     # Yosys, then, if that is not enough, all of them.
     for fewer in (inventory.drop_for_block_ram(block, res["bram"] - target.capacity.get("bram", 0)), []):
@@ -166,14 +200,19 @@ def synthesize(design: Design, target_name: str, outdir: str, about: dict, lanes
                  f"into it, now {len(fewer)}")
         block = fewer
         seconds, stat, res = synth(block)
-        times["synthesis"] += seconds
+        total += seconds
     synth_log = os.path.join(outdir, "synth.log")
     check_fit(target, res, "the design", synth_log)
     hres = yosys.count_resources(target, stat.get(harness.HARNESS_TOP, {})) if target.has_pnr else None
     if hres:
         check_fit(target, {k: res[k] + hres[k] for k in RESOURCES}, "the design with its I/O harness (for place "
                   "and route only; the design alone fits)", synth_log)
+    return total, res, hres
 
+
+def _check_netlist(design: Design, target, outdir: str) -> tuple[dict, dict]:
+    """The memory mapping and DSP cells Yosys made; refuses a netlist with undefined DSP operands."""
+    synth_log = os.path.join(outdir, "synth.log")
     mapping = yosys.memory_mapping(synth_log, design.top)
     dsp_types = {c for c, cls in target.cells.items() if cls == "dsp"}
     dsp_src = yosys.dsp_cells_by_src(os.path.join(outdir, "netlist.json"), design.top, dsp_types)
@@ -182,48 +221,52 @@ def synthesize(design: Design, target_name: str, outdir: str, about: dict, lanes
         raise MemornnError(f"yosys left {len(undefined)} DSP operand(s) undefined, so the netlist would compute "
                            f"wrong results: {', '.join(undefined[:4])}{' ...' if len(undefined) > 4 else ''} "
                            f"(see {synth_log})")
+    return mapping, dsp_src
 
-    pnr = None
-    if target.has_pnr and place_and_route:
-        progress(f"[4/{steps}] place and route: {target.pnr} {' '.join(target.pnr_args)}, --freq {freq:g}"
-                 + (f", speed {speed}" if target.family == "ecp5" else ""))
-        times["place_and_route"], timed_out = 0.0, []
-        for attempt in range(seeds):
-            args = nextpnr.pnr_args(target, "netlist.json", "pnr_report.json", "nextpnr.log", freq, seed + attempt,
-                                    speed if target.family == "ecp5" else None)
-            try:
-                rc, seconds = run_tool(target.pnr, args, os.path.join(outdir, "nextpnr.console.log"), outdir,
-                                       timeout=pnr_timeout)
-            except ToolTimeout:
-                timed_out.append(seed + attempt)
-                times["place_and_route"] += pnr_timeout
-                if attempt + 1 < seeds:
-                    progress(f"[4/{steps}] place and route: seed {seed + attempt} did not finish in "
-                             f"{pnr_timeout:g} s, trying seed {seed + attempt + 1}")
-                continue
-            times["place_and_route"] += seconds
-            break
-        else:
-            raise MemornnError(f"{target.pnr} did not finish routing within {pnr_timeout:g} s with seed(s) "
-                               f"{', '.join(map(str, timed_out))}: the device is probably too full to route "
-                               f"(try more --seeds or a larger device)")
-        seed += len(timed_out)
-        pnr_log = os.path.join(outdir, "nextpnr.log")
-        if rc != 0:
-            over = pnr_overflow(pnr_log)
-            if over:
-                parts = ", ".join(f"{used} {bel} (has {avail})" for bel, used, avail in over)
-                raise MemornnError(f"the design with its I/O harness does not fit {target.name} ({target.device}) "
-                                   f"after packing: needs {parts}; see {pnr_log}")
-            raise MemornnError(f"{target.pnr} failed on {target.device}: {last_error(pnr_log)} (log: {pnr_log})")
-        pnr = nextpnr.read_report(os.path.join(outdir, "pnr_report.json"))
-        pnr["seed"] = seed
-        pnr["seeds_timed_out"] = timed_out
-        pnr["meets_constraint"] = pnr["fmax_mhz"] is not None and pnr["fmax_mhz"] >= freq
-        pnr["constraint_mhz"] = freq
 
-    progress(f"[{steps}/{steps}] report")
-    times["total"] = time.monotonic() - start
+def _place_and_route(target, outdir: str, freq: float, seed: int, speed: int, seeds: int,
+                     pnr_timeout: float | None, progress, steps: int) -> tuple[float, dict]:
+    """Step 4: nextpnr with seeds from ``seed`` on until one routes in time; (seconds, its report)."""
+    total, timed_out = 0.0, []
+    for attempt in range(seeds):
+        args = nextpnr.pnr_args(target, "netlist.json", "pnr_report.json", "nextpnr.log", freq, seed + attempt,
+                                speed if target.family == "ecp5" else None)
+        try:
+            rc, seconds = run_tool(target.pnr, args, os.path.join(outdir, "nextpnr.console.log"), outdir,
+                                   timeout=pnr_timeout)
+        except ToolTimeout:
+            timed_out.append(seed + attempt)
+            total += pnr_timeout
+            if attempt + 1 < seeds:
+                progress(f"[4/{steps}] place and route: seed {seed + attempt} did not finish in "
+                         f"{pnr_timeout:g} s, trying seed {seed + attempt + 1}")
+            continue
+        total += seconds
+        break
+    else:
+        raise MemornnError(f"{target.pnr} did not finish routing within {pnr_timeout:g} s with seed(s) "
+                           f"{', '.join(map(str, timed_out))}: the device is probably too full to route "
+                           f"(try more --seeds or a larger device)")
+    pnr_log = os.path.join(outdir, "nextpnr.log")
+    if rc != 0:
+        over = pnr_overflow(pnr_log)
+        if over:
+            parts = ", ".join(f"{used} {bel} (has {avail})" for bel, used, avail in over)
+            raise MemornnError(f"the design with its I/O harness does not fit {target.name} ({target.device}) "
+                               f"after packing: needs {parts}; see {pnr_log}")
+        raise MemornnError(f"{target.pnr} failed on {target.device}: {last_error(pnr_log)} (log: {pnr_log})")
+    pnr = nextpnr.read_report(os.path.join(outdir, "pnr_report.json"))
+    pnr["seed"] = seed + len(timed_out)
+    pnr["seeds_timed_out"] = timed_out
+    pnr["meets_constraint"] = pnr["fmax_mhz"] is not None and pnr["fmax_mhz"] >= freq
+    pnr["constraint_mhz"] = freq
+    return total, pnr
+
+
+def _report(design: Design, target, outdir: str, about: dict, lanes: int, speed: int, inv: _Inventory,
+            res: dict, hres: dict | None, found: tuple[dict, dict], pnr: dict | None, times: dict) -> dict:
+    """The report of one run, as written to ``report.json``."""
+    mapping, dsp_src = found
     notes = []
     if pnr and pnr["critical_path"] and pnr["critical_path"]["through_harness"]:
         notes.append("the critical path goes through the I/O harness: the Fmax is the harness's, not the design's")
@@ -234,27 +277,26 @@ def synthesize(design: Design, target_name: str, outdir: str, about: dict, lanes
     logs = {"inventory": "inventory.log", "synthesis": "synth.log"}
     if pnr:
         logs.update({"place_and_route": "nextpnr.log", "pnr_report": "pnr_report.json"})
-    report = {
+    return {
         "schema": REPORT_SCHEMA, "version": REPORT_VERSION,
         "target": {"name": target.name, "family": target.family, "device": target.device,
                    "speed": speed if target.family == "ecp5" else None,
                    "synth_command": target.synth, "pnr": target.pnr, "luts_label": target.lut_label},
-        "design": {"top": design.top, "source": design.source, "verilog": vfile, "netlist": nfile,
+        "design": {"top": design.top, "source": design.source, "verilog": os.path.relpath(design.verilog, outdir),
+                   "netlist": os.path.relpath(design.netlist, outdir),
                    "model": about.get("model"),
                    "config": about.get("config")},
         "fits": True,
         "resources": {k: res[k] for k in RESOURCES},
         "available": dict(target.capacity),
         "utilization_percent": utilization(target, res),
-        "harness": {"resources": {k: hres[k] for k in RESOURCES}, "serialized_bits": harness.harness_bits(ports),
+        "harness": {"resources": {k: hres[k] for k in RESOURCES}, "serialized_bits": harness.harness_bits(inv.ports),
                     "pins": len(harness.PINS)} if hres else None,
         "pnr": pnr,
-        "dsp_inference": inference.dsp_report(target, muls, dsp_src, soft, lanes),
-        "memory_inference": inference.memory_report(target, mems, mapping),
+        "dsp_inference": inference.dsp_report(target, inv.muls, dsp_src, inv.soft, lanes),
+        "memory_inference": inference.memory_report(target, inv.mems, mapping),
         "notes": notes,
         "tools": tools,
         "run_time_s": {k: round(v, 2) for k, v in times.items()},
         "logs": logs,
     }
-    write_report(outdir, report)
-    return report

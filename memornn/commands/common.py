@@ -136,3 +136,42 @@ def heartbeat(what: str, every: float = 15.0, stream=None):
     finally:
         done.set()
         thread.join()
+
+
+# The arguments several commands take, each defined once (name, metavar, default help).
+
+#: ``--model`` of the commands that take a quantized model.
+QMODEL_HELP = "quantized model (from memornn quantize)"
+#: ``--inputs`` of the commands that run the golden model on float inputs.
+INPUTS_HELP = "float inputs: .npy of shape (T, X) or (N, T, X), or .npz with x and optional lengths"
+#: ``--config`` of the commands that build or estimate the hardware.
+CONFIG_HELP = "hardware configuration (defaults for every missing key)"
+
+
+def add_model_argument(p: argparse.ArgumentParser, help: str = QMODEL_HELP, metavar: str = "Q.npz",
+                       default: str | None = None) -> None:
+    """``--model``: required unless it has a ``default``."""
+    p.add_argument("--model", required=default is None, default=default, metavar=metavar, help=help)
+
+
+def add_inputs_argument(p: argparse.ArgumentParser, help: str = INPUTS_HELP, metavar: str = "X") -> None:
+    """``--inputs``, required."""
+    p.add_argument("--inputs", required=True, metavar=metavar, help=help)
+
+
+def add_config_argument(p: argparse.ArgumentParser, help: str = CONFIG_HELP) -> None:
+    """``--config``, the hardware configuration file (optional)."""
+    p.add_argument("--config", metavar="hw.toml", help=help)
+
+
+def add_target_argument(p: argparse.ArgumentParser, help: str, metavar: str = "T",
+                        default: str | None = None) -> None:
+    """``--target``, the FPGA target: required unless it has a ``default``."""
+    p.add_argument("--target", required=default is None, default=default, metavar=metavar, help=help)
+
+
+def add_output_argument(p: argparse.ArgumentParser, metavar: str = "DIR", help: str = "output directory",
+                        type=None, default: str | None = None) -> None:
+    """``-o``/``--output``: required unless it has a ``default``; ``type`` checks it."""
+    p.add_argument("-o", "--output", required=default is None, default=default, type=type, metavar=metavar,
+                   help=help)

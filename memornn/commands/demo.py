@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..demo import DEFAULT_DATA, DEFAULT_MODEL, DEFAULT_THRESHOLD, DemoOptions, run_demo
-from .common import positive_int, threshold_value
+from .common import add_model_argument, add_output_argument, add_target_argument, positive_int, threshold_value
 
 
 def register(sub) -> None:
@@ -12,19 +12,19 @@ def register(sub) -> None:
                                    "split, generate the Verilog, simulate test sequences in Verilator checked bit "
                                    "for bit against the golden model, synthesize and place-and-route, and print a "
                                    "summary (accuracy, reuse, cycles, speed-up, resources, Fmax).")
-    p.add_argument("--model", default=DEFAULT_MODEL, metavar="M.npz",
-                   help="float model with a classifier head (default: models/jv_lstm64.npz)")
+    add_model_argument(p, "float model with a classifier head (default: models/jv_lstm64.npz)", "M.npz",
+                       default=DEFAULT_MODEL)
     p.add_argument("--data", default=DEFAULT_DATA, metavar="D.npz",
                    help="exported data set (memornn.evaluation.export; default: models/jv_data.npz)")
     p.add_argument("--threshold", type=threshold_value, default=DEFAULT_THRESHOLD, metavar="T",
                    help=f"reuse threshold (default {DEFAULT_THRESHOLD})")
-    p.add_argument("--target", default="ecp5-85k", metavar="T", help="FPGA target (default ecp5-85k)")
+    add_target_argument(p, "FPGA target (default ecp5-85k)", default="ecp5-85k")
     p.add_argument("--simulator", default="verilator", choices=("verilator", "icarus", "amaranth"),
                    help="RTL simulator (default verilator)")
     p.add_argument("--sequences", type=positive_int, default=8, metavar="N",
                    help="test sequences to simulate in RTL (default 8)")
     p.add_argument("--no-synth", action="store_true", help="skip synthesis and place-and-route")
-    p.add_argument("-o", "--output", default="build/demo", metavar="DIR", help="output folder (default build/demo)")
+    add_output_argument(p, help="output folder (default build/demo)", default="build/demo")
     p.set_defaults(run=run)
 
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..golden.errors import MemornnError
 from ..golden.fileio import check_output_folder
-from .common import positive_int
+from .common import add_inputs_argument, add_model_argument, add_output_argument, add_target_argument, positive_int
 
 
 def register(sub) -> None:
@@ -22,12 +22,11 @@ def register(sub) -> None:
                                    "tasks on a Dask cluster (a local one by default). Finished tasks are cached "
                                    "in DIR/cache by a content hash, so a sweep resumes and extends. Writes "
                                    "DIR/results.csv, DIR/results.json and Pareto plots.")
-    p.add_argument("--model", required=True, metavar="Q.npz", help="quantized model (from memornn quantize)")
-    p.add_argument("--inputs", required=True, metavar="X",
-                   help="float inputs (.npy or .npz with x, optional lengths and labels y for the accuracy)")
+    add_model_argument(p)
+    add_inputs_argument(p, "float inputs (.npy or .npz with x, optional lengths and labels y for the accuracy)")
     p.add_argument("--sweep", action="append", metavar="KEY=V1,V2",
                    help=f"a configuration axis, repeatable; keys: {', '.join(SWEEP_KEYS)}")
-    p.add_argument("--target", required=True, metavar="T1,T2", help="FPGA targets (as memornn synth --target)")
+    add_target_argument(p, "FPGA targets (as memornn synth --target)", "T1,T2")
     p.add_argument("--predictor", default="none,bnn", metavar="P1,P2",
                    help=f"predictors, of {', '.join(DSE_PREDICTORS)} (default none,bnn)")
     p.add_argument("--threshold", default="0.2", metavar="SPEC",
@@ -40,7 +39,7 @@ def register(sub) -> None:
     p.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1, metavar="N",
                    help="processes of the local cluster (default: the machine's cores)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
+    add_output_argument(p)
     p.set_defaults(run=run)
 
 

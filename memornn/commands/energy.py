@@ -7,7 +7,7 @@ import json
 from ..golden.inputs import load_inputs
 from ..golden.intmodel import golden_run
 from ..golden.qmodel import load_qmodel
-from .common import load_hw_config
+from .common import add_config_argument, add_inputs_argument, add_model_argument, load_hw_config
 from .policyargs import add_policy_options, policy_options
 
 
@@ -19,11 +19,10 @@ def register(sub) -> None:
                                    "charge each with a per-operation energy table (default: 45 nm, Horowitz, "
                                    "ISSCC 2014). Prints the breakdown per inference and the saving net of "
                                    "the predictor's own cost.")
-    p.add_argument("--model", required=True, metavar="Q.npz", help="quantized model (from memornn quantize)")
-    p.add_argument("--inputs", required=True, metavar="X",
-                   help="float inputs: .npy of shape (T, X) or (N, T, X), or .npz with x and optional lengths")
+    add_model_argument(p)
+    add_inputs_argument(p)
     add_policy_options(p)
-    p.add_argument("--config", metavar="hw.toml", help="hardware configuration (memory sizes; defaults otherwise)")
+    add_config_argument(p, "hardware configuration (memory sizes; defaults otherwise)")
     p.add_argument("--table", metavar="FILE.toml", help="per-operation energy table (default: 45 nm, Horowitz)")
     p.add_argument("--weights-in-dram", action="store_true",
                    help="charge weight reads at the table's DRAM figure (weights streamed from off chip)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from ..golden.qmodel import load_qmodel
-from .common import load_hw_config
+from .common import add_config_argument, add_model_argument, add_target_argument, load_hw_config
 
 
 def register(sub) -> None:
@@ -14,9 +14,9 @@ def register(sub) -> None:
                                    "for a target from the model's shape and the configuration, with the model "
                                    "fitted to this project's synthesis runs (benchmarks/estimator.py states its "
                                    "error on held-out points). memornn synth gives the real figures.")
-    p.add_argument("--model", required=True, metavar="Q.npz", help="quantized model (from memornn quantize)")
-    p.add_argument("--config", metavar="hw.toml", help="hardware configuration (defaults for every missing key)")
-    p.add_argument("--target", required=True, metavar="T", help="FPGA target (as memornn synth --target)")
+    add_model_argument(p)
+    add_config_argument(p)
+    add_target_argument(p, "FPGA target (as memornn synth --target)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=run)
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from ..golden.fileio import staged_folder
 from ..golden.qmodel import load_qmodel
-from .common import check_outputs, heartbeat, load_hw_config
+from .common import (add_config_argument, add_model_argument, add_output_argument, check_outputs, heartbeat,
+                     load_hw_config)
 
 
 def register(sub) -> None:
@@ -14,10 +15,10 @@ def register(sub) -> None:
                                    "\"loaded\"), DIR/manifest.json (parameters, ports, register map, memories, "
                                    "cycle model) and DIR/load_writes.json (the AXI4-Lite writes that load the "
                                    "model at run time).")
-    p.add_argument("--model", required=True, metavar="Q.npz", help="quantized model (from memornn quantize)")
-    p.add_argument("--config", metavar="hw.toml", help="hardware configuration (defaults for every missing key)")
+    add_model_argument(p)
+    add_config_argument(p)
     p.add_argument("--trace", action="store_true", help="include the reuse-trace stream (overrides the config)")
-    p.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
+    add_output_argument(p)
     p.set_defaults(run=run)
 
 

@@ -6,7 +6,8 @@ from ..golden.inputs import load_inputs
 from ..golden.intmodel import golden_run
 from ..golden.npzfile import save_npz
 from ..golden.qmodel import load_qmodel
-from .common import check_outputs, output_path, workers_count
+from .common import (add_inputs_argument, add_model_argument, add_output_argument, check_outputs, output_path,
+                     workers_count)
 from .policyargs import add_policy_options, policy_options
 
 
@@ -14,13 +15,12 @@ def register(sub) -> None:
     p = sub.add_parser("golden", help="run the bit-exact golden model",
                        description="Run the integer golden model (the specification) with a skip policy and write "
                                    "the output key table (h, h_int, reused_l*, columns_l*, counters) to an .npz.")
-    p.add_argument("--model", required=True, metavar="Q.npz", help="quantized model (from memornn quantize)")
-    p.add_argument("--inputs", required=True, metavar="X",
-                   help="float inputs: .npy of shape (T, X) or (N, T, X), or .npz with x and optional lengths")
+    add_model_argument(p)
+    add_inputs_argument(p)
     add_policy_options(p)
     p.add_argument("--workers", type=workers_count, default=1, metavar="N",
                    help="processes sharing the sequences (1 to 64, default 1; the results do not depend on it)")
-    p.add_argument("-o", "--output", required=True, type=output_path, metavar="OUT.npz", help="result file")
+    add_output_argument(p, "OUT.npz", "result file", type=output_path)
     p.set_defaults(run=run)
 
 

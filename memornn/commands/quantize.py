@@ -11,7 +11,7 @@ from ..golden.inputs import load_inputs
 from ..golden.fileio import write_text
 from ..golden.quantize import METHODS, quantize_model
 from ..golden.quantreport import calibration_report, summary_lines
-from .common import check_outputs, output_path
+from .common import add_model_argument, add_output_argument, check_outputs, output_path
 
 
 def report_path(path: str) -> str:
@@ -27,8 +27,7 @@ def register(sub) -> None:
                                    "TorchScript archive with the torch extra; .onnx with the onnx extra) to the "
                                    "integer-only Q.npz the golden model and generator take, and report how close "
                                    "it stays to float on the calibration set.")
-    p.add_argument("--model", required=True, metavar="M",
-                   help="float model: .npz, .pt/.pth (torch extra) or .onnx (onnx extra)")
+    add_model_argument(p, "float model: .npz, .pt/.pth (torch extra) or .onnx (onnx extra)", "M")
     p.add_argument("--module", metavar="NAME",
                    help="the recurrent submodule to take from a TorchScript archive or a nested state dict "
                         "(for example rnn); needed when there are several")
@@ -43,7 +42,7 @@ def register(sub) -> None:
     p.add_argument("--report", type=report_path, metavar="R.json",
                    help="write the calibration report (per layer direction: dead and constant features, SQNR "
                         "per gate and of h, worst rows; output difference) as JSON")
-    p.add_argument("-o", "--output", required=True, type=output_path, metavar="Q.npz", help="quantized model")
+    add_output_argument(p, "Q.npz", "quantized model", type=output_path)
     p.set_defaults(run=run)
 
 

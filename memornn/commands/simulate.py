@@ -11,7 +11,8 @@ from ..golden.inputs import load_inputs
 from ..golden.intmodel import golden_run
 from ..golden.npzfile import save_npz
 from ..golden.qmodel import load_qmodel
-from .common import check_outputs, load_hw_config, output_path
+from .common import (add_config_argument, add_inputs_argument, add_model_argument, add_output_argument, check_outputs,
+                     load_hw_config, output_path)
 from .policyargs import add_policy_options, policy_options
 
 SIMULATORS = ("verilator", "verilator-cocotb", "icarus", "amaranth")
@@ -26,13 +27,13 @@ def register(sub) -> None:
                        description="Run the accelerator's RTL on the inputs, write the golden key table read from "
                                    "the hardware (outputs, reuse trace, counters) plus cycles, and exit non-zero "
                                    "at the first difference from the golden model.")
-    p.add_argument("--model", required=True, metavar="Q.npz", help="quantized model")
-    p.add_argument("--inputs", required=True, metavar="X", help="float inputs (.npy or .npz, as memornn golden)")
+    add_model_argument(p, "quantized model")
+    add_inputs_argument(p, "float inputs (.npy or .npz, as memornn golden)")
     p.add_argument("--simulator", default="verilator", choices=SIMULATORS,
                    help="verilator (default): compiled C++ harness, fastest, no waves; verilator-cocotb, icarus: "
                         "cocotb testbench (waves); amaranth: amaranth.sim (VCD waves)")
     add_policy_options(p)
-    p.add_argument("--config", metavar="hw.toml", help="hardware configuration")
+    add_config_argument(p, "hardware configuration")
     p.add_argument("--waves", metavar="FILE", help="write a waveform (VCD; FST with verilator-cocotb; not with "
                                                    "the compiled verilator)")
     p.add_argument("--netlist", choices=NETLIST_TARGETS, metavar="TARGET",
@@ -41,7 +42,7 @@ def register(sub) -> None:
     p.add_argument("--netlist-dir", metavar="DIR",
                    help="where --netlist writes the synthesis outputs and gate.v (default: OUT without .npz, "
                         "plus -netlist)")
-    p.add_argument("-o", "--output", required=True, type=output_path, metavar="OUT.npz", help="result file")
+    add_output_argument(p, "OUT.npz", "result file", type=output_path)
     p.set_defaults(run=run)
 
 

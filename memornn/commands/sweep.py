@@ -6,7 +6,7 @@ import os
 
 from ..golden.fileio import staged_folder
 from ..golden.floatmodel import load_float_model
-from .common import check_outputs, non_negative_int
+from .common import add_model_argument, add_output_argument, check_outputs, non_negative_int
 
 
 def register(sub) -> None:
@@ -17,7 +17,7 @@ def register(sub) -> None:
                                    "reuse per layer and gate and the MACs avoided; the best threshold is chosen "
                                    "on the validation split (memornn tune's rule), never on test. Writes DIR/sweep.json, "
                                    "DIR/sweep.csv and DIR/sweep.png. Needs the data extra.")
-    p.add_argument("--model", required=True, metavar="M.npz", help="float model with head_weight/head_bias")
+    add_model_argument(p, "float model with head_weight/head_bias", "M.npz")
     p.add_argument("--dataset", required=True, metavar="NAME", help="japanesevowels, digits or seqdigits")
     p.add_argument("--thresholds", default="0:0.6:0.05", metavar="RANGE",
                    help="comma-separated items, each start:stop:step (stop included) or a number; "
@@ -31,7 +31,7 @@ def register(sub) -> None:
     p.add_argument("--limit", type=non_negative_int, default=None, metavar="N",
                    help="evaluate only the first N test and validation sequences (quick looks)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
-    p.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
+    add_output_argument(p)
     p.set_defaults(run=run)
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 
 from ..golden.qmodel import load_qmodel
-from .common import check_outputs, load_hw_config, positive_float, positive_int
+from .common import (add_config_argument, add_model_argument, add_output_argument, add_target_argument, check_outputs,
+                     load_hw_config, positive_float, positive_int)
 
 
 def _targets() -> tuple[str, ...]:
@@ -20,10 +21,9 @@ def register(sub) -> None:
                                    "and route it with nextpnr in an I/O-serializing harness; write DIR/report.json "
                                    "and DIR/report.md (resources, utilization, Fmax, critical path, DSP and block "
                                    "RAM inference) beside the Verilog and the tool logs.")
-    p.add_argument("--model", required=True, metavar="Q.npz", help="quantized model (from memornn quantize)")
-    p.add_argument("--config", metavar="hw.toml", help="hardware configuration (defaults for every missing key)")
-    p.add_argument("--target", required=True, metavar="T",
-                   help=f"one of {', '.join(_targets())} (xilinx and generic: resources only)")
+    add_model_argument(p)
+    add_config_argument(p)
+    add_target_argument(p, f"one of {', '.join(_targets())} (xilinx and generic: resources only)")
     p.add_argument("--freq", type=positive_float, metavar="MHz", help="clock constraint for nextpnr (default per target)")
     p.add_argument("--speed", type=int, default=8, metavar="G", help="ECP5 speed grade 6, 7 or 8 (default 8)")
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
@@ -31,7 +31,7 @@ def register(sub) -> None:
                    help="seeds to try, from --seed on, while place and route runs past --pnr-timeout (default 1)")
     p.add_argument("--pnr-timeout", type=positive_float, metavar="S",
                    help="seconds one place-and-route attempt may take (default: no limit)")
-    p.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
+    add_output_argument(p)
     p.set_defaults(run=run)
 
 

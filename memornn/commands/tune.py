@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from ..golden.errors import MemornnError
+from .common import add_inputs_argument, add_model_argument, add_output_argument
 
 LOSS_CHOICES = ("auto", "accuracy", "agreement", "output")
 
@@ -18,9 +19,9 @@ def register(sub) -> None:
                                    "(points against the integer model without skipping). Writes a settings file "
                                    "that golden and simulate take with --settings, and reports the held-out "
                                    "result on --test, which the choice never reads.")
-    p.add_argument("--model", required=True, metavar="Q.npz", help="quantized model (from memornn quantize)")
-    p.add_argument("--inputs", required=True, metavar="VAL.npz",
-                   help="validation inputs: .npz with x, optional lengths and labels y (or .npy, unlabelled)")
+    add_model_argument(p)
+    add_inputs_argument(p, "validation inputs: .npz with x, optional lengths and labels y (or .npy, unlabelled)",
+                        "VAL.npz")
     p.add_argument("--predictor", required=True, metavar="P", help="skip policy to tune")
     p.add_argument("--max-loss", required=True, metavar="L",
                    help="largest loss in points: accuracy points with labels, else %% of decisions changed "
@@ -31,7 +32,7 @@ def register(sub) -> None:
     p.add_argument("--loss", default="auto", choices=LOSS_CHOICES,
                    help="auto: accuracy with labels and a head, agreement with a head, else output")
     p.add_argument("--test", metavar="TEST.npz", help="held-out data to report the chosen setting on")
-    p.add_argument("-o", "--output", required=True, metavar="settings.toml", help="settings file to write")
+    add_output_argument(p, "settings.toml", "settings file to write")
     p.set_defaults(run=run)
 
 

@@ -17,6 +17,7 @@ where the throttling is in the HDL and Python only wakes up once per beat.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -305,6 +306,23 @@ async def _start(bench: Bench) -> None:
 
 # ---------------------------------------------------------------------- tests
 
+def job_test(scenario):
+    """A cocotb test running ``await scenario(bench)`` on the job after the reset and the
+    identity check, under the job's cycle budget (:meth:`Bench.execute`)."""
+
+    @functools.wraps(scenario)
+    async def test(dut):
+        bench = _bench(dut)
+
+        async def body():
+            await _start(bench)
+            await scenario(bench)
+
+        await bench.execute(body)
+
+    return cocotb.test()(test)
+
+
 async def _run_all(bench) -> None:
     """Every run of the job in order, then check the DUT sends nothing more."""
     for i, run in enumerate(bench.job.runs):
@@ -312,146 +330,104 @@ async def _run_all(bench) -> None:
     await bench.nothing_more()
 
 
-@cocotb.test()
-async def run_job(dut):
+@job_test
+async def run_job(bench):
     """Every run of the job in order, checked by the scoreboard."""
-    bench = _bench(dut)
-
-    async def body():
-        await _start(bench)
-        await _run_all(bench)
-
-    await bench.execute(body)
+    await _run_all(bench)
 
 
-@cocotb.test()
-async def threshold_change(dut):
+@job_test
+async def threshold_change(bench):
     """Runs that differ only in THETA, rewritten between sequences of one loaded model."""
-    bench = _bench(dut)
-
-    async def body():
-        await _start(bench)
-        thetas = [tuple(run.thetas) for run in bench.job.runs]
-        if len(set(thetas)) < 2 or any(run.load for run in bench.job.runs[1:]):
-            raise TestbenchError("threshold_change needs runs with different thresholds and one load")
-        await _run_all(bench)
-
-    await bench.execute(body)
+    thetas = [tuple(run.thetas) for run in bench.job.runs]
+    if len(set(thetas)) < 2 or any(run.load for run in bench.job.runs[1:]):
+        raise TestbenchError("threshold_change needs runs with different thresholds and one load")
+    await _run_all(bench)
 
 
-@cocotb.test()
-async def predictor_toggle(dut):
+@job_test
+async def predictor_toggle(bench):
     """CTRL.PREDICTOR switched off and on between sequences."""
-    bench = _bench(dut)
-
-    async def body():
-        await _start(bench)
-        if len({run.predictor for run in bench.job.runs}) < 2:
-            raise TestbenchError("predictor_toggle needs runs with and without the predictor")
-        await _run_all(bench)
-
-    await bench.execute(body)
+    if len({run.predictor for run in bench.job.runs}) < 2:
+        raise TestbenchError("predictor_toggle needs runs with and without the predictor")
+    await _run_all(bench)
 
 
-@cocotb.test()
-async def back_to_back(dut):
+@job_test
+async def back_to_back(bench):
     """Sequences offered with no idle cycle between them (no input gaps)."""
-    bench = _bench(dut)
-
-    async def body():
-        await _start(bench)
-        bench.throttle(inputs=False)
-        for i, run in enumerate(bench.job.runs):
-            if not run.back_to_back:
-                raise TestbenchError("back_to_back needs back-to-back runs")
-            await bench.run(i, run)
-        await bench.nothing_more()
-
-    await bench.execute(body)
+    bench.throttle(inputs=False)
+    for i, run in enumerate(bench.job.runs):
+        if not run.back_to_back:
+            raise TestbenchError("back_to_back needs back-to-back runs")
+        await bench.run(i, run)
+    await bench.nothing_more()
 
 
-@cocotb.test()
-async def weight_reload(dut):
+@job_test
+async def weight_reload(bench):
     """A second model loaded at run time over the first, then its sequences."""
-    bench = _bench(dut)
-
-    async def body():
-        await _start(bench)
-        if sum(1 for run in bench.job.runs if run.load) < 2:
-            raise TestbenchError("weight_reload needs two runs that load")
-        await _run_all(bench)
-
-    await bench.execute(body)
+    if sum(1 for run in bench.job.runs if run.load) < 2:
+        raise TestbenchError("weight_reload needs two runs that load")
+    await _run_all(bench)
 
 
-@cocotb.test()
-async def output_stall(dut):
+@job_test
+async def output_stall(bench):
     """m_axis held off for thousands of cycles while sequences wait: nothing lost or doubled."""
-    bench = _bench(dut)
     stall = bench.job.scenario["stall_cycles"]
-
-    async def body():
-        await _start(bench)
-        run = bench.job.runs[0]
-        await bench.configure(run)
-        bench.sink.clear_pause_generator()
-        bench.sink.pause = True
-        for seq in run.sequences:
-            await bench.source.send(bench.frame(seq.beats))
-        bench.waiting_for = "the first output beat (held)"
-        await RisingEdge(dut.m_axis_tvalid)
-        await ClockCycles(dut.clk, stall)
-        if not bench.sink.empty() or bench.sink.active:
-            raise TestbenchError("output beats taken while m_axis_tready was held low")
-        if not dut.m_axis_tvalid.value:
-            raise TestbenchError("m_axis_tvalid dropped while the output was stalled")
-        bench.notes["stalled_cycles"] = stall
-        bench.throttle(inputs=False)
-        received: list[Received] = []
-        bench.observed.append(received)
-        for i in range(len(run.sequences)):
-            bench.waiting_for = f"sequence {i} after the stall"
-            received.append(await bench.receive())
-            bench.check(0, i, run, received[-1])
-        await bench.nothing_more()
-
-    await bench.execute(body)
+    run = bench.job.runs[0]
+    await bench.configure(run)
+    bench.sink.clear_pause_generator()
+    bench.sink.pause = True
+    for seq in run.sequences:
+        await bench.source.send(bench.frame(seq.beats))
+    bench.waiting_for = "the first output beat (held)"
+    await RisingEdge(bench.dut.m_axis_tvalid)
+    await ClockCycles(bench.dut.clk, stall)
+    if not bench.sink.empty() or bench.sink.active:
+        raise TestbenchError("output beats taken while m_axis_tready was held low")
+    if not bench.dut.m_axis_tvalid.value:
+        raise TestbenchError("m_axis_tvalid dropped while the output was stalled")
+    bench.notes["stalled_cycles"] = stall
+    bench.throttle(inputs=False)
+    received: list[Received] = []
+    bench.observed.append(received)
+    for i in range(len(run.sequences)):
+        bench.waiting_for = f"sequence {i} after the stall"
+        received.append(await bench.receive())
+        bench.check(0, i, run, received[-1])
+    await bench.nothing_more()
 
 
-@cocotb.test()
-async def max_seq_len(dut):
+@job_test
+async def max_seq_len(bench):
     """A sequence one step too long is dropped with ERR_TOO_LONG; one of max_seq_len steps runs."""
-    bench = _bench(dut)
-
-    async def body():
-        await _start(bench)
-        run = bench.job.runs[0]
-        await bench.configure(run)
-        too_long = bench.job.scenario["too_long"]
-        await bench.source.send(bench.frame(too_long))
-        bench.waiting_for = "the too-long sequence to be taken"
-        await bench.source.wait()
-        for _ in range(200):
-            if await bench.read(T.STATUS) & T.STATUS_ERR_TOO_LONG:
-                break
-        else:
-            raise TestbenchError("STATUS.ERR_TOO_LONG not set by a sequence longer than MAX_SEQ_LEN")
-        await ClockCycles(dut.clk, 100)
-        if not bench.sink.empty() or bench.sink.active or not bench.trace.empty() or bench.trace.active:
-            raise TestbenchError("a dropped sequence produced output")
-        if await bench.read(T.SEQ_DONE) != 0:
-            raise TestbenchError("a dropped sequence counted in SEQ_DONE")
-        await bench.write(T.STATUS, T.STATUS_ERR_TOO_LONG)
-        if await bench.read(T.STATUS) != 0:
-            raise TestbenchError("STATUS.ERR_TOO_LONG did not clear on a write of 1")
-        received: list[Received] = []
-        bench.observed.append(received)
-        for i in range(len(run.sequences)):
-            received.append(await bench.one_sequence(0, i, run))
-            bench.check(0, i, run, received[-1])
-        await bench.nothing_more()
-
-    await bench.execute(body)
+    run = bench.job.runs[0]
+    await bench.configure(run)
+    too_long = bench.job.scenario["too_long"]
+    await bench.source.send(bench.frame(too_long))
+    bench.waiting_for = "the too-long sequence to be taken"
+    await bench.source.wait()
+    for _ in range(200):
+        if await bench.read(T.STATUS) & T.STATUS_ERR_TOO_LONG:
+            break
+    else:
+        raise TestbenchError("STATUS.ERR_TOO_LONG not set by a sequence longer than MAX_SEQ_LEN")
+    await ClockCycles(bench.dut.clk, 100)
+    if not bench.sink.empty() or bench.sink.active or not bench.trace.empty() or bench.trace.active:
+        raise TestbenchError("a dropped sequence produced output")
+    if await bench.read(T.SEQ_DONE) != 0:
+        raise TestbenchError("a dropped sequence counted in SEQ_DONE")
+    await bench.write(T.STATUS, T.STATUS_ERR_TOO_LONG)
+    if await bench.read(T.STATUS) != 0:
+        raise TestbenchError("STATUS.ERR_TOO_LONG did not clear on a write of 1")
+    received: list[Received] = []
+    bench.observed.append(received)
+    for i in range(len(run.sequences)):
+        received.append(await bench.one_sequence(0, i, run))
+        bench.check(0, i, run, received[-1])
+    await bench.nothing_more()
 
 
 @cocotb.test()
