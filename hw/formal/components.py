@@ -83,7 +83,16 @@ def _frame_open(m: Module, obs, start, done, name: str) -> Signal:
     return open_
 
 
-class OutputStreamerHarness(_Harness):
+class _ComponentHarness(_Harness):
+    """A component of one layout; ``invariants=False`` leaves out the induction's invariants."""
+
+    def __init__(self, layout, mutation: str | None = None, invariants: bool = True):
+        super().__init__(mutation)
+        self.layout = layout
+        self.invariants = invariants
+
+
+class OutputStreamerHarness(_ComponentHarness):
     """:class:`~memornn.hw.output_streamer.OutputStreamer`, the ``o_h`` AXI4-Stream master.
 
     Environment (what the core guarantees, checked at the top by BMC): ``start`` only
@@ -101,11 +110,6 @@ class OutputStreamerHarness(_Harness):
         "valid_drops": "TVALID falls while TREADY is low (a free input chooses when)",
         "beat_skipped": "the streamer sees TREADY in a cycle the sink did not take the beat (a beat lost)",
     }
-
-    def __init__(self, layout, mutation: str | None = None, invariants: bool = True):
-        super().__init__(mutation)
-        self.layout = layout
-        self.invariants = invariants
 
     def elaborate(self, platform):
         from ..output_streamer import OutputStreamer
@@ -168,7 +172,7 @@ class OutputStreamerHarness(_Harness):
         return m
 
 
-class SequencerInputHarness(_Harness):
+class SequencerInputHarness(_ComponentHarness):
     """The sequencer's input FSM: the ``i_x`` AXI4-Stream slave loses no beat.
 
     Environment: an AXI4-Stream master (valid held with its payload until ready, quiet in
@@ -185,11 +189,6 @@ class SequencerInputHarness(_Harness):
     """
 
     MUTATIONS = {"beat_lost": "a beat is acknowledged without reaching the sequencer (a free input chooses which)"}
-
-    def __init__(self, layout, mutation: str | None = None, invariants: bool = True):
-        super().__init__(mutation)
-        self.layout = layout
-        self.invariants = invariants
 
     def elaborate(self, platform):
         from ..sequencer import Sequencer
