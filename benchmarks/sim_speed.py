@@ -61,7 +61,7 @@ from memornn.sim.rtl.build import build, run
 from memornn.sim.rtl.design import prepare_design, rtl_layout
 from memornn.sim.rtl.job import Job, layout_info, make_run, timeout_cycles
 from memornn.sim.rtl.verdict import verdict
-from memornn.sim.trace import assemble, decode_sequence, trace_words_per_sequence
+from memornn.sim.trace import assemble, decode_sequence, steps_from_words, trace_words_per_sequence
 
 RESULTS = Path(__file__).resolve().parent / "results"
 X, H, LANES, BNN = 40, 64, 8, 64
@@ -172,7 +172,7 @@ def amaranth_speed(model, batch, layout) -> dict:
 
     async def collect_h(ctx):
         ctx.set(dut.m_axis_tready, 1)
-        while len(beats_out) < sum(lengths):
+        while len(beats_out) < sum(lengths) * layout.out_words:  # P values a beat, out_words beats a step
             _, _, valid, data = await ctx.tick().sample(dut.m_axis_tvalid, dut.m_axis_tdata)
             if valid:
                 beats_out.append(int(data))
@@ -200,8 +200,9 @@ def amaranth_speed(model, batch, layout) -> dict:
     per_sequence, b, w = [], 0, 0
     for n in lengths:
         words = trace_words_per_sequence(layout, n)
-        per_sequence.append(decode_sequence(layout, n, beats_out[b:b + n], words_out[w:w + words]))
-        b, w = b + n, w + words
+        steps = steps_from_words(beats_out[b:b + n * layout.out_words], layout.lanes, layout.output_size)
+        per_sequence.append(decode_sequence(layout, n, steps, words_out[w:w + words]))
+        b, w = b + n * layout.out_words, w + words
     problem = first_mismatch(golden, assemble(layout, np.asarray(lengths), per_sequence))
     if problem:
         raise SystemExit(f"amaranth: not bit-exact: {problem}")

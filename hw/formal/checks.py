@@ -2,8 +2,9 @@
 
 :data:`CHECKS` lists them; each has the verdict it must reach: ``PASS`` for the design,
 ``FAIL`` for a deliberately broken variant (a mutation), which shows the rules can
-fail. ``default`` checks run in the default test run (about a minute in all on the
-shared 2-core machine); the rest are deeper and slow.
+fail. ``default`` checks run in the default test run; the rest are deeper and slow.
+The components' checks (:mod:`.components`: the stream ends, the work queue, the memo
+table) run on :func:`tiny_layout` and :func:`small_layout`.
 
 Run them with ``python -m memornn.hw.formal [--all] [--only NAME ...] [-o DIR]``.
 """
@@ -21,6 +22,8 @@ from types import SimpleNamespace
 from ...golden.errors import MemornnError
 from ..config import HwConfig
 from ..layout import make_layout
+from .components import (MemoTableHarness, OutputStreamerHarness, SequencerInputHarness, TraceEmitterHarness,
+                         WorkQueueHarness)
 from .harness import AxilSlaveHarness, DecisionHarness, TopHarness
 from .sby import Verdict, run_formal
 
@@ -30,6 +33,14 @@ def tiny_layout():
     shape = SimpleNamespace(cell="gru", gates=3, hidden_size=1, input_size=1, num_layers=1, directions=1,
                             pwl_segments=8, layer_input_size=lambda k: 1)
     return make_layout(shape, HwConfig(mac_lanes=1, bnn_width=1, max_seq_len=2, counter_bits=16, trace=True))
+
+
+def small_layout():
+    """A 1x3 LSTM with 3 inputs, P = B = 2, three-step sequences: several words a step, a
+    partial last word (TKEEP), a beat written in two words."""
+    shape = SimpleNamespace(cell="lstm", gates=4, hidden_size=3, input_size=3, num_layers=1, directions=1,
+                            pwl_segments=8, layer_input_size=lambda k: 3)
+    return make_layout(shape, HwConfig(mac_lanes=2, bnn_width=2, max_seq_len=3, counter_bits=16, trace=True))
 
 
 @dataclass(frozen=True)
@@ -49,6 +60,8 @@ class Check:
     what : str
     fails_on : tuple of str
         For a mutation: the properties that name its fault (one of them must fail).
+    memory_map : bool
+        Memories as registers for the solver (:func:`~memornn.hw.formal.sby.sby_text`).
     """
 
     name: str
@@ -59,6 +72,69 @@ class Check:
     default: bool
     what: str
     fails_on: tuple = ()
+    memory_map: bool = False
+
+
+def _component_checks() -> tuple:
+    """The stream ends, the work queue and the memo table, each on its own (:mod:`.components`)."""
+    out = lambda lay, **kw: lambda: OutputStreamerHarness(lay(), **kw)  # noqa: E731
+    seq = lambda lay, **kw: lambda: SequencerInputHarness(lay(), **kw)  # noqa: E731
+    broken = {"invariants": False}
+    return (
+        Check("output_streamer", out(tiny_layout), "prove", 20, "PASS", True,
+              "o_h master (tiny layout): valid held, TDATA/TKEEP/TLAST stable, (seq_last+1)*out_words beats a "
+              "frame, TLAST on the last, done with it (k-induction)"),
+        Check("output_streamer_small", out(small_layout), "prove", 20, "PASS", True,
+              "the same on the small layout: 2 words a step, a partial last word (k-induction)"),
+        Check("output_streamer_cover", out(small_layout), "cover", 20, "PASS", True,
+              "reachable: the last beat of a frame of max_seq_len steps"),
+        Check("output_streamer_valid_drops", out(tiny_layout, mutation="valid_drops", **broken), "bmc", 20, "FAIL",
+              True, "mutation: TVALID falls while stalled", ("o_h_valid_held",)),
+        Check("output_streamer_beat_skipped", out(small_layout, mutation="beat_skipped", **broken), "bmc", 20,
+              "FAIL", True, "mutation: a beat lost (the streamer sees a READY the sink did not give)",
+              ("o_h_tlast_on_the_last_beat", "o_h_no_extra_beat", "o_h_payload_stable")),
+        Check("sequencer_input", seq(tiny_layout), "prove", 20, "PASS", True,
+              "i_x slave (tiny layout): every accepted beat stored at its step, the last one starts the sequence "
+              "with T = beats, a too-long one dropped, no beat taken while computing (k-induction)"),
+        Check("sequencer_input_small", seq(small_layout), "prove", 20, "PASS", True,
+              "the same on the small layout: a beat in 2 words, sequences of up to 3 (k-induction)"),
+        Check("sequencer_input_cover", seq(small_layout), "cover", 20, "PASS", True,
+              "reachable: a sequence of max_seq_len beats computed to its output phase"),
+        Check("sequencer_input_beat_lost", seq(tiny_layout, mutation="beat_lost", **broken), "bmc", 20, "FAIL",
+              True, "mutation: a beat acknowledged without reaching the sequencer",
+              ("i_x_beat_stored", "i_x_last_beat_starts_the_sequence")),
+        Check("trace_emitter", lambda: TraceEmitterHarness(tlast_rule=False), "prove", 20, "PASS", True,
+              "o_trace master (3 rows a step, 2 in flight): valid held, TDATA/TLAST stable, no word dropped "
+              "under any back-pressure, only written words sent (k-induction)"),
+        Check("trace_emitter_tlast", TraceEmitterHarness, "bmc", 20, "PASS", False,
+              "the same with TLAST only on a sequence's last counter word (BMC)", memory_map=True),
+        Check("trace_emitter_valid_drops", lambda: TraceEmitterHarness(mutation="valid_drops", **broken), "bmc", 20,
+              "FAIL", True, "mutation: TVALID falls while stalled", ("o_trace_valid_held",), memory_map=True),
+        Check("trace_emitter_room_ignored", lambda: TraceEmitterHarness(1, mutation="room_ignored", **broken),
+              "bmc", 20, "FAIL", False, "mutation: the row issue ignores ROOM (1 row a step: a word a row)",
+              ("no_trace_word_dropped",), memory_map=True),
+        Check("work_queue", lambda: WorkQueueHarness(order_rule=False), "prove", 20, "PASS", True,
+              "work queue (2 slots): a reserved write always accepted, items out <= items in, EMPTY exact, "
+              "reservations conserved, read side held until ready (k-induction)"),
+        Check("work_queue_order", WorkQueueHarness, "bmc", 20, "PASS", True,
+              "the same, and a tagged item comes out at its position unchanged: no row lost or duplicated, "
+              "in order (BMC)", memory_map=True),
+        Check("work_queue_cover", WorkQueueHarness, "cover", 20, "PASS", True,
+              "reachable: the tagged item out behind a full queue", memory_map=True),
+        Check("work_queue_item_dropped", lambda: WorkQueueHarness(mutation="item_dropped", **broken), "bmc", 20,
+              "FAIL", True, "mutation: a row acknowledged, never queued",
+              ("empty_iff_no_item", "r_only_queued_items", "tagged_item_out_in_order_unchanged"), memory_map=True),
+        Check("work_queue_item_duplicated", lambda: WorkQueueHarness(mutation="item_duplicated", **broken), "bmc",
+              20, "FAIL", True, "mutation: a row taken twice", ("tagged_item_out_in_order_unchanged",),
+              memory_map=True),
+        Check("memo_table", MemoTableHarness, "bmc", 20, "PASS", True,
+              "memo table (4 banks x 2): valid from a neuron's first computation in a sequence, then holding "
+              "its last (BMC)", memory_map=True),
+        Check("memo_table_cover", MemoTableHarness, "cover", 20, "PASS", True,
+              "reachable: a read of the neuron in a new sequence", memory_map=True),
+        Check("memo_table_write_lost", lambda: MemoTableHarness(mutation="write_lost"), "bmc", 20, "FAIL", True,
+              "mutation: a computation's write lost", ("memo_entry_holds_its_last_computation",), memory_map=True),
+    )
 
 
 CHECKS = (
@@ -84,6 +160,8 @@ CHECKS = (
           ("reuse_is_the_golden_rule", "run_next_is_the_golden_rule")),
     Check("top", lambda: TopHarness(tiny_layout()), "bmc", 20, "PASS", True,
           "accelerator ports: AXI4-Lite slave, output and trace stream masters, input stream (BMC 20)"),
+    Check("top_30", lambda: TopHarness(tiny_layout()), "bmc", 30, "PASS", False,
+          "the same past the first trace word (written at step 27): no trace word dropped in the composed core"),
     Check("top_deep", lambda: TopHarness(tiny_layout()), "bmc", 70, "PASS", False,
           "accelerator ports to a depth past a whole sequence: no input beat lost end to end"),
     Check("top_cover", lambda: TopHarness(tiny_layout()), "cover", 70, "PASS", False,
@@ -94,7 +172,7 @@ CHECKS = (
           "mutation: an input beat acknowledged but never delivered",
           ("m_axis_tlast_on_the_last_beat", "m_axis_no_extra_beat", "m_axis_trace_tlast_on_the_last_beat",
            "m_axis_trace_no_extra_beat", "one_sequence_at_a_time")),
-)
+) + _component_checks()
 BY_NAME = {c.name: c for c in CHECKS}
 
 
@@ -110,7 +188,7 @@ def property_names(il_text: str) -> dict:
 
 def run_check(check: Check, workdir: Path, timeout: float | None = None) -> Verdict:
     """Run ``check`` in ``workdir``; the verdict's ``failed`` lists the failed properties' messages."""
-    verdict = run_formal(check.make(), check.mode, check.depth, Path(workdir), timeout)
+    verdict = run_formal(check.make(), check.mode, check.depth, Path(workdir), timeout, check.memory_map)
     il = Path(workdir) / "top.il"
     names = property_names(il.read_text()) if il.is_file() else {}
     named = []

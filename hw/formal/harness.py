@@ -258,6 +258,9 @@ class TopHarness(_Harness):
     exactly ``n * out_words`` output beats and ``layer_dirs * n * trace_words + counters``
     trace words, TLAST on the last of each, one sequence at a time; a longer one is
     dropped with no output. The end-to-end part needs a depth above a sequence's latency.
+    Inside, what the components' own proofs assume of each other (:meth:`_composition_rules`):
+    an output frame only in the sequencer's output phase, no trace word dropped, no work
+    item refused.
 
     Parameters
     ----------
@@ -288,7 +291,10 @@ class TopHarness(_Harness):
         obs = self._reset(m)
         lay = self.layout
         spec = BuildSpec(lay, trace=True, row_fifo_depth=self.row_fifo_depth, counter_bits=self.counter_bits)
-        m.submodules.dut = dut = Accelerator(spec, None)
+        from .components import probe
+
+        dut = Accelerator(spec, None)
+        self._composition_rules(m, probe(m, "dut", dut))
         ports = {}
         for path, member in dut.signature.members.flatten():
             name = "_".join(str(p) for p in path)
@@ -358,6 +364,21 @@ class TopHarness(_Harness):
             m.d.formal += [pending.eq(0), done_h.eq(0), done_t.eq(0)]
         m.d.comb += Cover(done_h & done_t)
         return m
+
+    @staticmethod
+    def _composition_rules(m, s):
+        """What the components' own proofs (:mod:`.components`) assume of their neighbours,
+        asserted inside the composed accelerator."""
+        from .components import in_state  # components builds on this module
+
+        core = "core."
+        streaming = ~in_state(s[core + "output_streamer.out_state"], "IDLE")
+        m.d.comb += [
+            Assert(~streaming | in_state(s[core + "sequencer.seq_state"], "OUT"), "output_frame_within_out_phase"),
+            Assert(~s[core + "trace_emitter.w_en"] | s[core + "trace_emitter.fifo.w_rdy"], "trace_word_never_dropped"),
+            Assert(~s[core + "work_queue.w_en"] | s[core + "work_queue.fifo.w_rdy"], "work_item_never_refused"),
+            Cover(s[core + "work_queue.w_en"]), Cover(s[core + "trace_emitter.w_en"]), Cover(streaming),
+        ]
 
     @staticmethod
     def _frame_length(m, obs, who, beat, last, pending, per_step, extra):

@@ -77,8 +77,13 @@ def require_tools() -> None:
         _find(name)
 
 
-def sby_text(mode: str, depth: int, top: str = "top") -> str:
-    """The ``.sby`` file of one check on ``<top>.il``."""
+def sby_text(mode: str, depth: int, top: str = "top", memory_map: bool = False) -> str:
+    """The ``.sby`` file of one check on ``<top>.il``.
+
+    ``memory_map`` turns the memories into registers (Yosys ``memory_map``) before the
+    solver sees them: for small memories, far faster than the solver's array theory
+    (the memo table's BMC of depth 20: 7 s against over 10 minutes).
+    """
     if mode not in MODES:
         raise MemornnError(f"unknown formal mode {mode!r} (choose from {', '.join(MODES)})")
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
@@ -86,7 +91,8 @@ def sby_text(mode: str, depth: int, top: str = "top") -> str:
     return "\n".join([
         "[options]", f"mode {mode}", f"depth {depth}", "multiclock off", "",
         "[engines]", f"smtbmc {SOLVER}", "",
-        "[script]", f"read_rtlil {top}.il", f"prep -top {top}", "",
+        "[script]", f"read_rtlil {top}.il", f"prep -top {top}",
+        *(["memory_map", "opt -fast"] if memory_map else []), "",
         "[files]", f"{top}.il", "",
     ])
 
@@ -112,7 +118,8 @@ def read_verdict(log_text: str, seconds: float, log: Path | None = None) -> Verd
     return Verdict(status, seconds, failed, step, log)
 
 
-def run_formal(harness, mode: str, depth: int, workdir: Path, timeout: float | None = None) -> Verdict:
+def run_formal(harness, mode: str, depth: int, workdir: Path, timeout: float | None = None,
+               memory_map: bool = False) -> Verdict:
     """Prove (or check up to ``depth``) ``harness`` with SymbiYosys in ``workdir``.
 
     Parameters
@@ -124,12 +131,14 @@ def run_formal(harness, mode: str, depth: int, workdir: Path, timeout: float | N
         Receives ``top.il``, ``top.sby`` and SymbiYosys' directory ``top/`` (logs, traces).
     timeout : float, optional
         Seconds before the run is stopped (status ``TIMEOUT``).
+    memory_map : bool
+        Memories as registers (see :func:`sby_text`).
 
     Returns
     -------
     Verdict
     """
-    text = sby_text(mode, depth)
+    text = sby_text(mode, depth, memory_map=memory_map)
     require_tools()
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)

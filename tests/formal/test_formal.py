@@ -13,7 +13,8 @@ from amaranth.sim import Simulator
 
 from memornn.golden import numerics as nx
 from memornn.golden.errors import MemornnError
-from memornn.hw.formal.checks import CHECKS, property_names, run_check
+from memornn.hw.formal.checks import CHECKS, property_names, run_check, tiny_layout
+from memornn.hw.formal.components import in_state, probe
 from memornn.hw.formal.harness import AxilSlaveHarness, reuse_rule
 from memornn.hw.formal.sby import read_verdict, sby_text
 
@@ -80,6 +81,7 @@ def test_reuse_rule_is_numerics_within_threshold_and_the_cap():
 def test_sby_file_and_bad_options():
     text = sby_text("prove", 20)
     assert "mode prove" in text and "depth 20" in text and "smtbmc yices" in text and "read_rtlil top.il" in text
+    assert "memory_map" not in text and "prep -top top\nmemory_map\n" in sby_text("bmc", 20, memory_map=True)
     with pytest.raises(MemornnError, match="unknown formal mode 'bmcx'"):
         sby_text("bmcx", 20)
     with pytest.raises(MemornnError, match="depth must be a positive int, got 0"):
@@ -98,3 +100,19 @@ def test_verdict_parsing():
     il = 'cell $check $12\n    parameter \\FORMAT "b_valid_held"\n'
     assert property_names(il) == {"check_12": "b_valid_held"}
     assert read_verdict("no summary", 1.0).status == "ERROR"
+
+
+def test_probe_finds_a_components_registers_and_fsm_states():
+    """The component harnesses' invariants read registers by name: a renamed register or
+    state must be an error, not an invariant on nothing."""
+    from memornn.hw.output_streamer import OutputStreamer
+
+    m = Module()
+    m._MustUse__silence = True  # elaborated only to be read
+    found = probe(m, "dut", OutputStreamer(tiny_layout()))
+    assert {"out_state", "out_t", "out_c", "rd_word"} <= set(found)
+    state = found["out_state"]
+    assert [repr(in_state(state, name)) for name in ("IDLE", "READ", "SEND")] == \
+        [repr(state == code) for code in range(3)]  # Amaranth numbers the states as they come
+    with pytest.raises(ValueError, match="out_state has no state 'WAIT'"):
+        in_state(state, "WAIT")
