@@ -13,7 +13,7 @@ from amaranth.lib.wiring import In, Out
 from ..golden import numerics as nx
 from . import sharedmul
 from .cell_stage import CellStage
-from .contract import COUNTER_NAMES, TRACE_WIDTH  # noqa: F401 (TRACE_WIDTH: still imported from here)
+from .contract import COUNTER_NAMES, TRACE_WIDTH, counter_names  # noqa: F401 (TRACE_WIDTH: still imported here)
 from .layout import MEMORIES, SHIFT_FIELD_BITS, Layout, memory_widths
 from .mac_path import MacPath
 from .memo_decision import MemoDecision
@@ -101,11 +101,16 @@ class MemoCore(wiring.Component):
             "busy": Out(1),
             "seq_done": Out(1),
             "error_too_long": Out(1),
-            "counters": Out(data.StructLayout({name: unsigned(counter_bits) for name in COUNTER_NAMES})),
+            "counters": Out(data.StructLayout({name: unsigned(counter_bits) for name in counter_names(lay.skip)})),
+            **self._policy_members(),
         }
         if trace:
             members["o_trace"] = Out(stream.Signature(trace_beat()))
         super().__init__(members)
+
+    def _policy_members(self) -> dict:
+        """Ports of the skipping datapath beyond the shared ones (a subclass's)."""
+        return {}
 
     @property
     def layout(self) -> Layout:
@@ -293,33 +298,30 @@ class MemoCore(wiring.Component):
 
     def _cell_wiring(self, m, mem, seq, st):
         """The cell phase: memo-table and h-buffer reads, h to the h buffer, h bits, seq buffer."""
-        cell, pred = st["cell"], st["pred"]
+        cell, pred = st["cell"], st.get("pred")
         h_rd, h_wr = mem["h_buf"]
         memo = mem["memo"]
         m.d.comb += [cell.start.eq(seq.cell_start), cell.active.eq(seq.cell), seq.cell_done.eq(cell.done),
                      memo.r_addr.eq(cell.memo_addr), cell.pre.eq(memo.r_data), cell.h_data.eq(h_rd.data),
-                     h_wr.addr.eq(cell.h_wr_addr), h_wr.data.eq(cell.h_wr_data), h_wr.en.eq(cell.h_wr_en),
-                     pred.h_valid.eq(cell.h_valid), pred.h_sign.eq(cell.h_sign)]
+                     h_wr.addr.eq(cell.h_wr_addr), h_wr.data.eq(cell.h_wr_data), h_wr.en.eq(cell.h_wr_en)]
+        if pred is not None:  # the BNN's h bits
+            m.d.comb += [pred.h_valid.eq(cell.h_valid), pred.h_sign.eq(cell.h_sign)]
         with m.If(seq.cell):
             m.d.comb += h_rd.addr.eq(cell.h_addr)
 
     def _output_wiring(self, m, mem, seq, st):
         """The seq buffer's ports (input, prep, rows, cell, output) and the output stream."""
         lay = self._layout
-        out, pred, fetch, cell = st["out"], st["pred"], st["fetch"], st["cell"]
+        out, cell = st["out"], st["cell"]
         seq_rd, seq_wr = mem["seq_buf"]
         depth = lay.seq_buffer_depth
         rd_buf, wr_buf = Signal(), Signal()
         rd_word, wr_word = Signal(range(depth + 1)), Signal(range(depth + 1))
         m.d.comb += [seq_rd.addr.eq(Mux(rd_buf, rd_word + depth, rd_word)),
                      seq_wr.addr.eq(Mux(wr_buf, wr_word + depth, wr_word))]
-        with m.If(seq.prep):
-            m.d.comb += [rd_buf.eq(seq.layer.in_buf), rd_word.eq(pred.seq.addr)]
         with m.If(out.active):
             m.d.comb += [rd_buf.eq(lay.num_layers % 2), rd_word.eq(out.rd_word)]
-        with m.If(fetch.busy):
-            m.d.comb += [rd_buf.eq(fetch.seq_buf), rd_word.eq(fetch.seq.addr)]
-        m.d.comb += seq_rd.en.eq(out.rd_en & fetch.rd_en)
+        m.d.comb += seq_rd.en.eq(out.rd_en & self._seq_readers(m, seq, st, rd_buf, rd_word))
         with m.If(seq.in_wr_en):
             m.d.comb += [wr_word.eq(seq.in_wr_word), seq_wr.data.eq(seq.in_wr_data), seq_wr.en.eq((1 << lay.lanes) - 1)]
         with m.If(cell.h_valid):
@@ -328,6 +330,16 @@ class MemoCore(wiring.Component):
         wiring.connect(m, out.o_h, wiring.flipped(self.o_h))
         m.d.comb += [out.start.eq(seq.out_start), seq.out_done.eq(out.done), out.seq_last.eq(seq.seq_last),
                      out.rd_data.eq(seq_rd.data)]
+
+    def _seq_readers(self, m, seq, st, rd_buf, rd_word):
+        """The seq buffer's compute-phase readers (prep, operand fetch) on its read address;
+        returns their read enable."""
+        pred, fetch = st["pred"], st["fetch"]
+        with m.If(seq.prep):
+            m.d.comb += [rd_buf.eq(seq.layer.in_buf), rd_word.eq(pred.seq.addr)]
+        with m.If(fetch.busy):
+            m.d.comb += [rd_buf.eq(fetch.seq_buf), rd_word.eq(fetch.seq.addr)]
+        return fetch.rd_en
 
     def _counters(self, m, seq, st):
         """The per-sequence counters, and the trace's counter words."""
