@@ -137,6 +137,15 @@ _COUNTER_FAULTS = (f"{_RO}; never wraps: a build whose counters could wrap withi
                    "stream held off beyond that bound, counts modulo 2^counter_bits")
 _LOAD_RANGE = "SLVERR, nothing written, STATUS.ERR_LOAD_RANGE set"
 
+
+def _counter_registers(skip: str) -> list:
+    """The <COUNTER>_LO/_HI registers of a build with datapath ``skip``."""
+    return [Register(f"{name.upper()}_{half}", counter_offset(name, half == "HI", skip), "ro", 0,
+                     f"{'bits 63:32' if half == 'HI' else 'bits 31:0'} of the {name} counter of the last finished "
+                     f"sequence" + (" (0 when counter_bits <= 32)" if half == "HI" else ""), _COUNTER_FAULTS)
+            for name in counter_names(skip) for half in ("LO", "HI")]
+
+
 REGISTERS = [
     Register("CTRL", CTRL, "rw", CTRL_RESET,
              "[0] PREDICTOR: 1 = the build's skipping (BNN memoization; a delta build: delta column "
@@ -159,10 +168,7 @@ REGISTERS = [
                f"[15:0] reuse threshold of layer {k}, Q8.8; a delta build: [23:16] DELTA_X, [31:24] DELTA_H, "
                f"column thresholds in int8 units (mapped only if the model has more than {k} layers)",
                f"{_NEXT_SEQUENCE}; unmapped: SLVERR") for k in range(MAX_LAYERS)],
-    *[Register(f"{name.upper()}_{half}", counter_offset(name, half == "HI"), "ro", 0,
-               f"{'bits 63:32' if half == 'HI' else 'bits 31:0'} of the {name} counter of the last finished "
-               f"sequence" + (" (0 when counter_bits <= 32)" if half == "HI" else ""), _COUNTER_FAULTS)
-      for name in COUNTER_NAMES for half in ("LO", "HI")],
+    *_counter_registers("memo"),
     Register("LOAD_SEL", LOAD_SEL, "rw", 0,
              f"[{LOAD_SEL_BITS - 1}:0] memory to load, index into the manifest's memories (weights, weight_bits, "
              "bias, requant, bias_hn, offsets); a write discards a partial LOAD_DATA word",
@@ -190,9 +196,12 @@ REGISTERS = [
 REGISTER_BY_NAME = {r.name: r for r in REGISTERS}
 
 
-def mapped_registers(num_layers: int) -> list[Register]:
-    """The registers a build with ``num_layers`` layers decodes (THETA<k> for k < num_layers)."""
-    return [r for r in REGISTERS if not (r.name.startswith("THETA") and int(r.name[5:]) >= num_layers)]
+def mapped_registers(num_layers: int, skip: str = "memo") -> list[Register]:
+    """The registers a build with ``num_layers`` layers and datapath ``skip`` decodes
+    (THETA<k> for k < num_layers; the counters of :func:`counter_names`)."""
+    regs = [r for r in REGISTERS if not (r.name.startswith("THETA") and int(r.name[5:]) >= num_layers)
+            and not COUNTER_BASE <= r.offset < LOAD_SEL]
+    return sorted(regs + _counter_registers(skip), key=lambda r: r.offset)
 
 
 def build_words(layout, trace: bool) -> dict[str, int]:

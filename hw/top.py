@@ -359,7 +359,7 @@ class Accelerator(wiring.Component):
         """The address decode, generated from :func:`memornn.hw.contract.mapped_registers`:
         a register is written by its handler (read-only ones ignore writes) and read from
         its value; any other address answers SLVERR."""
-        mapped = C.mapped_registers(self._spec.layout.num_layers)
+        mapped = C.mapped_registers(self._spec.layout.num_layers, self._spec.layout.skip)
         with m.If(axil.wr_en):
             with m.Switch(axil.wr_addr):
                 for reg in mapped:
