@@ -293,7 +293,8 @@ def _table_rows() -> list[tuple[str, str, str, str, str, str]]:
                            f"DELTA_H, column thresholds in int8 units (k < {MAX_LAYERS}; mapped only for "
                            "k < num_layers)" if key == "THETA" else
                            description.replace(f"the {COUNTER_NAMES[0]} counter", "counter i of "
-                                               f"{', '.join(COUNTER_NAMES)}"))
+                                               f"{', '.join(COUNTER_NAMES)} (a delta build: "
+                                               f"{', '.join(DELTA_COUNTER_NAMES)})"))
         reset = "build" if reg.reset is None and reg.access == "ro" else "n/a" if reg.reset is None \
             else f"{reg.reset:#x}"
         rows.append((name, offset, reg.access, reset, description, reg.faults))

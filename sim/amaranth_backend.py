@@ -52,9 +52,10 @@ def run_amaranth(model: QModel, batch: Batch, config: HwConfig = HwConfig(), thr
     ``threshold`` may be a :class:`~memornn.golden.options.RunOptions` (delta: on a
     ``skip = "delta"`` build), as :func:`~memornn.sim.settings.register_settings` reads it.
     """
+    thetas, reuse_cap, skipping = register_settings(BuildSpec.of(model, config).layout, model.num_layers,
+                                                    threshold, predictor, reuse_cap)  # checked before building
     core = build_core(model, config)
     layout = core.layout
-    thetas, reuse_cap, skipping = register_settings(layout, model.num_layers, threshold, predictor, reuse_cap)
     x_q = quantize_inputs(batch.x, model.input_scale)
     lengths = [int(v) for v in batch.lengths]
     beats_out: list[list[int]] = [[] for _ in lengths]

@@ -15,8 +15,9 @@ from .common import check_outputs, load_hw_config, output_path
 from .policyargs import add_policy_options, policy_options
 
 SIMULATORS = ("verilator", "verilator-cocotb", "icarus", "amaranth")
-#: The policies the generated hardware implements.
-HARDWARE_PREDICTORS = ("bnn", "none")
+#: The policies each datapath of the generated hardware (hw.toml's ``skip``) implements
+#: (as memornn.sim.settings.HARDWARE_POLICIES, without importing the HDL tools).
+HARDWARE_PREDICTORS = {"memo": ("bnn", "none"), "delta": ("delta", "none")}
 #: Targets of gate-level simulation (as memornn.sim.rtl.netlist.NETLIST_TARGETS, without importing the HDL tools).
 NETLIST_TARGETS = ("ice40-up5k", "ice40-hx8k", "ecp5-25k", "ecp5-85k")
 
@@ -53,12 +54,14 @@ def run(args) -> int:
                   inputs=[("--model", args.model), ("--inputs", args.inputs), ("--config", args.config)])
     model = load_qmodel(args.model)
     options = policy_options(args, model)
-    if options.predictor == "oracle":
-        raise MemornnError("predictor 'oracle' exists only in the golden model (the hardware has bnn and none)")
-    if options.predictor not in HARDWARE_PREDICTORS:
-        raise MemornnError(f"predictor {options.predictor!r} is not implemented by the hardware yet (it has bnn "
-                           f"and none)")
     config = load_hw_config(args.config)
+    if options.predictor == "oracle":
+        raise MemornnError("predictor 'oracle' exists only in the golden model (the hardware has bnn, delta and "
+                           "none)")
+    supported = HARDWARE_PREDICTORS[config.skip]
+    if options.predictor not in supported:
+        raise MemornnError(f"predictor {options.predictor!r} is not implemented by a skip = {config.skip!r} build "
+                           f"(it runs {' and '.join(supported)}; delta needs skip = \"delta\" in --config)")
     batch = load_inputs(args.inputs, model.input_size)
     if int(batch.lengths.max()) > config.max_seq_len:
         raise MemornnError(f"a sequence has {int(batch.lengths.max())} steps, more than max_seq_len = "
@@ -68,7 +71,8 @@ def run(args) -> int:
     if args.netlist and args.waves:
         raise MemornnError("--waves is not supported with --netlist")
     golden = golden_run(model, batch, options)
-    thresholds = list(options.threshold or (0.0,))  # none: any threshold, unused
+    # the run options themselves (every policy's registers); bnn and none as before
+    thresholds = options if options.predictor == "delta" else list(options.threshold or (0.0,))
     if args.netlist:
         result = _run_netlist(args, model, batch, config, options, thresholds)
         save_npz(args.output, result)
