@@ -3,7 +3,9 @@
 Counted as the core's ``cycles`` counter counts: from the start of the first layer's
 first step to the end of the last layer's last step (input and output streaming
 excluded). Exact for predictor ``none``; with memoization the rows phase lies between
-the MAC-bound and BNN-bound estimates given by :func:`rows_cycles_memo_estimate`.
+the MAC-bound and BNN-bound estimates given by :func:`rows_cycles_memo_estimate`. The
+delta datapath (``skip = "delta"``) is exact for every step given its number of used
+columns (:func:`delta_step_cycles`, :func:`sequence_cycles_delta`), with skipping on or off.
 """
 
 from __future__ import annotations
@@ -121,6 +123,14 @@ def delta_step_cycles(layout: Layout, desc: LayerDesc, used: int, step0: bool, l
     columns = desc.in_size + layout.hidden
     return columns + DeltaRows.DETECT_FILL + delta_rows_cycles(layout, used, step0, lat) + lat.cell_cycles(
         layout.hidden)
+
+
+def sequence_cycles_delta(layout: Layout, used: list) -> int:
+    """Exact ``cycles`` counter of a delta sequence: ``used[ld][s]`` is the number of used
+    columns of layer direction ``ld`` at its ``s``-th step in processing order."""
+    lat = Latencies.of(layout)
+    return sum(lat.layer_start + sum(delta_step_cycles(layout, d, int(u), s == 0, lat) for s, u in enumerate(steps))
+               for d, steps in zip(layout.layers, used))
 
 
 def sequence_cycles_delta_dense(layout: Layout, length: int) -> int:

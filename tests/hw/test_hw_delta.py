@@ -12,7 +12,7 @@ from memornn.golden.qmodel import layer_suffix
 from memornn.golden.randmodel import random_batch
 from memornn.hw import contract
 from memornn.hw.config import HwConfig
-from memornn.hw.cycles import sequence_cycles_delta_dense
+from memornn.hw.cycles import sequence_cycles_delta, sequence_cycles_delta_dense
 from memornn.hw.layout import make_layout, memory_images
 from memornn.sim.amaranth_backend import run_amaranth
 from memornn.sim.compare import first_mismatch
@@ -50,6 +50,12 @@ def test_delta_core_matches_golden(case):
     assert first_mismatch(golden, hw) is None
     # the case skips columns and uses columns, so both paths of the walk ran
     assert golden["columns_used"].sum() > 0 and golden["columns_skipped"].sum() > 0
+    # the cycle model is exact given each step's used columns (golden's), in processing order
+    layout = make_layout(model, HwConfig(mac_lanes=p, max_seq_len=4, skip="delta"))
+    for i, n in enumerate(int(v) for v in batch.lengths):
+        used = [golden["columns" + layer_suffix(d.layer, d.direction)][i, :n].sum(axis=1)[::-1 if d.direction else 1]
+                for d in layout.layers]
+        assert hw["cycles"][i] == sequence_cycles_delta(layout, used)
 
 
 def test_thresholds_zero_give_the_outputs_of_none():
