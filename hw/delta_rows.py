@@ -126,11 +126,12 @@ class DeltaRows(wiring.Component):
         entry = data.StructLayout({"j": range(n_max), "dv": signed(DV_BITS)})
         m.submodules.col_list = col_list = memory.Memory(shape=entry, depth=n_max, init=[])
         count = Signal(range(n_max + 1))
-        self._detect(m, col_list.write_port(), count)
-        self._walk(m, col_list.read_port(), count)
+        count_next = Signal(range(n_max + 1))  # with the column in D1: the step's count at prep_done
+        self._detect(m, col_list.write_port(), count, count_next)
+        self._walk(m, col_list.read_port(), count, count_next)
         return m
 
-    def _detect(self, m, list_wr, count):
+    def _detect(self, m, list_wr, count, count_next):
         """The detect phase: a column a cycle against v_last; the column list and ``count``."""
         lay = self._layout
         P, n_max = lay.lanes, lay.max_row_inputs
@@ -148,6 +149,7 @@ class DeltaRows(wiring.Component):
                      vl_rd.addr.eq(self.ld * n_max + j)]
         d1 = Signal(data.StructLayout({"valid": 1, "j": range(n_max), "h": 1, "lane": range(P), "last": 1}))
         m.d.sync += [d1.valid.eq(go), d1.j.eq(j), d1.h.eq(in_h), d1.lane.eq(lane), d1.last.eq(j == n_cols - 1)]
+        m.d.sync += count.eq(count_next)  # first: a new step's reset below wins
         with m.If(~self.prep):
             m.d.sync += [j.eq(0), word.eq(0), lane.eq(0), in_h.eq(0), issued.eq(0)]
         with m.Elif(go):
@@ -177,9 +179,8 @@ class DeltaRows(wiring.Component):
                      list_wr.en.eq(d1.valid & used),
                      self.col_valid.eq(d1.valid), self.col_used.eq(used), self.col_last.eq(d1.last),
                      self.prep_done.eq(d1.valid & d1.last)]
-        with m.If(d1.valid & used):
-            m.d.sync += count.eq(count + 1)
-        m.d.sync += [self.step_valid.eq(self.prep_done), self.step_used.eq(count + (d1.valid & used))]
+        m.d.comb += count_next.eq(count + (d1.valid & used))
+        m.d.sync += [self.step_valid.eq(self.prep_done), self.step_used.eq(count_next)]
 
     def _group_results(self, m, row0):
         """Requantizer products of the group starting at row ``row0``: its rows, plus its
@@ -196,7 +197,7 @@ class DeltaRows(wiring.Component):
         m.d.comb += total.eq(rows + cand)
         return total
 
-    def _walk(self, m, list_rd, count):
+    def _walk(self, m, list_rd, count, count_next):
         """The rows phase: the issue of (group, column) beats, the lanes, the accumulators."""
         lay = self._layout
         P, n_max = lay.lanes, lay.max_row_inputs
@@ -216,7 +217,8 @@ class DeltaRows(wiring.Component):
         m.d.sync += [w1.valid.eq(running & (k < columns)), w1.first.eq(k == 0), w1.last.eq(k == columns - 1),
                      w1.null.eq(count == 0), w1.g.eq(g), w1.row0.eq(row0), w1.gbase.eq(gbase)]
         with m.If(self.rows_start):
-            m.d.sync += [running.eq(self.step0 | (count != 0)), g.eq(0), row0.eq(0), k.eq(0),
+            # rows_start comes with prep_done, while the last column is in D1: count_next
+            m.d.sync += [running.eq(self.step0 | (count_next != 0)), g.eq(0), row0.eq(0), k.eq(0),
                          gbase.eq(self.weight_base)]
         with m.Elif(running):
             m.d.sync += k.eq(k + 1)

@@ -58,6 +58,27 @@ def test_delta_core_matches_golden(case):
         assert hw["cycles"][i] == sequence_cycles_delta(layout, used)
 
 
+def _last_column_alone_case():
+    """A small model, inputs and thresholds where some step (after step 0) uses the last
+    column (h[H-1]) and no other: found by searching seeds in the golden model."""
+    options = _delta(255, 6)  # no x column is ever used
+    for seed in range(100):
+        model = _model("lstm", 1, False, 2, 3, seed=seed)
+        batch = random_batch(2, sequences=1, max_len=4, seed=seed, smooth=0.5)
+        used = golden_run(model, batch, options)["columns_l0"][0, 1:4]
+        if any(list(np.flatnonzero(step)) == [4] for step in used):
+            return model, batch, options
+    raise AssertionError("no seed gives a step with only the last column used")
+
+
+def test_a_step_with_only_the_last_column_used_walks():
+    """Regression: the walk starts with the last column still in detection (its count
+    one short); a step whose only used column is the last one must still walk."""
+    model, batch, options = _last_column_alone_case()
+    hw = run_amaranth(model, batch, HwConfig(mac_lanes=2, max_seq_len=4, skip="delta"), options)
+    assert first_mismatch(golden_run(model, batch, options), hw) is None
+
+
 def test_thresholds_zero_give_the_outputs_of_none():
     """With theta_x = theta_h = 0 the persistent accumulators are exact: predictor none's outputs."""
     model = _model("gru", 1, True, 4, 5, seed=3)
