@@ -172,7 +172,8 @@ REGISTERS = [
     Register("LOAD_SEL", LOAD_SEL, "rw", 0,
              f"[{LOAD_SEL_BITS - 1}:0] memory to load, index into the manifest's memories (weights, weight_bits, "
              "bias, requant, bias_hn, offsets); a write discards a partial LOAD_DATA word",
-             f"a memory this build does not have (6, 7, or bias_hn of an LSTM): {_LOAD_RANGE}, LOAD_SEL "
+             f"a memory this build does not have (6, 7, bias_hn of an LSTM, weight_bits of a delta build): "
+             f"{_LOAD_RANGE}, LOAD_SEL "
              "unchanged"),
     Register("LOAD_ADDR", LOAD_ADDR, "rw", 0,
              f"[{LOAD_ADDR_BITS - 1}:0] word address of the next load; a write discards a partial LOAD_DATA word",

@@ -160,7 +160,8 @@ class MemoCore(wiring.Component):
             weight_init = (weights_image + [0] * (lay.weight_depth - len(weights_image))
                            + list(images.get("offsets", [])))
         mem("weights", P * 8, lay.weight_depth + lay.offset_depth, weight_init)
-        mem("weight_bits", B, lay.bits_depth)
+        if lay.skip == "memo":  # the BNN's weight signs (a delta build has no BNN)
+            mem("weight_bits", B, lay.bits_depth)
         mem("bias", nx.BIAS_BITS, lay.layer_dirs * lay.rows)
         mem("requant", nx.MULT_BITS + SHIFT_FIELD_BITS, lay.layer_dirs * lay.rows)
         if lay.cell == "gru":

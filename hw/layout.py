@@ -316,7 +316,8 @@ MEMORIES = ("weights", "weight_bits", "bias", "requant", "bias_hn", "offsets")
 
 def memory_images(model: QModel, layout: Layout) -> dict[str, list[int]]:
     """Every loadable memory's image, keyed by the names of :data:`MEMORIES`."""
-    return {"weights": weight_words(model, layout), "weight_bits": weight_bit_words(model, layout),
+    bits = weight_bit_words(model, layout) if layout.skip == "memo" else []  # no BNN in a delta build
+    return {"weights": weight_words(model, layout), "weight_bits": bits,
             "bias": bias_words(model, layout), "requant": requant_words(model, layout),
             "bias_hn": bias_hn_words(model, layout), "offsets": offset_words(model, layout)}
 
@@ -328,9 +329,11 @@ def memory_widths(layout: Layout) -> dict[str, int]:
 
 
 def memory_depths(layout: Layout) -> dict[str, int]:
-    """Depth in words of every loadable memory (``bias_hn`` is 0 for an LSTM)."""
+    """Depth in words of every loadable memory (``bias_hn`` is 0 for an LSTM, ``weight_bits``
+    for a delta build)."""
     rows = layout.layer_dirs * layout.rows
-    return {"weights": layout.weight_depth, "weight_bits": layout.bits_depth, "bias": rows, "requant": rows,
+    bits = layout.bits_depth if layout.skip == "memo" else 0
+    return {"weights": layout.weight_depth, "weight_bits": bits, "bias": rows, "requant": rows,
             "bias_hn": layout.layer_dirs * layout.hidden if layout.cell == "gru" else 0,
             "offsets": layout.offset_depth}
 

@@ -83,7 +83,8 @@ def test_thresholds_zero_give_the_outputs_of_none():
     """With theta_x = theta_h = 0 the persistent accumulators are exact: predictor none's outputs."""
     model = _model("gru", 1, True, 4, 5, seed=3)
     batch = random_batch(4, sequences=2, max_len=4, seed=2, smooth=0.5)
-    hw = run_amaranth(model, batch, HwConfig(mac_lanes=4, max_seq_len=4, skip="delta"), _delta(0, 0))
+    config = HwConfig(mac_lanes=4, max_seq_len=4, skip="delta", weight_memory="loaded")  # weights loaded first
+    hw = run_amaranth(model, batch, config, _delta(0, 0))
     assert np.array_equal(hw["h_int"], golden_run(model, batch, 0.0, "none")["h_int"])
     assert hw["columns_skipped"].sum() > 0  # unchanged columns (h at step 0) are still skipped
 
