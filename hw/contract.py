@@ -197,12 +197,19 @@ REGISTERS = [
 REGISTER_BY_NAME = {r.name: r for r in REGISTERS}
 
 
+def registers(skip: str = "memo") -> list[Register]:
+    """The register map of a build with datapath ``skip``: :data:`REGISTERS` with the
+    counters of :func:`counter_names`."""
+    if skip == "memo":
+        return list(REGISTERS)
+    regs = [r for r in REGISTERS if not COUNTER_BASE <= r.offset < LOAD_SEL]
+    return sorted(regs + _counter_registers(skip), key=lambda r: r.offset)
+
+
 def mapped_registers(num_layers: int, skip: str = "memo") -> list[Register]:
     """The registers a build with ``num_layers`` layers and datapath ``skip`` decodes
     (THETA<k> for k < num_layers; the counters of :func:`counter_names`)."""
-    regs = [r for r in REGISTERS if not (r.name.startswith("THETA") and int(r.name[5:]) >= num_layers)
-            and not COUNTER_BASE <= r.offset < LOAD_SEL]
-    return sorted(regs + _counter_registers(skip), key=lambda r: r.offset)
+    return [r for r in registers(skip) if not (r.name.startswith("THETA") and int(r.name[5:]) >= num_layers)]
 
 
 def build_words(layout, trace: bool) -> dict[str, int]:
