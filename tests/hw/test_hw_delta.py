@@ -158,3 +158,29 @@ def test_used_column_trace_has_the_golden_columns():
     assert hw["columns" + layer_suffix(0, 1)].shape == (1, 3, 3 + 4)
     assert hw["columns" + layer_suffix(1, 0)].shape == (1, 3, 2 * 4 + 4)
     assert not hw["reused" + layer_suffix(1, 1)].any()
+
+
+def test_simulate_command_runs_delta_on_a_delta_build(tmp_path, capsys):
+    """``memornn simulate --predictor delta`` with ``skip = "delta"``: the golden command's
+    keys, bit for bit; on a memo build: a one-line error naming the predictor."""
+    from memornn.cli import main
+
+    model = _model("lstm", 1, False, 3, 4, seed=8)
+    batch = random_batch(3, sequences=2, max_len=3, seed=5, smooth=0.7)
+    model.save(tmp_path / "q.npz")
+    np.savez(tmp_path / "x.npz", x=batch.x, lengths=batch.lengths)
+    (tmp_path / "delta.toml").write_text('skip = "delta"\nmac_lanes = 2\nmax_seq_len = 4\n')
+    common = ["--model", str(tmp_path / "q.npz"), "--inputs", str(tmp_path / "x.npz"), "--predictor", "delta",
+              "--delta-x", "2", "--delta-h", "3"]
+    assert main(["simulate", "--simulator", "amaranth", "--config", str(tmp_path / "delta.toml"), *common,
+                 "-o", str(tmp_path / "hw.npz")]) == 0
+    assert main(["golden", *common, "-o", str(tmp_path / "golden.npz")]) == 0
+    with np.load(tmp_path / "hw.npz") as hw, np.load(tmp_path / "golden.npz") as ref:
+        assert "columns_l0" in ref.files
+        for key in ref.files:
+            assert np.array_equal(hw[key], ref[key]), key
+    capsys.readouterr()
+    assert main(["simulate", "--simulator", "amaranth", *common, "-o", str(tmp_path / "memo.npz")]) != 0
+    err = capsys.readouterr().err
+    assert "predictor 'delta' is not implemented by a skip = 'memo' build" in err and err.count("\n") == 1
+    assert not (tmp_path / "memo.npz").exists()
