@@ -320,9 +320,11 @@ class MemoCore(wiring.Component):
         rd_word, wr_word = Signal(range(depth + 1)), Signal(range(depth + 1))
         m.d.comb += [seq_rd.addr.eq(Mux(rd_buf, rd_word + depth, rd_word)),
                      seq_wr.addr.eq(Mux(wr_buf, wr_word + depth, wr_word))]
+        with m.If(seq.prep):
+            m.d.comb += [rd_buf.eq(seq.layer.in_buf), rd_word.eq(self._prep_seq_addr(st))]
         with m.If(out.active):
             m.d.comb += [rd_buf.eq(lay.num_layers % 2), rd_word.eq(out.rd_word)]
-        m.d.comb += seq_rd.en.eq(out.rd_en & self._seq_readers(m, seq, st, rd_buf, rd_word))
+        m.d.comb += seq_rd.en.eq(out.rd_en & self._rows_seq_reader(m, st, rd_buf, rd_word))
         with m.If(seq.in_wr_en):
             m.d.comb += [wr_word.eq(seq.in_wr_word), seq_wr.data.eq(seq.in_wr_data), seq_wr.en.eq((1 << lay.lanes) - 1)]
         with m.If(cell.h_valid):
@@ -332,12 +334,13 @@ class MemoCore(wiring.Component):
         m.d.comb += [out.start.eq(seq.out_start), seq.out_done.eq(out.done), out.seq_last.eq(seq.seq_last),
                      out.rd_data.eq(seq_rd.data)]
 
-    def _seq_readers(self, m, seq, st, rd_buf, rd_word):
-        """The seq buffer's compute-phase readers (prep, operand fetch) on its read address;
-        returns their read enable."""
-        pred, fetch = st["pred"], st["fetch"]
-        with m.If(seq.prep):
-            m.d.comb += [rd_buf.eq(seq.layer.in_buf), rd_word.eq(pred.seq.addr)]
+    def _prep_seq_addr(self, st):
+        """The seq-buffer word the prep phase reads (the BNN's inputs)."""
+        return st["pred"].seq.addr
+
+    def _rows_seq_reader(self, m, st, rd_buf, rd_word):
+        """The rows phase's seq-buffer reads (operand fetch); returns their read enable."""
+        fetch = st["fetch"]
         with m.If(fetch.busy):
             m.d.comb += [rd_buf.eq(fetch.seq_buf), rd_word.eq(fetch.seq.addr)]
         return fetch.rd_en

@@ -66,7 +66,7 @@ class DeltaCore(MemoCore):
         with m.If(~seq.busy):
             m.d.sync += deltas.eq(self.deltas)
         m.d.comb += [dr.ld.eq(ld), dr.theta_x.eq(deltas[layer].x), dr.theta_h.eq(deltas[layer].h),
-                     dr.in_size.eq(c.in_size), dr.in_buf.eq(c.in_buf), dr.t_base.eq(c.t_base),
+                     dr.in_size.eq(c.in_size), dr.t_base.eq(c.t_base),
                      dr.weight_base.eq(c.weight_base), dr.memo_base.eq(c.memo_base), dr.pre_base.eq(c.pre_base),
                      dr.step0.eq(c.step0), dr.delta.eq(c.bnn), dr.req_done.eq(req.out_valid),
                      cell.step0.eq(c.step0), cell.pre_base.eq(c.pre_base), cell.t_base.eq(c.t_base),
@@ -92,11 +92,11 @@ class DeltaCore(MemoCore):
         m.d.comb += [memo.w_en.eq(req.out_valid), memo.w_bank.eq(req.bank), memo.w_addr.eq(seq.layer.pre_base + req.j),
                      memo.w_data.eq(req.pre)]
 
-    def _seq_readers(self, m, seq, st, rd_buf, rd_word):
-        dr = st["delta"]
-        with m.If(seq.prep):
-            m.d.comb += [rd_buf.eq(dr.seq_buf), rd_word.eq(dr.seq.addr)]
-        return 1
+    def _prep_seq_addr(self, st):
+        return st["delta"].seq.addr  # the detector's x_t words (the half: the layer's in_buf)
+
+    def _rows_seq_reader(self, m, st, rd_buf, rd_word):
+        return 1  # the walk reads no input
 
     def _counters(self, m, seq, st):
         """The per-sequence counters (those of the golden delta policy), and the trace."""

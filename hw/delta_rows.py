@@ -59,7 +59,7 @@ class DeltaRows(wiring.Component):
     -------
     prep, rows_start, rows, step0, delta : In(1)
         Phase levels and pulses; ``delta``: CTRL.PREDICTOR (0: every column used).
-    in_size, in_buf, t_base, weight_base, memo_base, pre_base : In
+    in_size, t_base, weight_base, memo_base, pre_base : In
         The running layer direction's constants.
     theta_x, theta_h : In(nx.DELTA_BITS)
         The layer's column thresholds.
@@ -67,8 +67,6 @@ class DeltaRows(wiring.Component):
         The layer direction (its v_last and accumulator region).
     prep_done, rows_done : Out(1)
     seq, h, weights, bias, requant, bias_hn : read buses (``bias_hn`` GRU only)
-    seq_buf : Out(1)
-        The seq-buffer half read.
     products : Out(stream.Signature(product_beat(layout)))
         To the :class:`~memornn.hw.requant_stage.RequantStage` (always ready).
     may_detect : In(1)
@@ -100,12 +98,12 @@ class DeltaRows(wiring.Component):
         rows = lay.layer_dirs * lay.rows
         members = {
             "prep": In(1), "rows_start": In(1), "rows": In(1), "step0": In(1), "delta": In(1),
-            "in_size": In(range(n_max + 1)), "in_buf": In(1), "t_base": In(range(lay.seq_buffer_depth + 1)),
+            "in_size": In(range(n_max + 1)), "t_base": In(range(lay.seq_buffer_depth + 1)),
             "weight_base": In(range(lay.weight_depth + 1)), "memo_base": In(range(rows + 1)),
             "pre_base": In(range(lay.layer_dirs * lay.hidden + 1)), "ld": In(range(lay.layer_dirs)),
             "theta_x": In(nx.DELTA_BITS), "theta_h": In(nx.DELTA_BITS),
             "prep_done": Out(1), "rows_done": Out(1),
-            "seq": Out(read_bus(range(lay.seq_buffer_depth + 1), lay.lanes * 8)), "seq_buf": Out(1),
+            "seq": Out(read_bus(range(lay.seq_buffer_depth + 1), lay.lanes * 8)),
             "h": Out(read_bus(range(max(lay.layers[0].h_words, 2)), lay.lanes * 8)),
             "weights": Out(read_bus(range(lay.weight_depth + 1), lay.lanes * 8)),
             "bias": Out(read_bus(range(rows + 1), nx.BIAS_BITS)),
@@ -144,7 +142,7 @@ class DeltaRows(wiring.Component):
         j, word, lane, in_h, issued = (Signal(range(n_max + 1)), Signal(range(lay.seq_buffer_depth + 1)),
                                        Signal(range(P)), Signal(), Signal())
         go = Signal()
-        m.d.comb += [go.eq(self.prep & ~issued & self.may_detect), self.seq_buf.eq(self.in_buf),
+        m.d.comb += [go.eq(self.prep & ~issued & self.may_detect),
                      self.seq.addr.eq(self.t_base + word), self.h.addr.eq(word),
                      vl_rd.addr.eq(self.ld * n_max + j)]
         d1 = Signal(data.StructLayout({"valid": 1, "j": range(n_max), "h": 1, "lane": range(P), "last": 1}))

@@ -148,18 +148,6 @@ def test_delta_register_map():
     assert "[23:16] DELTA_X, [31:24] DELTA_H" in contract.REGISTER_BY_NAME["THETA0"].description
 
 
-def test_used_column_trace_has_the_golden_columns():
-    """The trace's per-step words are the used columns of each layer direction (checked
-    bit for bit by first_mismatch above; here their shape per layer)."""
-    model = _model("lstm", 2, True, 3, 4, seed=7)
-    batch = random_batch(3, sequences=1, max_len=3, seed=4, smooth=0.9)
-    hw = run_amaranth(model, batch, HwConfig(mac_lanes=4, max_seq_len=3, skip="delta"), _delta(2, 2))
-    assert first_mismatch(golden_run(model, batch, _delta(2, 2)), hw) is None
-    assert hw["columns" + layer_suffix(0, 1)].shape == (1, 3, 3 + 4)
-    assert hw["columns" + layer_suffix(1, 0)].shape == (1, 3, 2 * 4 + 4)
-    assert not hw["reused" + layer_suffix(1, 1)].any()
-
-
 def test_simulate_command_runs_delta_on_a_delta_build(tmp_path, capsys):
     """``memornn simulate --predictor delta`` with ``skip = "delta"``: the golden command's
     keys, bit for bit; on a memo build: a one-line error naming the predictor."""
