@@ -348,20 +348,38 @@ class MemoCore(wiring.Component):
     def _counters(self, m, seq, st):
         """The per-sequence counters, and the trace's counter words."""
         lay = self._layout
-        dec, fetch = st["dec"], st["fetch"]
+        names = counter_names(lay.skip)
         # Bounded counters are only as wide as their bound; the port zero-extends them.
         cb = self._counter_bits
 
         def counter_width(name):
             bound = lay.counter_max(name)
             return cb if bound is None else min(cb, max(1, bound.bit_length()))
-        cnt = {name: Signal(counter_width(name), name=f"cnt_{name}") for name in COUNTER_NAMES}
+        cnt = {name: Signal(counter_width(name), name=f"cnt_{name}") for name in names}
         row_inputs = Signal(range(lay.max_row_inputs + 1))
         m.d.comb += row_inputs.eq(seq.layer.in_size + lay.hidden)
         with m.If(seq.clear_counters):
             m.d.sync += [c.eq(0) for c in cnt.values()]
         with m.If(seq.in_compute):
             m.d.sync += cnt["cycles"].eq(cnt["cycles"] + 1)
+        self._count(m, seq, st, cnt, row_inputs)
+        with m.If(seq.seq_done):
+            m.d.sync += [getattr(self.counters, name).eq(cnt[name]) for name in names]
+        if self._trace:
+            tr = st["trace"]
+            wiring.connect(m, tr.o_trace, wiring.flipped(self.o_trace))
+            m.d.comb += [*self._trace_bits(st, tr), tr.send_counters.eq(seq.send_counters),
+                         seq.counters_done.eq(tr.counters_done)]
+            m.d.comb += [getattr(tr.counters, name).eq(cnt[name]) for name in names]
+
+    def _trace_bits(self, st, tr) -> list:
+        """The trace's per-step bits: each row's decision."""
+        dec = st["dec"]
+        return [tr.decided.eq(dec.decided), tr.reuse.eq(dec.reuse), tr.row.eq(dec.row)]
+
+    def _count(self, m, seq, st, cnt, row_inputs):
+        """The datapath's counts (``cnt``: the counters by name; ``row_inputs``: ``X + H``)."""
+        dec, fetch = st["dec"], st["fetch"]
         with m.If(fetch.busy):
             m.d.sync += cnt["mac_busy_cycles"].eq(cnt["mac_busy_cycles"] + 1)
         with m.If(dec.decided):
@@ -373,11 +391,3 @@ class MemoCore(wiring.Component):
             with m.Else():
                 m.d.sync += [cnt["neurons_reused"].eq(cnt["neurons_reused"] + 1),
                              cnt["macs_skipped"].eq(cnt["macs_skipped"] + row_inputs)]
-        with m.If(seq.seq_done):
-            m.d.sync += [getattr(self.counters, name).eq(cnt[name]) for name in COUNTER_NAMES]
-        if self._trace:
-            tr = st["trace"]
-            wiring.connect(m, tr.o_trace, wiring.flipped(self.o_trace))
-            m.d.comb += [tr.decided.eq(dec.decided), tr.reuse.eq(dec.reuse), tr.row.eq(dec.row),
-                         tr.send_counters.eq(seq.send_counters), seq.counters_done.eq(tr.counters_done)]
-            m.d.comb += [getattr(tr.counters, name).eq(cnt[name]) for name in COUNTER_NAMES]

@@ -98,22 +98,19 @@ class DeltaCore(MemoCore):
     def _rows_seq_reader(self, m, st, rd_buf, rd_word):
         return 1  # the walk reads no input
 
-    def _counters(self, m, seq, st):
-        """The per-sequence counters (those of the golden delta policy), and the trace."""
+    def _trace_bits(self, st, tr) -> list:
+        """The trace's per-step bits: each column's use (the step's last column closes its words)."""
+        dr = st["delta"]
+        return [tr.decided.eq(dr.col_valid), tr.reuse.eq(dr.col_used), tr.step_last.eq(dr.col_last)]
+
+    def _count(self, m, seq, st, cnt, row_inputs):
+        """The golden delta policy's counts, per step from the detector's used-column count."""
         lay = self._layout
         dr = st["delta"]
-        names = counter_names(lay.skip)
-        cnt = {name: Signal(self._counter_bits, name=f"cnt_{name}") for name in names}
-        n_cols = Signal(range(lay.max_row_inputs + 1))
-        m.d.comb += n_cols.eq(seq.layer.in_size + lay.hidden)
-        with m.If(seq.clear_counters):
-            m.d.sync += [c.eq(0) for c in cnt.values()]
-        with m.If(seq.in_compute):
-            m.d.sync += cnt["cycles"].eq(cnt["cycles"] + 1)
         with m.If(dr.mac_beat):
             m.d.sync += cnt["mac_busy_cycles"].eq(cnt["mac_busy_cycles"] + 1)
         with m.If(dr.step_valid):  # a step's column stage is done (the walk starts)
-            used, skipped = dr.step_used, n_cols - dr.step_used
+            used, skipped = dr.step_used, row_inputs - dr.step_used
             moved = (used != 0) | seq.layer.step0
             m.d.sync += [cnt["neurons_computed"].eq(cnt["neurons_computed"] + lay.rows),
                          cnt["columns_used"].eq(cnt["columns_used"] + used),
@@ -121,11 +118,3 @@ class DeltaCore(MemoCore):
                          cnt["macs"].eq(cnt["macs"] + used * lay.rows),
                          cnt["macs_skipped"].eq(cnt["macs_skipped"] + skipped * lay.rows),
                          cnt["acc_updates"].eq(cnt["acc_updates"] + moved * lay.rows)]
-        with m.If(seq.seq_done):
-            m.d.sync += [getattr(self.counters, name).eq(cnt[name]) for name in names]
-        if self._trace:
-            tr = st["trace"]
-            wiring.connect(m, tr.o_trace, wiring.flipped(self.o_trace))
-            m.d.comb += [tr.decided.eq(dr.col_valid), tr.reuse.eq(dr.col_used), tr.step_last.eq(dr.col_last),
-                         tr.send_counters.eq(seq.send_counters), seq.counters_done.eq(tr.counters_done)]
-            m.d.comb += [getattr(tr.counters, name).eq(cnt[name]) for name in names]

@@ -187,8 +187,9 @@ class Layout:
             "columns_used": columns, "columns_skipped": columns, "acc_updates": rows,
             "neurons_computed": rows, "neurons_reused": rows, "bnn_evals": rows,
             "macs": self.max_seq_len * self.rows * sum(d.in_size + self.hidden for d in self.layers),
-            "mac_busy_cycles": self.max_seq_len * max(self.rows * sum(d.row_words for d in self.layers),
-                                                      self.groups * sum(d.in_size + self.hidden for d in self.layers)),
+            "mac_busy_cycles": self.max_seq_len * (self.groups * sum(d.in_size + self.hidden for d in self.layers)
+                                                   if self.skip == "delta" else
+                                                   self.rows * sum(d.row_words for d in self.layers)),
         }
         bounds["macs_skipped"] = bounds["macs"]
         return bounds.get(name)

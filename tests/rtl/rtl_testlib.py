@@ -189,6 +189,18 @@ def run_and_check(build_, job: Job, goldens: list, test: str, tmp_path, seed: in
     return result
 
 
+def scenario_runs(layout, rng, input_size: int, max_len: int, specs):
+    """Runs and golden tables from ``(model, sequences, threshold, predictor, load,
+    back_to_back)`` specs (``threshold`` may be a RunOptions, as :func:`make_run` takes it)."""
+    runs, goldens = [], []
+    for model, count, threshold, predictor, load, back_to_back in specs:
+        batch = random_inputs(rng, input_size, count, max_len)
+        run, golden = make_run(layout, model, batch, threshold, predictor, 0, load=load, back_to_back=back_to_back)
+        runs.append(run)
+        goldens.append(golden)
+    return runs, goldens
+
+
 def golden_run_for(layout, model, batch, settings: dict, **kw):
     """:func:`make_run` with a settings dict from :func:`random_settings`."""
     return make_run(layout, model, batch, settings["threshold"], settings["predictor"], settings["reuse_cap"], **kw)

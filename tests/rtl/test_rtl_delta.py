@@ -18,7 +18,7 @@ All are ``slow``: each builds its designs first (about a minute each on two core
 import numpy as np
 import pytest
 from rtl_testlib import (data_seed, make_job, prepared, random_inputs, random_qmodel, replay_hint, run_and_check,
-                         seed_reported, shape_layout, simulator_available, simulator_params)
+                         scenario_runs, seed_reported, shape_layout, simulator_available, simulator_params)
 
 from memornn.golden.inputs import make_batch
 from memornn.golden.options import RunOptions
@@ -97,13 +97,8 @@ def _setup(simulator):
 
 def _runs(layout, rng, specs):
     """Runs from ``(model, sequences, options, load, back_to_back)`` specs."""
-    runs, goldens = [], []
-    for model, count, options, load, back_to_back in specs:
-        batch = random_inputs(rng, SHAPE["input_size"], count, CONFIG.max_seq_len)
-        run, golden = make_run(layout, model, batch, options, "none", 0, load=load, back_to_back=back_to_back)
-        runs.append(run)
-        goldens.append(golden)
-    return runs, goldens
+    return scenario_runs(layout, rng, SHAPE["input_size"], CONFIG.max_seq_len,
+                         [(model, count, options, "none", load, b2b) for model, count, options, load, b2b in specs])
 
 
 @pytest.mark.slow

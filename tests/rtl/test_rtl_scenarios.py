@@ -17,8 +17,8 @@ counter against the golden model:
 
 import numpy as np
 import pytest
-from rtl_testlib import (data_seed, make_job, prepared, random_inputs, random_qmodel, replay_hint,
-                         run_and_check, simulator_params)
+from rtl_testlib import (data_seed, make_job, prepared, random_qmodel, replay_hint,
+                         run_and_check, scenario_runs, simulator_params)
 
 from memornn.golden.inputs import make_batch, quantize_inputs
 from memornn.hw.config import HwConfig
@@ -43,13 +43,7 @@ def _setup(simulator):
 
 def _runs(layout, rng, specs):
     """Runs from ``(model, sequences, threshold, predictor, load, back_to_back)`` specs."""
-    runs, goldens = [], []
-    for model, count, threshold, predictor, load, back_to_back in specs:
-        batch = random_inputs(rng, SHAPE["input_size"], count, CONFIG.max_seq_len)
-        run, golden = make_run(layout, model, batch, threshold, predictor, 0, load=load, back_to_back=back_to_back)
-        runs.append(run)
-        goldens.append(golden)
-    return runs, goldens
+    return scenario_runs(layout, rng, SHAPE["input_size"], CONFIG.max_seq_len, specs)
 
 
 def test_threshold_change(simulator, tmp_path):
