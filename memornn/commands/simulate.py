@@ -88,9 +88,13 @@ def run(args) -> int:
         print(f"memornn simulate: MISMATCH with the golden model: {mismatch}", file=sys.stderr)
         return 1
     what = f"{args.simulator} ({args.netlist} netlist)" if args.netlist else args.simulator
-    print(f"{what}: {batch.size} sequences, {int(result['cycles'].sum())} cycles, "
-          f"{100 * result['neurons_reused'].sum() / max(total, 1):.1f}% reused; bit-exact with the golden model; "
-          f"wrote {args.output}")
+    if options.predictor == "delta":
+        macs = int(result["macs"].sum() + result["macs_skipped"].sum())
+        skipped = f"{100 * result['macs_skipped'].sum() / max(macs, 1):.1f}% of the MACs skipped"
+    else:
+        skipped = f"{100 * result['neurons_reused'].sum() / max(total, 1):.1f}% reused"
+    print(f"{what}: {batch.size} sequences, {int(result['cycles'].sum())} cycles, {skipped}; bit-exact with the "
+          f"golden model; wrote {args.output}")
     return 0
 
 
