@@ -204,7 +204,7 @@ def observed_table(layout: Layout, run: Run, observed: dict, extra: bool = False
     return assemble(layout, np.asarray(run.lengths), per_sequence, extra)
 
 
-def register_mismatch(observed: dict, skip: str = "memo") -> str | None:
+def register_mismatch(observed: dict, skip: str) -> str | None:
     """First sequence whose counter registers differ from its trace's counter words (a
     build with datapath ``skip``)."""
     names = counter_names(skip)
