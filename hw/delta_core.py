@@ -52,7 +52,7 @@ class DeltaCore(MemoCore):
         m.submodules.cell_stage = st["cell"] = cell = CellStage(lay)
         m.submodules.output_streamer = st["out"] = OutputStreamer(lay)
         if self._trace:
-            m.submodules.trace_emitter = st["trace"] = TraceEmitter(None, 2, self._counter_bits,
+            m.submodules.trace_emitter = st["trace"] = TraceEmitter(None, 4, self._counter_bits,
                                                                     counter_names(lay.skip))
         wiring.connect(m, dr.products, req.products)
         # The layer direction and layer from the sequencer's pre_base (ld * H).

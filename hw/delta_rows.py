@@ -26,7 +26,7 @@ requantizer, a row a cycle, bounds a group with fewer used columns than that.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -47,7 +47,8 @@ class DeltaRows(wiring.Component):
     Attributes
     ----------
     DETECT_FILL : int
-        Cycles of the detect phase beyond one a column: 1 (the memories' read).
+        Cycles of the detect phase beyond one a column: 3 (the memories' read, the
+        change, the test), registered apart for the clock rate.
     WALK_DRAIN : int
         Cycles of the rows phase beyond the last group's issue, its results and the
         requantizer's latency: 7 (list read, weight read, product register, lane sums,
@@ -81,7 +82,7 @@ class DeltaRows(wiring.Component):
         A product left the requantizer (for the end of the rows phase).
     """
 
-    DETECT_FILL = 1
+    DETECT_FILL = 3
     WALK_DRAIN = 7
     IDLE_ROWS = 2
 
@@ -124,13 +125,14 @@ class DeltaRows(wiring.Component):
         entry = data.StructLayout({"j": range(n_max), "dv": signed(DV_BITS)})
         m.submodules.col_list = col_list = memory.Memory(shape=entry, depth=n_max, init=[])
         count = Signal(range(n_max + 1))
-        count_next = Signal(range(n_max + 1))  # with the column in D1: the step's count at prep_done
+        count_next = Signal(range(n_max + 1))  # with the column in D3: the step's count at prep_done
         self._detect(m, col_list.write_port(), count, count_next)
         self._walk(m, col_list.read_port(), count, count_next)
         return m
 
     def _detect(self, m, list_wr, count, count_next):
-        """The detect phase: a column a cycle against v_last; the column list and ``count``."""
+        """The detect phase: a column a cycle against v_last (read D0, values D1, change D2,
+        test and writes D3); the column list and ``count``."""
         lay = self._layout
         P, n_max = lay.lanes, lay.max_row_inputs
         m.submodules.v_last = v_last = memory.Memory(shape=signed(nx.INPUT_BITS), depth=lay.layer_dirs * n_max,
@@ -152,7 +154,7 @@ class DeltaRows(wiring.Component):
             m.d.sync += [j.eq(0), word.eq(0), lane.eq(0), in_h.eq(0), issued.eq(0)]
         with m.Elif(go):
             m.d.sync += j.eq(j + 1)
-            with m.If(j == 0):  # a new list (no column of the last step is still in D1)
+            with m.If(j == 0):  # a new list (no column of the last step is still in flight)
                 m.d.sync += count.eq(0)
             with m.If(j == n_cols - 1):
                 m.d.sync += issued.eq(1)
@@ -162,22 +164,30 @@ class DeltaRows(wiring.Component):
                 m.d.sync += [word.eq(word + 1), lane.eq(0)]
             with m.Else():
                 m.d.sync += lane.eq(lane + 1)
-        # D1: the test of nx.delta_columns, v_last and the list written.
+        # D1: the column's value and last-used value out of the memories, registered.
         src = Mux(d1.h, self.h.data, self.seq.data)
-        v = Signal(signed(nx.INPUT_BITS))
-        last = Signal(signed(nx.INPUT_BITS))
+        col = data.StructLayout({"valid": 1, "j": range(n_max), "h": 1, "last": 1,
+                                 "v": signed(nx.INPUT_BITS), "vl": signed(nx.INPUT_BITS)})
+        d2 = Signal(col)
+        m.d.sync += [d2.valid.eq(d1.valid), d2.j.eq(d1.j), d2.h.eq(d1.h), d2.last.eq(d1.last),
+                     d2.v.eq(Mux(d1.h & self.step0, 0, src.word_select(d1.lane, nx.INPUT_BITS))),
+                     d2.vl.eq(Mux(self.step0, 0, vl_rd.data))]
+        # D2: the change and its magnitude, registered.
+        d3 = Signal(data.StructLayout({"c": col, "dv": signed(DV_BITS), "mag": unsigned(DV_BITS)}))
         dv = Signal(signed(DV_BITS))
+        m.d.comb += dv.eq(d2.v - d2.vl)
+        m.d.sync += [d3.c.eq(d2), d3.dv.eq(dv), d3.mag.eq(abs(dv))]
+        # D3: the test of nx.delta_columns; v_last and the list written.
+        c3 = d3.c
         used = Signal()
-        m.d.comb += [v.eq(Mux(d1.h & self.step0, 0, src.word_select(d1.lane, nx.INPUT_BITS))),
-                     last.eq(Mux(self.step0, 0, vl_rd.data)), dv.eq(v - last),
-                     used.eq(~self.delta | (abs(dv) > Mux(d1.h, self.theta_h, self.theta_x))),
-                     vl_wr.addr.eq(self.ld * n_max + d1.j), vl_wr.data.eq(Mux(used, v, last)),
-                     vl_wr.en.eq(d1.valid),
-                     list_wr.addr.eq(count), list_wr.data.j.eq(d1.j), list_wr.data.dv.eq(dv),
-                     list_wr.en.eq(d1.valid & used),
-                     self.col_valid.eq(d1.valid), self.col_used.eq(used), self.col_last.eq(d1.last),
-                     self.prep_done.eq(d1.valid & d1.last)]
-        m.d.comb += count_next.eq(count + (d1.valid & used))
+        m.d.comb += [used.eq(~self.delta | (d3.mag > Mux(c3.h, self.theta_h, self.theta_x))),
+                     vl_wr.addr.eq(self.ld * n_max + c3.j), vl_wr.data.eq(Mux(used, c3.v, c3.vl)),
+                     vl_wr.en.eq(c3.valid),
+                     list_wr.addr.eq(count), list_wr.data.j.eq(c3.j), list_wr.data.dv.eq(d3.dv),
+                     list_wr.en.eq(c3.valid & used),
+                     self.col_valid.eq(c3.valid), self.col_used.eq(used), self.col_last.eq(c3.last),
+                     self.prep_done.eq(c3.valid & c3.last)]
+        m.d.comb += count_next.eq(count + (c3.valid & used))
         m.d.sync += [self.step_valid.eq(self.prep_done), self.step_used.eq(count_next)]
 
     def _group_results(self, m, row0):
@@ -207,7 +217,11 @@ class DeltaRows(wiring.Component):
         running = Signal()
         columns = Signal(range(n_max + 1))  # the beats of a group: at least one (step 0 with no column)
         m.d.comb += columns.eq(Mux(count == 0, 1, count))
-        results = self._group_results(m, row0)
+        # The group's results, registered: computed for the next group as a group starts.
+        row0_next = Signal(row_bits)
+        m.d.comb += row0_next.eq(Mux(self.rows_start, 0, row0 + P))
+        results_next = self._group_results(m, row0_next)
+        results = Signal.like(results_next)
         interval = Mux(columns > results, columns, results)
         m.d.comb += list_rd.addr.eq(k)
         w1 = Signal(data.StructLayout({"valid": 1, "first": 1, "last": 1, "null": 1, "g": range(lay.groups),
@@ -215,13 +229,14 @@ class DeltaRows(wiring.Component):
         m.d.sync += [w1.valid.eq(running & (k < columns)), w1.first.eq(k == 0), w1.last.eq(k == columns - 1),
                      w1.null.eq(count == 0), w1.g.eq(g), w1.row0.eq(row0), w1.gbase.eq(gbase)]
         with m.If(self.rows_start):
-            # rows_start comes with prep_done, while the last column is in D1: count_next
+            # rows_start comes with prep_done, while the last column is in D3: count_next
             m.d.sync += [running.eq(self.step0 | (count_next != 0)), g.eq(0), row0.eq(0), k.eq(0),
-                         gbase.eq(self.weight_base)]
+                         gbase.eq(self.weight_base), results.eq(results_next)]
         with m.Elif(running):
             m.d.sync += k.eq(k + 1)
             with m.If(k == interval - 1):
-                m.d.sync += [k.eq(0), g.eq(g + 1), row0.eq(row0 + P), gbase.eq(gbase + self.in_size + lay.hidden)]
+                m.d.sync += [k.eq(0), g.eq(g + 1), row0.eq(row0_next), results.eq(results_next),
+                             gbase.eq(gbase + self.in_size + lay.hidden)]
                 with m.If(g == lay.groups - 1):
                     m.d.sync += running.eq(0)
         # W1: the listed column's weight word.
