@@ -17,19 +17,17 @@ All are ``slow``: each builds its designs first (about a minute each on two core
 
 import numpy as np
 import pytest
-from rtl_testlib import (data_seed, make_job, prepared, random_inputs, random_qmodel, replay_hint, run_and_check,
-                         scenario_runs, seed_reported, shape_layout, simulator_available, simulator_params)
+from rtl_testlib import (check_reset_mid_sequence, data_seed, make_job, prepared, random_inputs, random_qmodel,
+                         run_and_check, scenario_runs, seed_reported, shape_layout, simulator_available,
+                         simulator_params)
 
-from memornn.golden.inputs import make_batch
 from memornn.golden.options import RunOptions
 from memornn.hw.config import HwConfig
-from memornn.sim.compare import first_mismatch
 from memornn.sim.compiled.backend import execute
 from memornn.sim.compiled.build import compile_harness
 from memornn.sim.compiled.program import build_program, verdict as compiled_verdict
 from memornn.sim.rtl.design import prepare_design
-from memornn.sim.rtl.job import make_run, observed_table
-from memornn.sim.rtl.verdict import verdict
+from memornn.sim.rtl.job import make_run
 
 SHAPE = {"cell": "gru", "num_layers": 2, "bidirectional": True, "input_size": 4, "hidden_size": 5,
          "pwl_segments": 16}
@@ -140,21 +138,5 @@ def test_delta_reset_mid_sequence(simulator, tmp_path):
     """Aborted sequences leave stale v_last and accumulators: the next sequence's step 0
     must ignore them."""
     layout, build_, seed, rng = _setup(simulator)
-    model = random_qmodel(SHAPE, rng)
-    n = CONFIG.max_seq_len
-    phases = ["input", "compute", "output", "pin"]
-    lengths = [n if k % 2 == 0 else int(rng.integers(1, n + 1)) for k in range(2 * len(phases))]
-    x = rng.normal(size=(len(lengths), n, SHAPE["input_size"]))
-    options = _delta(2, 1)
-    run, _ = make_run(layout, model, make_batch(x, lengths), options, "none", 0)
-    for k in range(0, len(lengths), 2):  # the aborted sequences: nothing to expect
-        run.sequences[k].h = run.sequences[k].trace = None
-    job = make_job(layout, [run], seed, PAUSES, aborts=phases, extra_cycles=20_000)
-    result = run_and_check(build_, job, [None], "reset_mid_sequence", tmp_path, seed)
-    clean_lengths = lengths[1::2]
-    clean = make_batch(x[1::2, :max(clean_lengths)], clean_lengths)
-    clean_run, golden = make_run(layout, model, clean, options, "none", 0, load=False)
-    observed = {"sequences": result.observations["runs"][0]["sequences"][1::2]}
-    problem = first_mismatch(golden, observed_table(layout, clean_run, observed))
-    assert problem is None, f"{simulator} reset_mid_sequence: {problem} ({replay_hint(seed)})"
-    assert verdict(layout, job, result, [None]) is None
+    check_reset_mid_sequence(simulator, layout, build_, seed, rng, random_qmodel(SHAPE, rng), _delta(2, 1), "none",
+                             PAUSES, tmp_path)
