@@ -8,9 +8,8 @@ design is checked the same way wherever it is made.
 from __future__ import annotations
 
 from ..golden.errors import MemornnError
-from .core import MemoCore
 from .spec import BuildSpec, check_images
-from .top import Accelerator
+from .top import Accelerator, make_core
 
 
 def build_design(spec: BuildSpec, images: dict | None = None, core_only: bool = False):
@@ -29,10 +28,11 @@ def build_design(spec: BuildSpec, images: dict | None = None, core_only: bool = 
     Returns
     -------
     Accelerator or MemoCore
+        (a :class:`~memornn.hw.delta_core.DeltaCore` for ``skip = "delta"``)
     """
     if not isinstance(spec, BuildSpec):
         raise MemornnError(f"spec must be a BuildSpec, got {spec!r}")
     check_images(images)
     if core_only:
-        return MemoCore(spec, images)
+        return make_core(spec, images)
     return Accelerator(spec, images)

@@ -8,6 +8,7 @@ Example ``hw.toml``::
     trace = false        # emit the reuse trace stream (tests turn it on)
     datapath = "parallel"   # or "shared": multipliers time-shared (small FPGAs)
     weight_memory = "initialized"   # or "loaded": no initial contents (iCE40 SPRAM)
+    skip = "memo"        # or "delta": the delta-network column-skipping datapath
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from ..golden.errors import MemornnError
 #: Values of ``datapath`` and ``weight_memory``: see :class:`HwConfig`.
 DATAPATHS = ("parallel", "shared")
 WEIGHT_MEMORIES = ("initialized", "loaded")
+#: Values of ``skip``: the skipping datapath a build has (see :class:`HwConfig`).
+SKIP_DATAPATHS = ("memo", "delta")
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,12 @@ class HwConfig:
         weights must be loaded through the LOAD_* registers before the first sequence
         (``manifest.json`` lists the memories; :func:`memornn.hw.top.load_writes`
         gives the writes).
+    skip : str
+        The skipping datapath, a generation-time choice. ``"memo"``: row memoization
+        (the BNN predictor, row-major weights). ``"delta"``: delta-network column skipping
+        (predictor ``delta``: a change detector, a column walk over a tiled weight image,
+        persistent int32 accumulators; ``docs/hardware.md``); needs ``datapath =
+        "parallel"``.
     """
 
     mac_lanes: int = 8
@@ -78,6 +87,7 @@ class HwConfig:
     max_weight_bytes: int = 4 * 2**20
     datapath: str = "parallel"
     weight_memory: str = "initialized"
+    skip: str = "memo"
 
     def __post_init__(self):
         def check_int(name, low, high):
@@ -97,6 +107,11 @@ class HwConfig:
         if self.weight_memory not in WEIGHT_MEMORIES:
             raise MemornnError(f"hardware config: weight_memory = {self.weight_memory!r} must be one of "
                                f"{', '.join(WEIGHT_MEMORIES)}")
+        if self.skip not in SKIP_DATAPATHS:
+            raise MemornnError(f"hardware config: skip = {self.skip!r} must be one of {', '.join(SKIP_DATAPATHS)}")
+        if self.skip == "delta" and self.datapath != "parallel":
+            raise MemornnError(f"hardware config: skip = 'delta' needs datapath = 'parallel', got "
+                               f"datapath = {self.datapath!r} (the delta requantizer has no two-pass form)")
         if not isinstance(self.trace, bool):
             raise MemornnError(f"hardware config: trace = {self.trace!r} must be true or false")
         for name, supported in (("weight_bits", nx.WEIGHT_BITS), ("act_bits", nx.INPUT_BITS)):

@@ -15,7 +15,7 @@ from amaranth.lib.wiring import In, Out
 from ..golden import numerics as nx
 from . import sharedmul
 from .cell_stage import CellStage
-from .contract import COUNTER_NAMES, TRACE_WIDTH  # noqa: F401 (TRACE_WIDTH: still imported from here)
+from .contract import COUNTER_NAMES, TRACE_WIDTH, counter_names  # noqa: F401 (TRACE_WIDTH: still imported here)
 from .layout import MEMORIES, SHIFT_FIELD_BITS, Layout, memory_widths
 from .mac_path import MacPath
 from .memo_decision import MemoDecision
@@ -98,11 +98,16 @@ class MemoCore(wiring.Component):
             "busy": Out(1),
             "seq_done": Out(1),
             "error_too_long": Out(1),
-            "counters": Out(data.StructLayout({name: unsigned(spec.counter_bits) for name in COUNTER_NAMES})),
+            "counters": Out(data.StructLayout({name: unsigned(spec.counter_bits) for name in counter_names(lay.skip)})),
+            **self._policy_members(),
         }
         if spec.trace:
             members["o_trace"] = Out(stream.Signature(trace_beat()))
         super().__init__(members)
+
+    def _policy_members(self) -> dict:
+        """Ports of the skipping datapath beyond the shared ones (a subclass's)."""
+        return {}
 
     @property
     def layout(self) -> Layout:
@@ -152,7 +157,8 @@ class MemoCore(wiring.Component):
             weight_init = (weights_image + [0] * (lay.weight_depth - len(weights_image))
                            + list(images.get("offsets", [])))
         mem("weights", P * 8, lay.weight_depth + lay.offset_depth, weight_init)
-        mem("weight_bits", B, lay.bits_depth)
+        if lay.skip == "memo":  # the BNN's weight signs (a delta build has no BNN)
+            mem("weight_bits", B, lay.bits_depth)
         mem("bias", nx.BIAS_BITS, lay.layer_dirs * lay.rows)
         mem("requant", nx.MULT_BITS + SHIFT_FIELD_BITS, lay.layer_dirs * lay.rows)
         if lay.cell == "gru":
@@ -290,20 +296,21 @@ class MemoCore(wiring.Component):
 
     def _cell_wiring(self, m, mem, seq, st):
         """The cell phase: memo-table and h-buffer reads, h to the h buffer, h bits, seq buffer."""
-        cell, pred = st["cell"], st["pred"]
+        cell, pred = st["cell"], st.get("pred")
         h_rd, h_wr = mem["h_buf"]
         memo = mem["memo"]
         m.d.comb += [cell.start.eq(seq.cell_start), cell.active.eq(seq.cell), seq.cell_done.eq(cell.done),
                      memo.r_addr.eq(cell.memo_addr), cell.pre.eq(memo.r_data), cell.h_data.eq(h_rd.data),
-                     h_wr.addr.eq(cell.h_wr_addr), h_wr.data.eq(cell.h_wr_data), h_wr.en.eq(cell.h_wr_en),
-                     pred.h_valid.eq(cell.h_valid), pred.h_sign.eq(cell.h_sign)]
+                     h_wr.addr.eq(cell.h_wr_addr), h_wr.data.eq(cell.h_wr_data), h_wr.en.eq(cell.h_wr_en)]
+        if pred is not None:  # the BNN's h bits
+            m.d.comb += [pred.h_valid.eq(cell.h_valid), pred.h_sign.eq(cell.h_sign)]
         with m.If(seq.cell):
             m.d.comb += h_rd.addr.eq(cell.h_addr)
 
     def _output_wiring(self, m, mem, seq, st):
         """The seq buffer's ports (input, prep, rows, cell, output) and the output stream."""
         lay = self._layout
-        out, pred, fetch, cell = st["out"], st["pred"], st["fetch"], st["cell"]
+        out, cell = st["out"], st["cell"]
         seq_rd, seq_wr = mem["seq_buf"]
         depth = lay.seq_buffer_depth
         rd_buf, wr_buf = Signal(), Signal()
@@ -311,12 +318,10 @@ class MemoCore(wiring.Component):
         m.d.comb += [seq_rd.addr.eq(Mux(rd_buf, rd_word + depth, rd_word)),
                      seq_wr.addr.eq(Mux(wr_buf, wr_word + depth, wr_word))]
         with m.If(seq.prep):
-            m.d.comb += [rd_buf.eq(seq.layer.in_buf), rd_word.eq(pred.seq.addr)]
+            m.d.comb += [rd_buf.eq(seq.layer.in_buf), rd_word.eq(self._prep_seq_addr(st))]
         with m.If(out.active):
             m.d.comb += [rd_buf.eq(lay.num_layers % 2), rd_word.eq(out.rd_word)]
-        with m.If(fetch.busy):
-            m.d.comb += [rd_buf.eq(fetch.seq_buf), rd_word.eq(fetch.seq.addr)]
-        m.d.comb += seq_rd.en.eq(out.rd_en & fetch.rd_en)
+        m.d.comb += seq_rd.en.eq(out.rd_en & self._rows_seq_reader(m, st, rd_buf, rd_word))
         with m.If(seq.in_wr_en):
             m.d.comb += [wr_word.eq(seq.in_wr_word), seq_wr.data.eq(seq.in_wr_data), seq_wr.en.eq((1 << lay.lanes) - 1)]
         with m.If(cell.h_valid):
@@ -326,23 +331,52 @@ class MemoCore(wiring.Component):
         m.d.comb += [out.start.eq(seq.out_start), seq.out_done.eq(out.done), out.seq_last.eq(seq.seq_last),
                      out.rd_data.eq(seq_rd.data)]
 
+    def _prep_seq_addr(self, st):
+        """The seq-buffer word the prep phase reads (the BNN's inputs)."""
+        return st["pred"].seq.addr
+
+    def _rows_seq_reader(self, m, st, rd_buf, rd_word):
+        """The rows phase's seq-buffer reads (operand fetch); returns their read enable."""
+        fetch = st["fetch"]
+        with m.If(fetch.busy):
+            m.d.comb += [rd_buf.eq(fetch.seq_buf), rd_word.eq(fetch.seq.addr)]
+        return fetch.rd_en
+
     def _counters(self, m, seq, st):
         """The per-sequence counters, and the trace's counter words."""
         lay = self._layout
-        dec, fetch = st["dec"], st["fetch"]
+        names = counter_names(lay.skip)
         # Bounded counters are only as wide as their bound; the port zero-extends them.
         cb = self._spec.counter_bits
 
         def counter_width(name):
             bound = lay.counter_max(name)
             return cb if bound is None else min(cb, max(1, bound.bit_length()))
-        cnt = {name: Signal(counter_width(name), name=f"cnt_{name}") for name in COUNTER_NAMES}
+        cnt = {name: Signal(counter_width(name), name=f"cnt_{name}") for name in names}
         row_inputs = Signal(range(lay.max_row_inputs + 1))
         m.d.comb += row_inputs.eq(seq.layer.in_size + lay.hidden)
         with m.If(seq.clear_counters):
             m.d.sync += [c.eq(0) for c in cnt.values()]
         with m.If(seq.in_compute):
             m.d.sync += cnt["cycles"].eq(cnt["cycles"] + 1)
+        self._count(m, seq, st, cnt, row_inputs)
+        with m.If(seq.seq_done):
+            m.d.sync += [getattr(self.counters, name).eq(cnt[name]) for name in names]
+        if self._spec.trace:
+            tr = st["trace"]
+            wiring.connect(m, tr.o_trace, wiring.flipped(self.o_trace))
+            m.d.comb += [*self._trace_bits(st, tr), tr.send_counters.eq(seq.send_counters),
+                         seq.counters_done.eq(tr.counters_done)]
+            m.d.comb += [getattr(tr.counters, name).eq(cnt[name]) for name in names]
+
+    def _trace_bits(self, st, tr) -> list:
+        """The trace's per-step bits: each row's decision."""
+        dec = st["dec"]
+        return [tr.decided.eq(dec.decided), tr.reuse.eq(dec.reuse), tr.row.eq(dec.row)]
+
+    def _count(self, m, seq, st, cnt, row_inputs):
+        """The datapath's counts (``cnt``: the counters by name; ``row_inputs``: ``X + H``)."""
+        dec, fetch = st["dec"], st["fetch"]
         with m.If(fetch.busy):
             m.d.sync += cnt["mac_busy_cycles"].eq(cnt["mac_busy_cycles"] + 1)
         with m.If(dec.decided):
@@ -354,11 +388,3 @@ class MemoCore(wiring.Component):
             with m.Else():
                 m.d.sync += [cnt["neurons_reused"].eq(cnt["neurons_reused"] + 1),
                              cnt["macs_skipped"].eq(cnt["macs_skipped"] + row_inputs)]
-        with m.If(seq.seq_done):
-            m.d.sync += [getattr(self.counters, name).eq(cnt[name]) for name in COUNTER_NAMES]
-        if self._spec.trace:
-            tr = st["trace"]
-            wiring.connect(m, tr.o_trace, wiring.flipped(self.o_trace))
-            m.d.comb += [tr.decided.eq(dec.decided), tr.reuse.eq(dec.reuse), tr.row.eq(dec.row),
-                         tr.send_counters.eq(seq.send_counters), seq.counters_done.eq(tr.counters_done)]
-            m.d.comb += [getattr(tr.counters, name).eq(cnt[name]) for name in COUNTER_NAMES]

@@ -3,7 +3,9 @@
 Counted as the core's ``cycles`` counter counts: from the start of the first layer's
 first step to the end of the last layer's last step (input and output streaming
 excluded). Exact for predictor ``none``; with memoization the rows phase lies between
-the MAC-bound and BNN-bound estimates given by :func:`rows_cycles_memo_estimate`.
+the MAC-bound and BNN-bound estimates given by :func:`rows_cycles_memo_estimate`. The
+delta datapath (``skip = "delta"``) is exact for every step given its number of used
+columns (:func:`delta_step_cycles`, :func:`sequence_cycles_delta`), with skipping on or off.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 
 from .cell_stage import CellStage
 from .core import MemoCore
+from .delta_rows import DeltaRows
 from .layout import LayerDesc, Layout
 from .mac_path import MacPath
 from .memo_decision import MemoDecision
@@ -99,3 +102,40 @@ def rows_cycles_memo_estimate(layout: Layout, desc: LayerDesc, computed: int) ->
 def ideal_step_cycles(layout: Layout, desc: LayerDesc) -> float:
     """The ideal ``G*H*(X+H)/P`` of one step, for comparison."""
     return layout.rows * (desc.in_size + layout.hidden) / layout.lanes
+
+
+def delta_rows_cycles(layout: Layout, used: int, step0: bool, lat: Latencies) -> int:
+    """Exact rows-phase cycles of a delta step with ``used`` columns in the list: every
+    row group issues ``max(columns, results)`` beats (``columns`` at least 1), the last
+    one its columns only, then its results, the requantizer and the drain; no walk after
+    step 0 without a used column."""
+    if used == 0 and not step0:
+        return DeltaRows.IDLE_ROWS
+    columns = max(used, 1)
+    results = [DeltaRows.group_results(layout, g) for g in range(layout.groups)]
+    issue = sum(max(columns, r) for r in results[:-1]) + columns
+    return issue + results[-1] + DeltaRows.WALK_DRAIN + lat.requant
+
+
+def delta_step_cycles(layout: Layout, desc: LayerDesc, used: int, step0: bool, lat: Latencies) -> int:
+    """Exact cycles of one delta step of ``desc`` with ``used`` columns: detection (a column
+    a cycle), the walk, the cell phase."""
+    columns = desc.in_size + layout.hidden
+    return columns + DeltaRows.DETECT_FILL + delta_rows_cycles(layout, used, step0, lat) + lat.cell_cycles(
+        layout.hidden)
+
+
+def sequence_cycles_delta(layout: Layout, used: list) -> int:
+    """Exact ``cycles`` counter of a delta sequence: ``used[ld][s]`` is the number of used
+    columns of layer direction ``ld`` at its ``s``-th step in processing order."""
+    lat = Latencies.of(layout)
+    return sum(lat.layer_start + sum(delta_step_cycles(layout, d, int(u), s == 0, lat) for s, u in enumerate(steps))
+               for d, steps in zip(layout.layers, used))
+
+
+def sequence_cycles_delta_dense(layout: Layout, length: int) -> int:
+    """Exact ``cycles`` counter of a delta build's sequence of ``length`` steps when every
+    column is used every step (CTRL.PREDICTOR = 0)."""
+    lat = Latencies.of(layout)
+    return sum(lat.layer_start + length * delta_step_cycles(layout, d, d.in_size + layout.hidden, False, lat)
+               for d in layout.layers)

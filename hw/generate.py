@@ -13,8 +13,8 @@ from ..golden.errors import MemornnError
 from ..golden.qmodel import QModel
 from .build import build_design
 from .config import HwConfig
-from .contract import COUNTER_NAMES, REGISTERS, TRACE_WIDTH
-from .cycles import Latencies, ideal_step_cycles, step_cycles_none
+from .contract import TRACE_WIDTH, counter_names, registers
+from .cycles import Latencies, delta_step_cycles, ideal_step_cycles, step_cycles_none
 from .fusesoc import write_fusesoc_core
 from .layout import MEMORIES, memory_depths, memory_images, memory_widths
 from .spec import BuildSpec
@@ -53,11 +53,11 @@ def manifest(model: QModel, config: HwConfig, top: Accelerator) -> dict:
                   "pwl_segments": model.pwl_segments},
         "config": config.to_dict(),
         "ports": port_list(top),
-        "registers": [r._asdict() for r in REGISTERS],
+        "registers": [r._asdict() for r in registers(layout.skip)],
         "memories": {name: {"index": i, "width": widths[name], "depth": depths[name],
                             "initial_contents": name not in layout.loaded_memories}
                      for i, name in enumerate(MEMORIES)},
-        "trace": {"present": config.trace, "word_bits": TRACE_WIDTH, "counters": list(COUNTER_NAMES)},
+        "trace": {"present": config.trace, "word_bits": TRACE_WIDTH, "counters": list(counter_names(layout.skip))},
         "cycles": {
             "definition": "cycles counter: first layer's first step to last layer's last step",
             "latencies": lat.__dict__,
@@ -70,6 +70,14 @@ def manifest(model: QModel, config: HwConfig, top: Accelerator) -> dict:
             "rows_fill": lat.rows_fill, "cell_fill": lat.cell_fill,
             "sequence_none": "sum over layer directions of 1 + T * step_none",
             "memo_rows_estimate": "max(computed*(ceil(X/P)+ceil(H/P)), G*H*(ceil(X/B)+ceil(H/B))) + rows_fill",
+            **({"step_delta_every_column": [
+                {"layer": d.layer, "direction": d.direction,
+                 "cycles": delta_step_cycles(layout, d, d.in_size + layout.hidden, False, lat)}
+                for d in layout.layers],
+                "delta_step": ("(N+1) + sum over groups but the last of max(u, results_g) + u + results_last + 7 "
+                               "+ requant latency + cell phase, u = max(used columns, 1); after step 0 with no "
+                               "used column: (N+1) + 2 + cell phase (docs/hardware.md)")}
+               if layout.skip == "delta" else {}),
         },
     }
 

@@ -10,6 +10,9 @@ word and the GRU candidate's two dot products fall out of one walk:
 
 - weight memory, ``P`` int8 lanes a word: ``cx = ceil(X/P)`` words of ``x`` weights then
   ``ch = ceil(H/P)`` of ``h`` weights per row; rows in order, layer directions in order.
+  With ``skip = "delta"`` the image is tiled instead, for the column walk: word ``g*N + j``
+  of a layer direction holds column ``j`` (``N = X + H`` columns, x then h) of the ``P``
+  rows ``g*P .. g*P + P - 1`` (lane i: row ``g*P + i``; rows past ``G*H`` zero).
 - weight-sign memory, ``B`` bits a word: ``ceil(X/B)`` words of x sign bits, then
   ``ceil(H/B)`` of h sign bits per row (padding bits 0; masked off in the lane).
 - row parameters (bias, multiplier and shift), one entry per row: address ``ld*G*H + r``.
@@ -75,6 +78,12 @@ class Layout:
     layers: tuple
     datapath: str = "parallel"
     weight_memory: str = "initialized"
+    skip: str = "memo"
+
+    @property
+    def groups(self) -> int:
+        """Row groups of the delta column walk, ``ceil(G*H / P)``."""
+        return ceil_div(self.rows, self.lanes)
 
     @property
     def loaded_memories(self) -> tuple:
@@ -134,6 +143,8 @@ class Layout:
     @property
     def weight_depth(self) -> int:
         last = self.layers[-1]
+        if self.skip == "delta":
+            return last.weight_base + self.groups * (last.in_size + self.hidden)
         return last.weight_base + self.rows * last.row_words
 
     @property
@@ -171,10 +182,14 @@ class Layout:
         are built only as wide as their bound needs.
         """
         rows = self.max_seq_len * self.rows * len(self.layers)
+        columns = self.max_seq_len * sum(d.in_size + self.hidden for d in self.layers)
         bounds = {
+            "columns_used": columns, "columns_skipped": columns, "acc_updates": rows,
             "neurons_computed": rows, "neurons_reused": rows, "bnn_evals": rows,
             "macs": self.max_seq_len * self.rows * sum(d.in_size + self.hidden for d in self.layers),
-            "mac_busy_cycles": self.max_seq_len * self.rows * sum(d.row_words for d in self.layers),
+            "mac_busy_cycles": self.max_seq_len * (self.groups * sum(d.in_size + self.hidden for d in self.layers)
+                                                   if self.skip == "delta" else
+                                                   self.rows * sum(d.row_words for d in self.layers)),
         }
         bounds["macs_skipped"] = bounds["macs"]
         return bounds.get(name)
@@ -184,6 +199,7 @@ def make_layout(model: QModel, config: HwConfig) -> Layout:
     """Sizes and base addresses for ``model`` on an accelerator built with ``config``."""
     p, b = config.mac_lanes, config.bnn_width
     hidden, rows = model.hidden_size, model.gates * model.hidden_size
+    groups = ceil_div(rows, p)
     layers = []
     weight_base = bits_base = offset_base = 0
     for k in range(model.num_layers):
@@ -192,11 +208,12 @@ def make_layout(model: QModel, config: HwConfig) -> Layout:
             desc = LayerDesc(k, d, x, ceil_div(x, p), ceil_div(hidden, p), ceil_div(x, b), ceil_div(hidden, b),
                              weight_base, bits_base, offset_base, k % 2)
             layers.append(desc)
-            weight_base += rows * desc.row_words
+            weight_base += groups * (x + hidden) if config.skip == "delta" else rows * desc.row_words
             bits_base += rows * desc.row_bit_words
             offset_base += desc.x_words
     return Layout(model.cell, model.gates, hidden, model.input_size, model.num_layers, model.directions, p, b,
-                  config.max_seq_len, model.pwl_segments, tuple(layers), config.datapath, config.weight_memory)
+                  config.max_seq_len, model.pwl_segments, tuple(layers), config.datapath, config.weight_memory,
+                  config.skip)
 
 
 def _pack_lanes(values: np.ndarray, lanes: int, bits: int) -> list[int]:
@@ -224,13 +241,29 @@ def _layer_dirs(model: QModel, layout: Layout):
 
 
 def weight_words(model: QModel, layout: Layout) -> list[int]:
-    """The weight memory image: ``P`` int8 lanes a word."""
+    """The weight memory image: ``P`` int8 lanes a word (tiled with ``skip = "delta"``)."""
+    if layout.skip == "delta":
+        return tiled_weight_words(model, layout)
     words = []
     for desc, q in _layer_dirs(model, layout):
         x = _pad_part(q.weight[:, :desc.in_size], desc.x_words, layout.lanes)
         h = _pad_part(q.weight[:, desc.in_size:], desc.h_words, layout.lanes)
         per_row = np.concatenate([x.reshape(layout.rows, -1), h.reshape(layout.rows, -1)], axis=1)
         words += _pack_lanes(per_row, layout.lanes, nx.WEIGHT_BITS)
+    return words
+
+
+def tiled_weight_words(model: QModel, layout: Layout) -> list[int]:
+    """The delta column walk's weight image: word ``g*N + j`` holds column ``j`` of rows
+    ``g*P .. g*P + P - 1`` (lane i: row ``g*P + i``), row groups in order, layer directions
+    in order."""
+    words = []
+    p = layout.lanes
+    for _, q in _layer_dirs(model, layout):
+        w = np.zeros((layout.groups * p, q.weight.shape[1]), np.int64)
+        w[:layout.rows] = q.weight
+        tiles = w.reshape(layout.groups, p, -1).transpose(0, 2, 1)  # (group, column, lane)
+        words += _pack_lanes(tiles, p, nx.WEIGHT_BITS)
     return words
 
 
@@ -284,7 +317,8 @@ MEMORIES = ("weights", "weight_bits", "bias", "requant", "bias_hn", "offsets")
 
 def memory_images(model: QModel, layout: Layout) -> dict[str, list[int]]:
     """Every loadable memory's image, keyed by the names of :data:`MEMORIES`."""
-    return {"weights": weight_words(model, layout), "weight_bits": weight_bit_words(model, layout),
+    bits = weight_bit_words(model, layout) if layout.skip == "memo" else []  # no BNN in a delta build
+    return {"weights": weight_words(model, layout), "weight_bits": bits,
             "bias": bias_words(model, layout), "requant": requant_words(model, layout),
             "bias_hn": bias_hn_words(model, layout), "offsets": offset_words(model, layout)}
 
@@ -296,9 +330,11 @@ def memory_widths(layout: Layout) -> dict[str, int]:
 
 
 def memory_depths(layout: Layout) -> dict[str, int]:
-    """Depth in words of every loadable memory (``bias_hn`` is 0 for an LSTM)."""
+    """Depth in words of every loadable memory (``bias_hn`` is 0 for an LSTM, ``weight_bits``
+    for a delta build)."""
     rows = layout.layer_dirs * layout.rows
-    return {"weights": layout.weight_depth, "weight_bits": layout.bits_depth, "bias": rows, "requant": rows,
+    bits = layout.bits_depth if layout.skip == "memo" else 0
+    return {"weights": layout.weight_depth, "weight_bits": bits, "bias": rows, "requant": rows,
             "bias_hn": layout.layer_dirs * layout.hidden if layout.cell == "gru" else 0,
             "offsets": layout.offset_depth}
 

@@ -13,7 +13,7 @@ from ..golden.errors import MemornnError
 from ..golden.qmodel import QModel
 from . import contract
 from .config import HwConfig
-from .cycles import Latencies, step_cycles_none
+from .cycles import Latencies, delta_step_cycles, step_cycles_none
 from .layout import MEMORIES, Layout, check_fits, make_layout
 
 
@@ -31,9 +31,14 @@ def counter_bounds(layout: Layout) -> dict[str, int]:
     """
     lat = Latencies.of(layout)
     steps = layout.max_seq_len
-    cycles = sum(1 + steps * (step_cycles_none(layout, d, lat) + layout.rows * (d.row_bit_words + 2))
-                 for d in layout.layers)
-    return {name: cycles if name == "cycles" else layout.counter_max(name) for name in contract.COUNTER_NAMES}
+    if layout.skip == "delta":  # the most cycles a step takes: every column used
+        cycles = sum(1 + steps * delta_step_cycles(layout, d, d.in_size + layout.hidden, True, lat)
+                     for d in layout.layers)
+    else:
+        cycles = sum(1 + steps * (step_cycles_none(layout, d, lat) + layout.rows * (d.row_bit_words + 2))
+                     for d in layout.layers)
+    return {name: cycles if name == "cycles" else layout.counter_max(name)
+            for name in contract.counter_names(layout.skip)}
 
 
 @dataclass(frozen=True)

@@ -110,6 +110,16 @@ def load_writes(layout: Layout, images: dict) -> list[tuple[int, int]]:
     return writes
 
 
+def make_core(spec: BuildSpec, images: dict | None = None) -> MemoCore:
+    """The core of ``spec``: :class:`MemoCore`, or for ``skip = "delta"`` the
+    :class:`~memornn.hw.delta_core.DeltaCore`."""
+    if spec.layout.skip == "delta":
+        from .delta_core import DeltaCore  # imports this module's MemoCore
+
+        return DeltaCore(spec, images)
+    return MemoCore(spec, images)
+
+
 class _Registers:
     """The register file's state and its per-register read values and write handlers."""
 
@@ -118,7 +128,9 @@ class _Registers:
         self.run = Signal(init=1)
         self.reuse_cap = Signal(nx.REUSE_CAP_BITS)
         self.seq_done = Signal(C.SEQ_DONE_BITS)
-        self.thetas = [Signal(nx.THETA_BITS, name=f"theta{k}") for k in range(layout.num_layers)]
+        # A delta build's THETA<k> holds DELTA_X and DELTA_H above the 16-bit theta.
+        theta_bits = C.DELTA_H_SHIFT + nx.DELTA_BITS if layout.skip == "delta" else nx.THETA_BITS
+        self.thetas = [Signal(theta_bits, name=f"theta{k}") for k in range(layout.num_layers)]
         self.load_sel = Signal(C.LOAD_SEL_BITS)
         self.load_addr = Signal(len(core.load.addr))
         # Sticky STATUS errors, by bit, and the event that sets each this cycle.
@@ -202,7 +214,7 @@ class Accelerator(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         spec = self._spec
-        core = MemoCore(spec, self._images)
+        core = make_core(spec, self._images)
         # The soft reset acts the cycle after the CTRL write: registered, the register
         # decode stays off the core's reset and enable paths.
         soft_reset, soft_reset_req = Signal(), Signal()
@@ -216,7 +228,9 @@ class Accelerator(wiring.Component):
 
         regs = _Registers(spec.layout, core)
         m.d.comb += [core.predictor.eq(regs.predictor), core.reuse_cap.eq(regs.reuse_cap)]
-        m.d.comb += [core.thetas[k].eq(theta) for k, theta in enumerate(regs.thetas)]
+        m.d.comb += [core.thetas[k].eq(theta[:nx.THETA_BITS]) for k, theta in enumerate(regs.thetas)]
+        if spec.layout.skip == "delta":
+            m.d.comb += [core.deltas[k].as_value().eq(theta[C.DELTA_X_SHIFT:]) for k, theta in enumerate(regs.thetas)]
         self._streams(m, core, regs, soft_reset)
         # A sequence starts when the idle core is offered a beat (it latches its settings then).
         seq_start = Signal()
@@ -335,7 +349,7 @@ class Accelerator(wiring.Component):
                    "LOAD_SEL": regs.load_sel, "LOAD_ADDR": regs.load_addr, "LOAD_DATA": Const(0, 1),
                    "ID": Const(C.ID_VALUE, 32), **{name: Const(value, 32) for name, value in build.items()}}
         readers.update({f"THETA{k}": theta for k, theta in enumerate(regs.thetas)})
-        for name in C.COUNTER_NAMES:
+        for name in C.counter_names(self.layout.skip):
             value = getattr(core.counters, name)
             readers[f"{name.upper()}_LO"] = value[:32]
             readers[f"{name.upper()}_HI"] = value[32:] if cb > 32 else Const(0, 1)
@@ -345,7 +359,7 @@ class Accelerator(wiring.Component):
         """The address decode, generated from :func:`memornn.hw.contract.mapped_registers`:
         a register is written by its handler (read-only ones ignore writes) and read from
         its value; any other address answers SLVERR."""
-        mapped = C.mapped_registers(self._spec.layout.num_layers)
+        mapped = C.mapped_registers(self._spec.layout.num_layers, self._spec.layout.skip)
         with m.If(axil.wr_en):
             with m.Switch(axil.wr_addr):
                 for reg in mapped:

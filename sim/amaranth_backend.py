@@ -10,13 +10,13 @@ import numpy as np
 from amaranth.sim import Simulator
 
 from ..golden.inputs import Batch, quantize_inputs
-from ..golden.intmodel import check_reuse_cap, parse_thresholds
 from ..golden.qmodel import QModel
 from ..hw.build import build_design
 from ..hw.config import HwConfig
 from ..hw.core import MemoCore
 from ..hw.layout import MEMORIES, memory_images
 from ..hw.spec import BuildSpec
+from .settings import register_settings
 from .trace import assemble, decode_sequence, pack_x, steps_from_words, trace_words_per_sequence
 
 
@@ -49,11 +49,11 @@ def run_amaranth(model: QModel, batch: Batch, config: HwConfig = HwConfig(), thr
 
     Sequences go in back to back; every output beat and trace word is collected.
     ``extra_counters`` adds the hardware-only counters (``mac_busy_cycles``).
+    ``threshold`` may be a :class:`~memornn.golden.options.RunOptions` (delta: on a
+    ``skip = "delta"`` build), as :func:`~memornn.sim.settings.register_settings` reads it.
     """
-    if predictor not in ("bnn", "none"):
-        raise ValueError(f"the hardware supports predictors bnn and none, not {predictor!r}")
-    thetas = parse_thresholds(threshold, model.num_layers)
-    reuse_cap = check_reuse_cap(reuse_cap)
+    thetas, reuse_cap, skipping = register_settings(BuildSpec.of(model, config).layout, model.num_layers,
+                                                    threshold, predictor, reuse_cap)  # checked before building
     core = build_core(model, config)
     layout = core.layout
     x_q = quantize_inputs(batch.x, model.input_scale)
@@ -68,9 +68,11 @@ def run_amaranth(model: QModel, batch: Batch, config: HwConfig = HwConfig(), thr
     async def drive(ctx):
         await _load_memories(ctx, core, memory_images(model, layout), layout.loaded_memories)
         for k, theta in enumerate(thetas):
-            ctx.set(core.thetas[k], theta)
+            ctx.set(core.thetas[k], theta & 0xFFFF)
+            if layout.skip == "delta":
+                ctx.set(core.deltas[k].as_value(), theta >> 16)
         ctx.set(core.reuse_cap, reuse_cap)
-        ctx.set(core.predictor, 1 if predictor == "bnn" else 0)
+        ctx.set(core.predictor, int(skipping))
         for i, length in enumerate(lengths):
             for t in range(length):
                 ctx.set(core.i_x.payload.data, pack_x(x_q[i, t]))

@@ -47,7 +47,7 @@ def first_mismatch(golden: dict, hardware: dict) -> str | None:
         if diff.size == 0:
             continue
         where = diff[0]
-        if key in COUNTERS:
+        if key in COUNTERS or want.ndim == 1:  # a counter (the policies' too): one value a sequence
             return f"{key}: sequence {where[0]}: hardware {got[tuple(where)]}, golden {want[tuple(where)]}"
         what = "neuron" if key.startswith("reused") else "element"
         return (f"{key}: sequence {where[0]}, step {where[1]}, {what} {where[2]}: hardware "

@@ -10,9 +10,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..golden import numerics as nx
+from ..golden.counters import POLICY_COUNTERS
 from ..golden.intmodel import COUNTERS
 from ..golden.qmodel import layer_suffix
-from ..hw.contract import COUNTER_NAMES, TRACE_WIDTH, trace_words_per_sequence, trace_words_per_step
+from ..hw.contract import (COUNTER_NAMES, TRACE_WIDTH, counter_names, trace_step_bits, trace_words_per_sequence,
+                           trace_words_per_step)
 from ..hw.layout import Layout, ceil_div
 
 
@@ -47,11 +49,28 @@ def steps_from_words(words: list[int], lanes: int, values: int) -> list[int]:
     return steps
 
 
+def _step_masks(layout: Layout):
+    """Per layer direction: the key of its per-step trace bits (``reused``, or in a delta
+    build ``columns``, with the layer suffix) and their number."""
+    kind = "columns" if layout.skip == "delta" else "reused"
+    for desc, bits in zip(layout.layers, trace_step_bits(layout)):
+        yield desc, kind + layer_suffix(desc.layer, desc.direction), bits
+
+
+def _delta_identities(counters: dict) -> dict:
+    """The golden delta counters the delta datapath has no register for, by its structure:
+    it reuses no row, has no BNN and no catch-up, and its change detector tests every
+    column every step."""
+    return {"neurons_reused": 0, "bnn_evals": 0, "catchup_macs": 0,
+            "predictor_ops": counters["columns_used"] + counters["columns_skipped"]}
+
+
 def decode_sequence(layout: Layout, length: int, beats: list[int], trace: list[int]) -> dict:
     """One sequence's output beats and trace words to per-sequence arrays.
 
     Returns a dict with ``h_int`` (length, H*D), ``reused_l{k}[_reverse]``
-    (length, G*H) and every counter (``cycles`` included) as Python ints.
+    (length, G*H) (a delta build: all false, and ``columns_l{k}[_reverse]`` (length,
+    X_k + H) from the trace) and every counter (``cycles`` included) as Python ints.
     """
     if len(beats) != length:
         raise ValueError(f"expected {length} output beats, got {len(beats)}")
@@ -59,21 +78,24 @@ def decode_sequence(layout: Layout, length: int, beats: list[int], trace: list[i
     if len(trace) != expected:
         raise ValueError(f"expected {expected} trace words, got {len(trace)}")
     out = {"h_int": np.stack([unpack_h(b, layout.output_size) for b in beats])}
-    words_per_step = trace_words_per_step(layout.rows)
     pos = 0
-    for desc in layout.layers:
-        mask = np.zeros((length, layout.rows), dtype=bool)
+    for desc, key, n_bits in _step_masks(layout):
+        mask = np.zeros((length, n_bits), dtype=bool)
         for step in range(length):
             t = length - 1 - step if desc.direction else step
             bits = 0
-            for w in range(words_per_step):
+            for w in range(trace_words_per_step(n_bits)):
                 bits |= trace[pos] << (TRACE_WIDTH * w)
                 pos += 1
-            mask[t] = [(bits >> r) & 1 for r in range(layout.rows)]
-        out["reused" + layer_suffix(desc.layer, desc.direction)] = mask
-    for name in COUNTER_NAMES:
+            mask[t] = [(bits >> r) & 1 for r in range(n_bits)]
+        out[key] = mask
+        if layout.skip == "delta":  # no row is reused
+            out["reused" + layer_suffix(desc.layer, desc.direction)] = np.zeros((length, layout.rows), bool)
+    for name in counter_names(layout.skip):
         out[name] = trace[pos]
         pos += 1
+    if layout.skip == "delta":
+        out.update(_delta_identities(out))
     return out
 
 
@@ -93,16 +115,17 @@ def encode_sequence(layout: Layout, length: int, table: dict, i: int) -> tuple[l
         word per counter of ``COUNTER_NAMES``.
     """
     beats = [pack_x(table["h_int"][i, t]) for t in range(length)]
-    words_per_step = trace_words_per_step(layout.rows)
     mask = 2**TRACE_WIDTH - 1
     trace: list[int | None] = []
-    for desc in layout.layers:
-        reused = np.asarray(table["reused" + layer_suffix(desc.layer, desc.direction)][i])
+    for desc, key, n_bits in _step_masks(layout):
+        # predictor none on a delta build: every column used every step
+        used = np.asarray(table[key][i]) if key in table else np.ones((length, n_bits), bool)
         for step in range(length):
             t = length - 1 - step if desc.direction else step
-            bits = sum(1 << int(r) for r in np.flatnonzero(reused[t]))
-            trace += [(bits >> (TRACE_WIDTH * w)) & mask for w in range(words_per_step)]
-    trace += [int(table[name][i]) & mask if name in table else None for name in COUNTER_NAMES]
+            bits = sum(1 << int(r) for r in np.flatnonzero(used[t]))
+            trace += [(bits >> (TRACE_WIDTH * w)) & mask for w in range(trace_words_per_step(n_bits))]
+    names = counter_names(layout.skip)
+    trace += [int(table[name][i]) & mask if name in table else None for name in names]
     return beats, trace
 
 
@@ -114,12 +137,17 @@ def assemble(layout: Layout, lengths: np.ndarray, per_sequence: list[dict], extr
     """Per-sequence decodes to the batch key table of :func:`golden_run`, plus ``cycles``.
 
     With ``extra``, also the counters of :data:`EXTRA_COUNTERS` (``mac_busy_cycles``).
+    A delta build's table has the delta policy's keys (``columns_l*``, the policy counters).
     """
     n, t_max = len(per_sequence), int(lengths.max())
     result = {"h_int": np.zeros((n, t_max, layout.output_size), dtype=np.int8)}
     for desc in layout.layers:
         result["reused" + layer_suffix(desc.layer, desc.direction)] = np.zeros((n, t_max, layout.rows), bool)
     counters = COUNTERS + ("cycles",) + (EXTRA_COUNTERS if extra else ())
+    if layout.skip == "delta":
+        for desc, key, n_bits in _step_masks(layout):
+            result[key] = np.zeros((n, t_max, n_bits), bool)
+        counters += POLICY_COUNTERS
     for name in counters:
         result[name] = np.zeros(n, dtype=np.int64)
     for i, seq in enumerate(per_sequence):

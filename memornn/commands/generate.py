@@ -37,9 +37,11 @@ def run(args) -> int:
     # Amaranth's RTLIL and Yosys), hence the heartbeat.
     with staged_folder(args.output, inputs) as outdir, heartbeat("generate: converting to Verilog"):
         info = generate(model, config, outdir)
-    steps = info["cycles"]["step_none"]
+    delta = config.skip == "delta"
+    steps = info["cycles"]["step_delta_every_column" if delta else "step_none"]
     print(f"{info['top']}: {model.cell} {model.num_layers}x{model.hidden_size}, P={config.mac_lanes}, "
-          f"B={config.bnn_width}; {sum(s['cycles'] for s in steps)} cycles per step without memoization; "
+          f"B={config.bnn_width}{', delta datapath' if delta else ''}; {sum(s['cycles'] for s in steps)} cycles "
+          f"per step {'with every column used' if delta else 'without memoization'}; "
           f"wrote {args.output}/{info['top']}.v, manifest.json and load_writes.json")
     empty = [name for name, mem in info["memories"].items() if not mem["initial_contents"]]
     if empty:

@@ -16,8 +16,9 @@ from .common import (add_config_argument, add_inputs_argument, add_model_argumen
 from .policyargs import add_policy_options, policy_options
 
 SIMULATORS = ("verilator", "verilator-cocotb", "icarus", "amaranth")
-#: The policies the generated hardware implements.
-HARDWARE_PREDICTORS = ("bnn", "none")
+#: The policies each datapath of the generated hardware (hw.toml's ``skip``) implements
+#: (as memornn.sim.settings.HARDWARE_POLICIES, without importing the HDL tools).
+HARDWARE_PREDICTORS = {"memo": ("bnn", "none"), "delta": ("delta", "none")}
 #: Targets of gate-level simulation (as memornn.sim.rtl.netlist.NETLIST_TARGETS, without importing the HDL tools).
 NETLIST_TARGETS = ("ice40-up5k", "ice40-hx8k", "ecp5-25k", "ecp5-85k")
 
@@ -54,12 +55,14 @@ def run(args) -> int:
                   inputs=[("--model", args.model), ("--inputs", args.inputs), ("--config", args.config)])
     model = load_qmodel(args.model)
     options = policy_options(args, model)
-    if options.predictor == "oracle":
-        raise MemornnError("predictor 'oracle' exists only in the golden model (the hardware has bnn and none)")
-    if options.predictor not in HARDWARE_PREDICTORS:
-        raise MemornnError(f"predictor {options.predictor!r} is not implemented by the hardware yet (it has bnn "
-                           f"and none)")
     config = load_hw_config(args.config)
+    if options.predictor == "oracle":
+        raise MemornnError("predictor 'oracle' exists only in the golden model (the hardware has bnn, delta and "
+                           "none)")
+    supported = HARDWARE_PREDICTORS[config.skip]
+    if options.predictor not in supported:
+        raise MemornnError(f"predictor {options.predictor!r} is not implemented by a skip = {config.skip!r} build "
+                           f"(it runs {' and '.join(supported)}; delta needs skip = \"delta\" in --config)")
     batch = load_inputs(args.inputs, model.input_size)
     if int(batch.lengths.max()) > config.max_seq_len:
         raise MemornnError(f"a sequence has {int(batch.lengths.max())} steps, more than max_seq_len = "
@@ -69,7 +72,8 @@ def run(args) -> int:
     if args.netlist and args.waves:
         raise MemornnError("--waves is not supported with --netlist")
     golden = golden_run(model, batch, options)
-    thresholds = list(options.threshold or (0.0,))  # none: any threshold, unused
+    # the run options themselves (every policy's registers); bnn and none as before
+    thresholds = options if options.predictor == "delta" else list(options.threshold or (0.0,))
     if args.netlist:
         result = _run_netlist(args, model, batch, config, options, thresholds)
         save_npz(args.output, result)
@@ -85,9 +89,13 @@ def run(args) -> int:
         print(f"memornn simulate: MISMATCH with the golden model: {mismatch}", file=sys.stderr)
         return 1
     what = f"{args.simulator} ({args.netlist} netlist)" if args.netlist else args.simulator
-    print(f"{what}: {batch.size} sequences, {int(result['cycles'].sum())} cycles, "
-          f"{100 * result['neurons_reused'].sum() / max(total, 1):.1f}% reused; bit-exact with the golden model; "
-          f"wrote {args.output}")
+    if options.predictor == "delta":
+        macs = int(result["macs"].sum() + result["macs_skipped"].sum())
+        skipped = f"{100 * result['macs_skipped'].sum() / max(macs, 1):.1f}% of the MACs skipped"
+    else:
+        skipped = f"{100 * result['neurons_reused'].sum() / max(total, 1):.1f}% reused"
+    print(f"{what}: {batch.size} sequences, {int(result['cycles'].sum())} cycles, {skipped}; bit-exact with the "
+          f"golden model; wrote {args.output}")
     return 0
 
 

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from ...golden.errors import MemornnError
+from ...hw.contract import trace_step_bits
 from ...hw.layout import Layout, ceil_div
 
 MAGIC, VERSION = 0x53434E4D, 1  # "MNCS"
@@ -63,7 +64,7 @@ class Geometry:
     def of(cls, layout: Layout, counters: int, trace_width: int) -> "Geometry":
         return cls(ceil_div(layout.input_size * 8, 32), ceil_div(layout.lanes * 8, 32),
                    ceil_div(layout.output_size, layout.lanes),
-                   layout.layer_dirs * ceil_div(layout.rows, trace_width), counters)
+                   sum(ceil_div(bits, trace_width) for bits in trace_step_bits(layout)), counters)
 
 
 class Stimulus:

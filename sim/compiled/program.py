@@ -23,7 +23,6 @@ from ..rtl.job import Run, layout_info, observed_table, register_mismatch, timeo
 from ..trace import steps_from_words
 from .files import Geometry, Results, Stimulus, beat_value
 
-COUNTER_NAMES = contract.COUNTER_NAMES
 
 
 @dataclass
@@ -52,7 +51,7 @@ class Program:
 
 def geometry(layout: Layout) -> Geometry:
     """The stimulus header's word counts for ``layout``."""
-    return Geometry.of(layout, len(COUNTER_NAMES), contract.TRACE_WIDTH)
+    return Geometry.of(layout, len(contract.counter_names(layout.skip)), contract.TRACE_WIDTH)
 
 
 def _configure(program: Program, run: Run) -> None:
@@ -95,9 +94,9 @@ def build_program(layout: Layout, runs: list, pauses: dict, seed: int, run_pause
         for s, seq in enumerate(run.sequences):
             stim.stream([seq.beats], budget)
             done += 1
-            for name in COUNTER_NAMES:
+            for name in contract.counter_names(layout.skip):
                 for hi in (False, True):
-                    program.read(contract.counter_offset(name, hi), ("counter", r, s, name, hi))
+                    program.read(contract.counter_offset(name, hi, layout.skip), ("counter", r, s, name, hi))
             program.read(contract.SEQ_DONE, ("seq_done", r, s, done & 0xFFFF_FFFF))
     program.read(contract.STATUS, ("status", 0))
     return program
@@ -203,7 +202,7 @@ def verdict(program: Program, results: Results, goldens: list) -> str | None:
             table = observed_table(program.layout, run, observed[r])
         except MemornnError as exc:
             return f"run {r}: {exc}"
-        mismatch = first_mismatch(golden, table) or register_mismatch(observed[r])
+        mismatch = first_mismatch(golden, table) or register_mismatch(observed[r], program.layout.skip)
         if mismatch:
             return f"run {r}: {mismatch}"
     return None

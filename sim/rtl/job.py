@@ -27,13 +27,14 @@ import numpy as np
 
 from ...golden.errors import MemornnError
 from ...golden.inputs import Batch, quantize_inputs
-from ...golden.intmodel import check_reuse_cap, golden_run, parse_thresholds
+from ...golden.intmodel import golden_run
 from ...golden.qmodel import QModel
-from ...hw.contract import COUNTER_NAMES, build_words, trace_words_per_step
-from ...hw.cycles import Latencies, bnn_cycles_per_row, step_cycles_none
+from ...hw.contract import build_words, counter_names, trace_step_bits, trace_words_per_step
+from ...hw.cycles import Latencies, bnn_cycles_per_row, delta_step_cycles, step_cycles_none
 from ...hw.layout import Layout, memory_images
 from ...hw.contract import REGISTER_BY_NAME
 from ...hw.top import load_writes
+from ..settings import register_settings
 from ..trace import assemble, decode_sequence, encode_sequence, pack_x
 
 SCHEMA = "memornn.rtljob"
@@ -118,7 +119,8 @@ def layout_info(layout: Layout) -> dict:
     return {"x_bytes": layout.input_size, "h_bytes": layout.output_size, "lanes": layout.lanes,
             "num_layers": layout.num_layers,
             "max_seq_len": layout.max_seq_len, "layer_dirs": layout.layer_dirs,
-            "trace_words_per_step": trace_words_per_step(layout.rows), "counters": len(COUNTER_NAMES),
+            "trace_words_per_step": sum(trace_words_per_step(b) for b in trace_step_bits(layout)),
+            "counters": len(counter_names(layout.skip)), "skip": layout.skip,
             "registers": {str(REGISTER_BY_NAME[name].offset): value
                           for name, value in build_words(layout, trace=True).items()}}
 
@@ -138,6 +140,8 @@ def make_run(layout: Layout, model: QModel, batch: Batch, threshold=0.0, predict
     threshold : float, list or str
         As :func:`memornn.golden.intmodel.golden_run`.
     predictor : {"bnn", "none"}
+        (with a :class:`~memornn.golden.options.RunOptions` as ``threshold``: its own,
+        ``delta`` on a ``skip = "delta"`` build; :func:`memornn.sim.settings.register_settings`)
     reuse_cap : int
     load : bool
         Load the model through the load port first.
@@ -147,8 +151,7 @@ def make_run(layout: Layout, model: QModel, batch: Batch, threshold=0.0, predict
         Run the golden model and put its words in the run for the testbench's
         scoreboard; ``False`` leaves them out (and returns ``None`` for the table).
     """
-    if predictor not in ("bnn", "none"):
-        raise MemornnError(f"the hardware supports predictors bnn and none, not {predictor!r}")
+    thetas, cap, skipping = register_settings(layout, model.num_layers, threshold, predictor, reuse_cap)
     shape = (model.cell, model.input_size, model.hidden_size, model.num_layers, model.directions,
              model.pwl_segments)
     built = (layout.cell, layout.input_size, layout.hidden, layout.num_layers, layout.directions,
@@ -166,15 +169,15 @@ def make_run(layout: Layout, model: QModel, batch: Batch, threshold=0.0, predict
         h, trace = encode_sequence(layout, length, golden, i) if expect else (None, None)
         sequences.append(Sequence([pack_x(x_q[i, t]) for t in range(length)], h, trace))
     writes = load_writes(layout, memory_images(model, layout)) if load else []
-    run = Run([list(w) for w in writes], parse_thresholds(threshold, model.num_layers),
-              check_reuse_cap(reuse_cap), predictor == "bnn", sequences, back_to_back)
+    run = Run([list(w) for w in writes], thetas, cap, skipping, sequences, back_to_back)
     return run, golden
 
 
 def timeout_cycles(layout: Layout, runs: list, pauses: dict, extra: int = 0) -> int:
     """A generous cycle budget for ``runs``: every step as slow as it can be, slowed by the pauses."""
-    worst_step = sum(step_cycles_none(layout, d, Latencies.of(layout)) + layout.rows * bnn_cycles_per_row(d)
-                     for d in layout.layers)
+    lat = Latencies.of(layout)
+    worst_step = sum(max(step_cycles_none(layout, d, lat) + layout.rows * bnn_cycles_per_row(d),
+                         delta_step_cycles(layout, d, d.in_size + layout.hidden, True, lat)) for d in layout.layers)
     steps = sum(sum(run.lengths) for run in runs)
     writes = sum(len(run.load) for run in runs)
     slow = 1 / max(0.05, 1 - max([0.0, *pauses.values()]))
@@ -201,14 +204,16 @@ def observed_table(layout: Layout, run: Run, observed: dict, extra: bool = False
     return assemble(layout, np.asarray(run.lengths), per_sequence, extra)
 
 
-def register_mismatch(observed: dict) -> str | None:
-    """First sequence whose counter registers differ from its trace's counter words."""
+def register_mismatch(observed: dict, skip: str) -> str | None:
+    """First sequence whose counter registers differ from its trace's counter words (a
+    build with datapath ``skip``)."""
+    names = counter_names(skip)
     for i, got in enumerate(observed["sequences"]):
         registers = got.get("registers")
         if not registers:
             continue
-        words = got["trace"][-len(COUNTER_NAMES):]
-        for name, word in zip(COUNTER_NAMES, words):
+        words = got["trace"][-len(names):]
+        for name, word in zip(names, words):
             if registers[name] & 0xFFFF_FFFF != word:
                 return f"sequence {i}: register {name.upper()}_LO = {registers[name]}, trace word {word}"
     return None

@@ -34,7 +34,6 @@ from cocotbext.axi import (AxiLiteBus, AxiLiteMaster, AxiResp, AxiStreamBus, Axi
                            AxiStreamSource)
 
 from ...hw import contract as T
-from ...hw.contract import COUNTER_NAMES
 from ..trace import steps_from_words
 from .build import JOB_ENV, OBS_ENV
 from .job import Job, Run, load_job
@@ -166,9 +165,10 @@ class Bench:
 
     async def counters(self) -> dict:
         values = {}
-        for name in COUNTER_NAMES:
-            lo = await self.read(T.counter_offset(name))
-            values[name] = lo | await self.read(T.counter_offset(name, hi=True)) << 32
+        skip = self.job.layout.get("skip", "memo")
+        for name in T.counter_names(skip):
+            lo = await self.read(T.counter_offset(name, skip=skip))
+            values[name] = lo | await self.read(T.counter_offset(name, hi=True, skip=skip)) << 32
         return values
 
     async def wait_idle(self, what: str = "BUSY to clear") -> None:
@@ -218,8 +218,9 @@ class Bench:
         seq = run.sequences[seq_index]
         self.scoreboard.check(f"run {run_index} sequence {seq_index}", seq.h, seq.trace, got.h, got.trace)
         if got.registers is not None:
-            words = got.trace[-len(COUNTER_NAMES):]
-            for name, word in zip(COUNTER_NAMES, words):
+            names = T.counter_names(self.job.layout.get("skip", "memo"))
+            words = got.trace[-len(names):]
+            for name, word in zip(names, words):
                 if got.registers[name] & 0xFFFF_FFFF != word:
                     self.scoreboard.report(f"run {run_index} sequence {seq_index}: register {name.upper()}_LO = "
                                             f"{got.registers[name]:#x}, trace word {word:#x}")
@@ -551,7 +552,7 @@ async def stream_job(dut):
             await bench.configure(run)
             lay = bench.job.layout
             lengths = [len(s.beats) for s in run.sequences]
-            t_lengths = [lay["layer_dirs"] * n * lay["trace_words_per_step"] + lay["counters"] for n in lengths]
+            t_lengths = [n * lay["trace_words_per_step"] + lay["counters"] for n in lengths]
             out_words = -(-lay["h_bytes"] // lay["lanes"])  # output words a step
             h_lengths = [n * out_words for n in lengths]
             n_h, n_t = sum(h_lengths), sum(t_lengths)

@@ -367,7 +367,7 @@ def test_id_shape_and_reset_values():
     mapped = {T.theta_offset(k) for k in range(lay.num_layers)}
 
     async def main(ctx):
-        assert await h.rd(ctx, T.ID) == 0x4D4E0002  # register map version 2
+        assert await h.rd(ctx, T.ID) == 0x4D4E0003  # register map version 3
         assert await h.rd(ctx, T.SHAPE) == 6 | 2 << 16 | 2 << 24 | 1 << 28
         assert await h.rd(ctx, T.SIZES) == 5 | 8 << 16
         assert await h.rd(ctx, T.BNN) == 16 | 1 << 16

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from memornn.golden.errors import MemornnError
+from memornn.golden.inputs import make_batch
 from memornn.golden.randmodel import random_batch
 from memornn.hw.config import HwConfig
 from memornn.hw.cycles import Latencies, bnn_cycles_per_row, step_cycles_none
@@ -26,7 +27,8 @@ from memornn.hw.layout import memory_depths, memory_widths
 from memornn.sim.randmodel import random_qmodel  # noqa: F401 (the RTL tests import it from here)
 from memornn.sim.rtl.build import build, run, simulator_available
 from memornn.sim.rtl.design import prepare_design, rtl_layout
-from memornn.sim.rtl.job import Job, layout_info, make_run, timeout_cycles
+from memornn.sim.rtl.job import Job, layout_info, make_run, observed_table, timeout_cycles
+from memornn.sim.compare import first_mismatch
 from memornn.sim.rtl.verdict import verdict
 
 SEED_ENV = "MEMORNN_SEED"
@@ -189,6 +191,42 @@ def run_and_check(build_, job: Job, goldens: list, test: str, tmp_path, seed: in
     return result
 
 
+def scenario_runs(layout, rng, input_size: int, max_len: int, specs):
+    """Runs and golden tables from ``(model, sequences, threshold, predictor, load,
+    back_to_back)`` specs (``threshold`` may be a RunOptions, as :func:`make_run` takes it)."""
+    runs, goldens = [], []
+    for model, count, threshold, predictor, load, back_to_back in specs:
+        batch = random_inputs(rng, input_size, count, max_len)
+        run, golden = make_run(layout, model, batch, threshold, predictor, 0, load=load, back_to_back=back_to_back)
+        runs.append(run)
+        goldens.append(golden)
+    return runs, goldens
+
+
 def golden_run_for(layout, model, batch, settings: dict, **kw):
     """:func:`make_run` with a settings dict from :func:`random_settings`."""
     return make_run(layout, model, batch, settings["threshold"], settings["predictor"], settings["reuse_cap"], **kw)
+
+
+#: The phases a sequence is aborted in by :func:`check_reset_mid_sequence`.
+ABORT_PHASES = ["input", "compute", "output", "pin"]
+
+
+def check_reset_mid_sequence(simulator, layout, build_, seed, rng, model, threshold, predictor, pauses, tmp_path):
+    """Sequences aborted by SOFT_RESET in each phase and by the reset pin, each followed by
+    a clean one; the clean ones must equal a golden run of just them (bit for bit)."""
+    n = layout.max_seq_len
+    lengths = [n if k % 2 == 0 else int(rng.integers(1, n + 1)) for k in range(2 * len(ABORT_PHASES))]
+    x = rng.normal(size=(len(lengths), n, layout.input_size))
+    run, _ = make_run(layout, model, make_batch(x, lengths), threshold, predictor, 0)
+    for k in range(0, len(lengths), 2):  # the aborted sequences: nothing to expect
+        run.sequences[k].h = run.sequences[k].trace = None
+    job = make_job(layout, [run], seed, pauses, aborts=ABORT_PHASES, extra_cycles=20_000)
+    result = run_and_check(build_, job, [None], "reset_mid_sequence", tmp_path, seed)
+    clean_lengths = lengths[1::2]
+    clean = make_batch(x[1::2, :max(clean_lengths)], clean_lengths)
+    clean_run, golden = make_run(layout, model, clean, threshold, predictor, 0, load=False)
+    observed = {"sequences": result.observations["runs"][0]["sequences"][1::2]}
+    problem = first_mismatch(golden, observed_table(layout, clean_run, observed))
+    assert problem is None, f"{simulator} reset_mid_sequence: {problem} ({replay_hint(seed)})"
+    assert verdict(layout, job, result, [None]) is None

@@ -5,7 +5,8 @@ Amaranth's output raises Verilator warnings that are its idiom, not bugs; each w
 real truncation still shows (checked below on a hand-written module). Yosys proves what
 the CASEINCOMPLETE waiver relies on: no latch, no combinational loop, no multiple drivers.
 The designs cover both cells, one and two layers and directions, one MAC lane and one BNN
-bit (zero-width index fields), wide lanes, and the benchmark's 1x64 LSTM.
+bit (zero-width index fields), wide lanes, the benchmark's 1x64 LSTM, and the delta
+datapath (``skip = "delta"``, one lane among them).
 """
 
 import shutil
@@ -39,6 +40,10 @@ DESIGNS = {
     "gru-1x-P2-B8-shared": ({"cell": "gru", "num_layers": 1, "bidirectional": False, "input_size": 4,
                              "hidden_size": 5, "pwl_segments": 16},
                             HwConfig(mac_lanes=2, bnn_width=8, max_seq_len=8, datapath="shared")),
+    "gru-2x-bi-P3-delta": ({"cell": "gru", "num_layers": 2, "bidirectional": True, "input_size": 4,
+                            "hidden_size": 5, "pwl_segments": 16}, HwConfig(mac_lanes=3, max_seq_len=8, skip="delta")),
+    "lstm-1x-P1-delta": ({"cell": "lstm", "num_layers": 1, "bidirectional": False, "input_size": 3, "hidden_size": 2,
+                          "pwl_segments": 8}, HwConfig(mac_lanes=1, bnn_width=1, max_seq_len=4, skip="delta")),
     **{f"random-{seed}": random_config(np.random.default_rng(seed)) for seed in (7001, 7004, 9004)},
 }
 

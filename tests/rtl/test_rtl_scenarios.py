@@ -17,14 +17,12 @@ counter against the golden model:
 
 import numpy as np
 import pytest
-from rtl_testlib import (data_seed, make_job, prepared, random_inputs, random_qmodel, replay_hint,
-                         run_and_check, simulator_params)
+from rtl_testlib import (check_reset_mid_sequence, data_seed, make_job, prepared, random_qmodel, run_and_check,
+                         scenario_runs, simulator_params)
 
 from memornn.golden.inputs import make_batch, quantize_inputs
 from memornn.hw.config import HwConfig
-from memornn.sim.compare import first_mismatch
-from memornn.sim.rtl.job import make_run, observed_table
-from memornn.sim.rtl.verdict import verdict
+from memornn.sim.rtl.job import make_run
 from memornn.sim.trace import pack_x
 
 SHAPE = {"cell": "gru", "num_layers": 2, "bidirectional": True, "input_size": 4, "hidden_size": 5,
@@ -43,13 +41,7 @@ def _setup(simulator):
 
 def _runs(layout, rng, specs):
     """Runs from ``(model, sequences, threshold, predictor, load, back_to_back)`` specs."""
-    runs, goldens = [], []
-    for model, count, threshold, predictor, load, back_to_back in specs:
-        batch = random_inputs(rng, SHAPE["input_size"], count, CONFIG.max_seq_len)
-        run, golden = make_run(layout, model, batch, threshold, predictor, 0, load=load, back_to_back=back_to_back)
-        runs.append(run)
-        goldens.append(golden)
-    return runs, goldens
+    return scenario_runs(layout, rng, SHAPE["input_size"], CONFIG.max_seq_len, specs)
 
 
 def test_threshold_change(simulator, tmp_path):
@@ -104,25 +96,7 @@ def test_max_seq_len(simulator, tmp_path):
     run_and_check(build_, job, [golden], "max_seq_len", tmp_path, seed)
 
 
-PHASES = ["input", "compute", "output", "pin"]
-
-
 def test_reset_mid_sequence(simulator, tmp_path):
     layout, build_, seed, rng = _setup(simulator)
-    model = random_qmodel(SHAPE, rng)
-    n = CONFIG.max_seq_len
-    lengths = [n if k % 2 == 0 else int(rng.integers(1, n + 1)) for k in range(2 * len(PHASES))]
-    x = rng.normal(size=(len(lengths), n, SHAPE["input_size"]))
-    run, _ = make_run(layout, model, make_batch(x, lengths), 0.4)
-    for k in range(0, len(lengths), 2):  # the aborted sequences: nothing to expect
-        run.sequences[k].h = run.sequences[k].trace = None
-    job = make_job(layout, [run], seed, PAUSES, aborts=PHASES, extra_cycles=20_000)
-    result = run_and_check(build_, job, [None], "reset_mid_sequence", tmp_path, seed)
-    # The clean sequences against a golden run of just them.
-    clean_lengths = lengths[1::2]
-    clean = make_batch(x[1::2, :max(clean_lengths)], clean_lengths)
-    clean_run, golden = make_run(layout, model, clean, 0.4, load=False)
-    observed = {"sequences": result.observations["runs"][0]["sequences"][1::2]}
-    problem = first_mismatch(golden, observed_table(layout, clean_run, observed))
-    assert problem is None, f"{simulator} reset_mid_sequence: {problem} ({replay_hint(seed)})"
-    assert verdict(layout, job, result, [None]) is None
+    check_reset_mid_sequence(simulator, layout, build_, seed, rng, random_qmodel(SHAPE, rng), 0.4, "bnn", PAUSES,
+                             tmp_path)
