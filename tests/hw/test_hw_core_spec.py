@@ -1,6 +1,7 @@
 """The core takes its trace flag, row FIFO depth and counter width from its BuildSpec alone."""
 
 import pytest
+from amaranth.hdl import Fragment
 
 from memornn.golden.quantize import quantize_model
 from memornn.golden.randmodel import random_batch, random_float_model
@@ -25,5 +26,6 @@ def test_core_settings_come_from_the_spec(qmodel, trace, depth, bits):
     members = core.signature.members
     assert ("o_trace" in members) == trace
     assert members["counters"].shape.size == bits * len(COUNTER_NAMES)
-    m = core.elaborate(None)
-    assert m.submodules["work_queue"].depth == depth
+    fragment = Fragment.get(core, None)  # the whole design elaborated: nothing left unused
+    queue = next(sub for sub, name, _ in fragment.subfragments if name == "work_queue")
+    assert queue.origins[0].depth == depth
