@@ -51,8 +51,9 @@ class DeltaRows(wiring.Component):
         change, the test), registered apart for the clock rate.
     WALK_DRAIN : int
         Cycles of the rows phase beyond the last group's issue, its results and the
-        requantizer's latency: 7 (list read, weight read, product register, lane sums,
-        accumulator update, result register, and the registered end of the phase).
+        requantizer's latency: 8 (list read, weight read, weight word register, product
+        register, lane sums, accumulator update, result register, and the registered end
+        of the phase).
     IDLE_ROWS : int
         Cycles of a rows phase with nothing to walk: 2.
 
@@ -83,7 +84,7 @@ class DeltaRows(wiring.Component):
     """
 
     DETECT_FILL = 3
-    WALK_DRAIN = 7
+    WALK_DRAIN = 8
     IDLE_ROWS = 2
 
     @staticmethod
@@ -247,17 +248,22 @@ class DeltaRows(wiring.Component):
                      w2.h.eq(list_rd.data.j >= self.in_size), w2.dv.eq(Mux(w1.null, 0, list_rd.data.dv)),
                      w2.g.eq(w1.g), w2.row0.eq(w1.row0)]
         m.d.comb += self.mac_beat.eq(w2.valid & (count != 0))
-        sums, sums_hn, w3, w4 = self._lanes(m, w2)
+        # W2: the weight word registered before the multipliers (the clock rate: the block
+        # RAM's output straight into the DSPs was the build's critical path).
+        w2w = Signal(data.StructLayout({"beat": w2.shape(), "word": lay.lanes * 8}))
+        m.d.sync += [w2w.beat.eq(w2), w2w.word.eq(self.weights.data)]
+        sums, sums_hn, w3, w4 = self._lanes(m, w2w.beat, w2w.word)
         busy = self._accumulate(m, sums, sums_hn, w3, w4)
         inflight = Signal(range(16))
         m.d.sync += inflight.eq(inflight + self.products.valid - self.req_done)
         done = Signal()
-        m.d.sync += done.eq(self.rows & ~self.rows_start & ~running & ~w1.valid & ~w2.valid & ~w3.valid
-                            & ~w4.valid & ~busy & (inflight == 0) & ~self.products.valid)
+        m.d.sync += done.eq(self.rows & ~self.rows_start & ~running & ~w1.valid & ~w2.valid & ~w2w.beat.valid
+                            & ~w3.valid & ~w4.valid & ~busy & (inflight == 0) & ~self.products.valid)
         m.d.comb += self.rows_done.eq(done)
 
-    def _lanes(self, m, w2):
-        """W2, W3: the lanes' products, registered, and their own sums (GRU: x and h parts)."""
+    def _lanes(self, m, w2, weights):
+        """W3, W4: the lanes' products of the registered weight word ``weights`` and the
+        beat ``w2``, registered, and their own sums (GRU: x and h parts)."""
         lay = self._layout
         P, H = lay.lanes, lay.hidden
         gru = lay.cell == "gru"
@@ -267,7 +273,7 @@ class DeltaRows(wiring.Component):
         m.d.sync += [w3.valid.eq(w2.valid), w3.first.eq(w2.first), w3.last.eq(w2.last), w3.h.eq(w2.h),
                      w3.g.eq(w2.g), w3.row0.eq(w2.row0)]
         for i in range(P):
-            w = self.weights.data.word_select(i, nx.WEIGHT_BITS).as_signed()
+            w = weights.word_select(i, nx.WEIGHT_BITS).as_signed()
             m.d.sync += w3.p[i].eq(w * w2.dv)
         sums = Signal(data.ArrayLayout(signed(nx.ACC_BITS), P))
         sums_hn = Signal(data.ArrayLayout(signed(nx.ACC_BITS), P)) if gru else None

@@ -12,7 +12,10 @@ register.
   thresholds changed between sequences, CTRL.PREDICTOR off and on, a weight reload, and a
   sequence aborted by soft reset and the reset pin in each phase.
 
-All are ``slow``: each builds its designs first (about a minute each on two cores).
+- ``test_delta_small_compiled`` (the default run's check of a delta build in a simulator):
+  a small 1-layer LSTM with 4 lanes, a dozen random cases as above.
+
+All others are ``slow``: each builds its designs first (about a minute each on two cores).
 """
 
 import numpy as np
@@ -36,6 +39,9 @@ LSTM_SHAPE = {"cell": "lstm", "num_layers": 1, "bidirectional": False, "input_si
               "pwl_segments": 32}
 LSTM_CONFIG = HwConfig(mac_lanes=8, max_seq_len=10, trace=True, skip="delta", counter_bits=40)
 PAUSES = {"in": 0.3, "out": 0.3, "trace": 0.2}
+SMALL_SHAPE = {"cell": "lstm", "num_layers": 1, "bidirectional": False, "input_size": 5, "hidden_size": 6,
+               "pwl_segments": 16}
+SMALL_CONFIG = HwConfig(mac_lanes=4, max_seq_len=6, trace=True, skip="delta")
 THROTTLED = {"in": 0.3, "out": 0.4, "trace": 0.3, "axil": 0.3}
 
 
@@ -54,18 +60,43 @@ def _random_options(rng, layers: int):
 
 
 def _random_program(layout, shape, config, rng, cases: int):
+    """Random cases; the second (when there is one) runs predictor none, so every program has one."""
     runs, goldens, model = [], [], None
-    for _ in range(cases):
+    for case in range(cases):
         load = model is None or rng.random() < 0.6
         if load:
             model = random_qmodel(shape, rng)
         batch = random_inputs(rng, shape["input_size"], int(rng.integers(1, 4)), config.max_seq_len)
-        run, golden = make_run(layout, model, batch, _random_options(rng, shape["num_layers"]), "none", 0,
+        options = RunOptions.parse("none") if case == 1 else _random_options(rng, shape["num_layers"])
+        run, golden = make_run(layout, model, batch, options, "none", 0,
                                load=load, back_to_back=bool(rng.random() < 0.5))
         runs.append(run)
         goldens.append(golden)
     pauses = [{} if rng.random() < 0.3 else THROTTLED for _ in runs]
     return build_program(layout, runs, {}, int(rng.integers(2**31)), run_pauses=pauses), goldens
+
+
+def _check_random_compiled(shape, config, cases: int):
+    """``cases`` random cases in the compiled harness, 0 mismatches, skipping exercised
+    (columns used and skipped) and predictor none among the runs."""
+    layout = shape_layout(shape, config)
+    design = prepare_design(layout, config)
+    harness = compile_harness(design.sources, layout, design.top)
+    seed = data_seed()
+    with seed_reported(seed):
+        program, goldens = _random_program(layout, shape, config, np.random.default_rng(seed), cases)
+        results, _ = execute(harness, program)
+        assert compiled_verdict(program, results, goldens) is None
+        delta = [g for g in goldens if "columns_used" in g]
+        assert sum(int(g["columns_used"].sum()) for g in delta) > 0
+        assert sum(int(g["columns_skipped"].sum()) for g in delta) > 0
+
+
+@pytest.mark.rtl
+@pytest.mark.skipif(not simulator_available("verilator"), reason="verilator not on PATH")
+def test_delta_small_compiled():
+    """12 random cases on a small delta design (1-layer LSTM, X = 5, H = 6, P = 4), 0 mismatches."""
+    _check_random_compiled(SMALL_SHAPE, SMALL_CONFIG, 12)
 
 
 @pytest.mark.slow
@@ -74,17 +105,7 @@ def _random_program(layout, shape, config, rng, cases: int):
 @pytest.mark.parametrize("shape, config", [(LSTM_SHAPE, LSTM_CONFIG), (SHAPE, CONFIG)], ids=["lstm1-P8", "gru2bi-P3"])
 def test_delta_random_compiled(shape, config):
     """150 random cases a design, 0 mismatches, skipping exercised (columns used and skipped)."""
-    layout = shape_layout(shape, config)
-    design = prepare_design(layout, config)
-    harness = compile_harness(design.sources, layout, design.top)
-    seed = data_seed()
-    with seed_reported(seed):
-        program, goldens = _random_program(layout, shape, config, np.random.default_rng(seed), 150)
-        results, _ = execute(harness, program)
-        assert compiled_verdict(program, results, goldens) is None
-        delta = [g for g in goldens if "columns_used" in g]
-        assert sum(int(g["columns_used"].sum()) for g in delta) > 0
-        assert sum(int(g["columns_skipped"].sum()) for g in delta) > 0
+    _check_random_compiled(shape, config, 150)
 
 
 def _setup(simulator):
