@@ -102,6 +102,6 @@ def test_simulate_refuses_policies_the_hardware_lacks(files, capsys, policy):
     code, _, err = run_main(["simulate", "--simulator", "amaranth", "--model", files["q"], "--inputs", files["x"],
                              "-o", files["out"], "--predictor", policy, *flags], capsys)
     assert code == 2
-    assert err.splitlines() == [f"memornn simulate: error: predictor {policy!r} is not implemented by the "
-                                f"hardware yet (it has bnn and none)"]
+    assert err.splitlines() == [f"memornn simulate: error: predictor {policy!r} is not implemented by a "
+                                f"skip = 'memo' build (it runs bnn and none; delta needs skip = \"delta\" in --config)"]
     assert not files["out"].exists()
