@@ -15,7 +15,7 @@ from amaranth.lib.wiring import In, Out
 from ..golden import numerics as nx
 from . import sharedmul
 from .cell_stage import CellStage
-from .contract import COUNTER_NAMES, TRACE_WIDTH, counter_names  # noqa: F401 (TRACE_WIDTH: still imported here)
+from .contract import counter_names
 from .layout import MEMORIES, SHIFT_FIELD_BITS, Layout, memory_widths
 from .mac_path import MacPath
 from .memo_decision import MemoDecision

@@ -282,7 +282,7 @@ class TopHarness(_Harness):
         self.counter_bits = counter_bits
 
     def elaborate(self, platform):
-        from ..core import COUNTER_NAMES, TRACE_WIDTH
+        from ..contract import COUNTER_NAMES, TRACE_WIDTH
         from ..layout import ceil_div
         from ..spec import BuildSpec
         from ..top import CTRL_SOFT_RESET, Accelerator
