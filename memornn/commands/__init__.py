@@ -1,4 +1,8 @@
-"""Subcommands of the ``memornn`` CLI; each module has ``register(subparsers)``."""
+"""Subcommands of the ``memornn`` CLI; each module has ``register(subparsers)``.
+
+A command module's docstring is its ``memornn COMMAND --help`` description (one text for
+the reader of the code and the user).
+"""
 
 from . import demo, dse, energy, estimate, generate, golden, quantize, simulate, sweep, synth, tune
 

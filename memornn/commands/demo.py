@@ -1,4 +1,8 @@
-"""``memornn demo``: the main job on the built-in JapaneseVowels LSTM (or another model)."""
+"""Quantize the built-in JapaneseVowels LSTM, run the golden model on its test split, generate the
+Verilog, simulate test sequences in Verilator checked bit for bit against the golden model,
+synthesize and place-and-route, and print a summary (accuracy, reuse, cycles, speed-up, resources,
+Fmax).
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,7 @@ from .common import add_model_argument, add_output_argument, add_target_argument
 
 
 def register(sub) -> None:
-    p = sub.add_parser("demo", help="run everything end to end on the built-in model",
-                       description="Quantize the built-in JapaneseVowels LSTM, run the golden model on its test "
-                                   "split, generate the Verilog, simulate test sequences in Verilator checked bit "
-                                   "for bit against the golden model, synthesize and place-and-route, and print a "
-                                   "summary (accuracy, reuse, cycles, speed-up, resources, Fmax).")
+    p = sub.add_parser("demo", help="run everything end to end on the built-in model", description=__doc__)
     add_model_argument(p, "float model with a classifier head (default: models/jv_lstm64.npz)", "M.npz",
                        default=DEFAULT_MODEL)
     p.add_argument("--data", default=DEFAULT_DATA, metavar="D.npz",

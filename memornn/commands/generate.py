@@ -1,4 +1,8 @@
-"""``memornn generate``: Verilog and manifest for a quantized model."""
+"""Generate the accelerator for a quantized model: DIR/memornn_accel.v (weights as memory initial
+contents, unless the config says weight_memory = "loaded"), DIR/manifest.json (parameters, ports,
+register map, memories, cycle model) and DIR/load_writes.json (the AXI4-Lite writes that load the
+model at run time).
+"""
 
 from __future__ import annotations
 
@@ -9,12 +13,7 @@ from .common import (add_config_argument, add_model_argument, add_output_argumen
 
 
 def register(sub) -> None:
-    p = sub.add_parser("generate", help="generate the accelerator's Verilog",
-                       description="Generate the accelerator for a quantized model: DIR/memornn_accel.v (weights "
-                                   "as memory initial contents, unless the config says weight_memory = "
-                                   "\"loaded\"), DIR/manifest.json (parameters, ports, register map, memories, "
-                                   "cycle model) and DIR/load_writes.json (the AXI4-Lite writes that load the "
-                                   "model at run time).")
+    p = sub.add_parser("generate", help="generate the accelerator's Verilog", description=__doc__)
     add_model_argument(p)
     add_config_argument(p)
     p.add_argument("--trace", action="store_true", help="include the reuse-trace stream (overrides the config)")

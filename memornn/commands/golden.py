@@ -1,4 +1,6 @@
-"""``memornn golden``: run the golden model on a quantized model and inputs."""
+"""Run the integer golden model (the specification) with a skip policy and write the output key table
+(h, h_int, reused_l*, columns_l*, counters) to an .npz.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +14,7 @@ from .policyargs import add_policy_options, policy_options
 
 
 def register(sub) -> None:
-    p = sub.add_parser("golden", help="run the bit-exact golden model",
-                       description="Run the integer golden model (the specification) with a skip policy and write "
-                                   "the output key table (h, h_int, reused_l*, columns_l*, counters) to an .npz.")
+    p = sub.add_parser("golden", help="run the bit-exact golden model", description=__doc__)
     add_model_argument(p)
     add_inputs_argument(p)
     add_policy_options(p)

@@ -1,4 +1,7 @@
-"""``memornn quantize``: float model + calibration inputs to an integer-only ``Q.npz``."""
+"""Quantize a float LSTM/GRU (.npz with PyTorch parameter names; .pt state dict or TorchScript archive
+with the torch extra; .onnx with the onnx extra) to the integer-only Q.npz the golden model and
+generator take, and report how close it stays to float on the calibration set.
+"""
 
 from __future__ import annotations
 
@@ -22,11 +25,7 @@ def report_path(path: str) -> str:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("quantize", help="quantize a float model to integers",
-                       description="Quantize a float LSTM/GRU (.npz with PyTorch parameter names; .pt state dict or "
-                                   "TorchScript archive with the torch extra; .onnx with the onnx extra) to the "
-                                   "integer-only Q.npz the golden model and generator take, and report how close "
-                                   "it stays to float on the calibration set.")
+    p = sub.add_parser("quantize", help="quantize a float model to integers", description=__doc__)
     add_model_argument(p, "float model: .npz, .pt/.pth (torch extra) or .onnx (onnx extra)", "M")
     p.add_argument("--module", metavar="NAME",
                    help="the recurrent submodule to take from a TorchScript archive or a nested state dict "

@@ -1,4 +1,6 @@
-"""``memornn simulate``: run the generated RTL on inputs and check it against the golden model."""
+"""Run the accelerator's RTL on the inputs, write the golden key table read from the hardware (outputs,
+reuse trace, counters) plus cycles, and exit non-zero at the first difference from the golden model.
+"""
 
 from __future__ import annotations
 
@@ -24,10 +26,7 @@ NETLIST_TARGETS = ("ice40-up5k", "ice40-hx8k", "ecp5-25k", "ecp5-85k")
 
 
 def register(sub) -> None:
-    p = sub.add_parser("simulate", help="simulate the RTL and compare with the golden model",
-                       description="Run the accelerator's RTL on the inputs, write the golden key table read from "
-                                   "the hardware (outputs, reuse trace, counters) plus cycles, and exit non-zero "
-                                   "at the first difference from the golden model.")
+    p = sub.add_parser("simulate", help="simulate the RTL and compare with the golden model", description=__doc__)
     add_model_argument(p, "quantized model")
     add_inputs_argument(p, "float inputs (.npy or .npz, as memornn golden)")
     p.add_argument("--simulator", default="verilator", choices=SIMULATORS,

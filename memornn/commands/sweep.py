@@ -1,4 +1,9 @@
-"""``memornn sweep``: accuracy and reuse of a trained model against the reuse threshold."""
+"""Quantize a float model with a classifier head (calibrated on the data set's training split) and, on
+its test split, measure for each threshold and predictor the accuracy (float, integer without
+memoization, memoized), the reuse per layer and gate and the MACs avoided; the best threshold is
+chosen on the validation split (memornn tune's rule), never on test. Writes DIR/sweep.json,
+DIR/sweep.csv and DIR/sweep.png. Needs the data extra.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +15,7 @@ from .common import add_model_argument, add_output_argument, check_outputs, non_
 
 
 def register(sub) -> None:
-    p = sub.add_parser("sweep", help="sweep the reuse threshold on a data set",
-                       description="Quantize a float model with a classifier head (calibrated on the data set's "
-                                   "training split) and, on its test split, measure for each threshold and "
-                                   "predictor the accuracy (float, integer without memoization, memoized), the "
-                                   "reuse per layer and gate and the MACs avoided; the best threshold is chosen "
-                                   "on the validation split (memornn tune's rule), never on test. Writes DIR/sweep.json, "
-                                   "DIR/sweep.csv and DIR/sweep.png. Needs the data extra.")
+    p = sub.add_parser("sweep", help="sweep the reuse threshold on a data set", description=__doc__)
     add_model_argument(p, "float model with head_weight/head_bias", "M.npz")
     p.add_argument("--dataset", required=True, metavar="NAME", help="japanesevowels, digits or seqdigits")
     p.add_argument("--thresholds", default="0:0.6:0.05", metavar="RANGE",

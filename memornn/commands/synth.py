@@ -1,4 +1,7 @@
-"""``memornn synth``: resources and Fmax of the accelerator on an FPGA target."""
+"""Synthesize the accelerator with Yosys (YoWASP) and, for iCE40 and ECP5, place and route it with
+nextpnr in an I/O-serializing harness; write DIR/report.json and DIR/report.md (resources,
+utilization, Fmax, critical path, DSP and block RAM inference) beside the Verilog and the tool logs.
+"""
 
 from __future__ import annotations
 
@@ -17,10 +20,7 @@ def _targets() -> tuple[str, ...]:
 
 def register(sub) -> None:
     p = sub.add_parser("synth", help="synthesize and place-and-route for an FPGA (resources, Fmax)",
-                       description="Synthesize the accelerator with Yosys (YoWASP) and, for iCE40 and ECP5, place "
-                                   "and route it with nextpnr in an I/O-serializing harness; write DIR/report.json "
-                                   "and DIR/report.md (resources, utilization, Fmax, critical path, DSP and block "
-                                   "RAM inference) beside the Verilog and the tool logs.")
+                       description=__doc__)
     add_model_argument(p)
     add_config_argument(p)
     add_target_argument(p, f"one of {', '.join(_targets())} (xilinx and generic: resources only)")

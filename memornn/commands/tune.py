@@ -1,4 +1,8 @@
-"""``memornn tune``: choose a skip policy's settings on validation data for a maximum loss."""
+"""Choose the settings of a skip policy on a validation set: the setting that skips the most MACs among
+those losing at most MAX_LOSS minus a safety margin (points against the integer model without
+skipping). Writes a settings file that golden and simulate take with --settings, and reports the
+held-out result on --test, which the choice never reads.
+"""
 
 from __future__ import annotations
 
@@ -13,12 +17,7 @@ LOSS_CHOICES = ("auto", "accuracy", "agreement", "output")
 def register(sub) -> None:
     from ..evaluation.tuning import DEFAULT_MARGIN
 
-    p = sub.add_parser("tune", help="choose a policy's thresholds on validation data",
-                       description="Choose the settings of a skip policy on a validation set: the setting that "
-                                   "skips the most MACs among those losing at most MAX_LOSS minus a safety margin "
-                                   "(points against the integer model without skipping). Writes a settings file "
-                                   "that golden and simulate take with --settings, and reports the held-out "
-                                   "result on --test, which the choice never reads.")
+    p = sub.add_parser("tune", help="choose a policy's thresholds on validation data", description=__doc__)
     add_model_argument(p)
     add_inputs_argument(p, "validation inputs: .npz with x, optional lengths and labels y (or .npy, unlabelled)",
                         "VAL.npz")
