@@ -58,7 +58,15 @@ GRU_MEMBERS = {
 
 class CellBase(wiring.Component):
     """What every cell unit has: the PWL segment count (checked) and the ports of
-    ``MEMBERS`` (:data:`LSTM_MEMBERS` or :data:`GRU_MEMBERS`) plus ``extra``."""
+    ``MEMBERS`` (:data:`LSTM_MEMBERS` or :data:`GRU_MEMBERS`) plus ``extra``.
+
+    Parameters
+    ----------
+    segments : int
+        PWL segment count, one of ``nx.PWL_SEGMENT_CHOICES``.
+    extra : dict or None
+        Members beyond ``MEMBERS`` (a subclass's).
+    """
 
     MEMBERS: dict = {}
 
@@ -74,10 +82,18 @@ class CellBase(wiring.Component):
 
 class _CellUnit(CellBase):
     """The fully pipelined cell units' timing and their gate activations on the
-    ``pre_<gate>`` inputs."""
+    ``pre_<gate>`` inputs.
+
+    Attributes
+    ----------
+    LATENCY : int
+        ``2 * PwlUnit.LATENCY + 2 * _MUL_STAGES`` = 10: a gate activation, two
+        element-wise stages, the cell state's (or candidate's) activation, two more.
+    INTERVAL : int
+        1: cycles between hidden units.
+    """
 
     LATENCY = 2 * PwlUnit.LATENCY + 2 * _MUL_STAGES
-    #: Cycles between hidden units.
     INTERVAL = 1
 
     def _activations(self, m, funcs: dict) -> dict:
@@ -97,7 +113,8 @@ class LstmCellUnit(_CellUnit):
     ``h = sat8(round(o * tanh(cell_to_pre(c_new)) >> 23))``, this tanh with
     ``segments`` segments too, like ``nx.lstm_cell``.
 
-    Fully pipelined, one unit a cycle, ``LATENCY`` cycles from input to output.
+    Fully pipelined, one unit a cycle, ``LATENCY`` cycles from input to output
+    (:class:`_CellUnit`); ``segments`` as :class:`CellBase`.
 
     Stages
     ------
@@ -108,16 +125,6 @@ class LstmCellUnit(_CellUnit):
     4. the tanh :class:`PwlUnit` of the cell state, ``o`` and ``c_new`` delayed alongside;
     5. the product ``o * tanh(c_new)``, registered;
     6. rounding and saturation to ``h``, registered.
-
-    Parameters
-    ----------
-    segments : int
-        PWL segment count, one of ``nx.PWL_SEGMENT_CHOICES``.
-
-    Attributes
-    ----------
-    LATENCY : int
-        ``2 * PwlUnit.LATENCY + 4`` = 10.
 
     Members
     -------
@@ -196,7 +203,8 @@ class GruCellUnit(_CellUnit):
     ``r, z = sigmoid(pre_r, pre_z)``, ``n = tanh(sat16(pre_n + round(r*pre_hn >> 15)))``,
     ``h_new = sat8(round((n + round(z*((h << 8) - n) >> 15)) >> 8))``.
 
-    Fully pipelined, one unit a cycle, ``LATENCY`` cycles from input to output.
+    Fully pipelined, one unit a cycle, ``LATENCY`` cycles from input to output
+    (:class:`_CellUnit`); ``segments`` as :class:`CellBase`.
 
     Stages
     ------
@@ -206,16 +214,6 @@ class GruCellUnit(_CellUnit):
     4. the tanh :class:`PwlUnit` of the candidate, ``z`` and ``h`` delayed alongside;
     5. the product ``z * ((h << 8) - n)`` (a DSP pre-subtract and multiply), registered;
     6. rounding, the sum with ``n``, rounding to Q0.7 and saturation, registered.
-
-    Parameters
-    ----------
-    segments : int
-        PWL segment count, one of ``nx.PWL_SEGMENT_CHOICES``.
-
-    Attributes
-    ----------
-    LATENCY : int
-        ``2 * PwlUnit.LATENCY + 4`` = 10.
 
     Members
     -------

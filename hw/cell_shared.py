@@ -49,7 +49,24 @@ def _mux_by_slot(pairs, default):
 class _SharedCell(CellBase):
     """What both shared cells have: the cell ports plus, with ``external_mul``, those of
     the shared multiplier and, with ``pwl_mul``, those of the shared multiplier its PWL
-    unit uses; the valid chain and the PWL unit every schedule starts from."""
+    unit uses; the valid chain and the PWL unit every schedule starts from.
+
+    Parameters
+    ----------
+    segments : int
+        PWL segment count, one of ``nx.PWL_SEGMENT_CHOICES``.
+    external_mul : bool
+        Use the core's shared multiplier (:mod:`.sharedmul`) instead of one's own.
+    pwl_mul : SharedMul or None
+        The shared multiplier the PWL unit's slope product goes to, if any.
+
+    Attributes
+    ----------
+    LATENCY : int
+        Cycles from ``in_valid`` to ``out_valid``.
+    INTERVAL : int
+        Cycles between hidden units.
+    """
 
     def __init__(self, segments: int = nx.PWL_DEFAULT_SEGMENTS, external_mul: bool = False,
                  pwl_mul: SharedMul | None = None):
@@ -92,21 +109,7 @@ class SharedLstmCell(_SharedCell):
     ``o*tanh(c_new)`` at 13 (slots 0, 1, 3). ``c_new`` is formed at 7, ``h`` at 14;
     both leave at 15.
 
-    Parameters
-    ----------
-    segments : int
-        PWL segment count, one of ``nx.PWL_SEGMENT_CHOICES``.
-    external_mul : bool
-        Use the core's shared multiplier (:mod:`.sharedmul`) instead of one's own.
-    pwl_mul : SharedMul or None
-        The shared multiplier the PWL unit's slope product goes to, if any.
-
-    Attributes
-    ----------
-    LATENCY : int
-        15.
-    INTERVAL : int
-        5: cycles between hidden units.
+    Parameters and attributes as :class:`_SharedCell`: ``LATENCY`` = 15, ``INTERVAL`` = 5.
     """
 
     LATENCY = 15
@@ -179,21 +182,7 @@ class SharedGruCell(_SharedCell):
     Products: ``r*pre_hn`` at 4, ``z*((h << 8) - n)`` at 12 (slots 1, 0). The candidate
     pre-activation is formed at 5, ``h_new`` at 13 and leaves at 14.
 
-    Parameters
-    ----------
-    segments : int
-        PWL segment count, one of ``nx.PWL_SEGMENT_CHOICES``.
-    external_mul : bool
-        Use the core's shared multiplier (:mod:`.sharedmul`) instead of one's own.
-    pwl_mul : SharedMul or None
-        The shared multiplier the PWL unit's slope product goes to, if any.
-
-    Attributes
-    ----------
-    LATENCY : int
-        14.
-    INTERVAL : int
-        3.
+    Parameters and attributes as :class:`_SharedCell`: ``LATENCY`` = 14, ``INTERVAL`` = 3.
     """
 
     LATENCY = 14
