@@ -30,12 +30,14 @@ def _delay(m, value, cycles, name):
 _MUL_STAGES = 2
 
 
+def _pre_inputs(*gates: str) -> dict:
+    """A Q3.12 pre-activation input ``pre_<gate>`` for each of ``gates``."""
+    return {f"pre_{gate}": In(signed(nx.PRE_BITS)) for gate in gates}
+
+
 #: The ports of an LSTM cell unit, parallel or shared (:mod:`.cell_shared`).
 LSTM_MEMBERS = {
-    "pre_i": In(signed(nx.PRE_BITS)),
-    "pre_f": In(signed(nx.PRE_BITS)),
-    "pre_g": In(signed(nx.PRE_BITS)),
-    "pre_o": In(signed(nx.PRE_BITS)),
+    **_pre_inputs("i", "f", "g", "o"),
     "c": In(signed(nx.CELL_BITS)),
     "in_valid": In(1),
     "h": Out(signed(nx.H_BITS)),
@@ -45,10 +47,7 @@ LSTM_MEMBERS = {
 
 #: The ports of a GRU cell unit, parallel or shared.
 GRU_MEMBERS = {
-    "pre_r": In(signed(nx.PRE_BITS)),
-    "pre_z": In(signed(nx.PRE_BITS)),
-    "pre_n": In(signed(nx.PRE_BITS)),
-    "pre_hn": In(signed(nx.PRE_BITS)),
+    **_pre_inputs("r", "z", "n", "hn"),
     "h": In(signed(nx.H_BITS)),
     "in_valid": In(1),
     "h_new": Out(signed(nx.H_BITS)),
@@ -81,8 +80,9 @@ class CellBase(wiring.Component):
 
 
 class _CellUnit(CellBase):
-    """The fully pipelined cell units' timing and their gate activations on the
-    ``pre_<gate>`` inputs.
+    """The fully pipelined cell units' timing and their first stage: a :class:`PwlUnit`
+    ``act_<gate>`` of ``GATE_FUNCS[gate]`` on each of those ``pre_<gate>`` inputs, whose
+    outputs the subclass's ``_datapath`` takes on.
 
     Attributes
     ----------
@@ -95,14 +95,21 @@ class _CellUnit(CellBase):
 
     LATENCY = 2 * PwlUnit.LATENCY + 2 * _MUL_STAGES
     INTERVAL = 1
+    #: The activation function of each gate activated in the first stage.
+    GATE_FUNCS: dict = {}
 
-    def _activations(self, m, funcs: dict) -> dict:
-        """A :class:`PwlUnit` ``act_<gate>`` of ``funcs[gate]`` on each ``pre_<gate>`` input."""
+    def elaborate(self, platform):
+        m = Module()
         units = {}
-        for name, func in funcs.items():
+        for name, func in self.GATE_FUNCS.items():
             unit = units[name] = m.submodules[f"act_{name}"] = PwlUnit(func, self._segments)
             m.d.comb += [unit.x.eq(getattr(self, f"pre_{name}")), unit.in_valid.eq(self.in_valid)]
-        return units
+        self._datapath(m, units)
+        return m
+
+    def _datapath(self, m, units: dict) -> None:
+        """Everything after the first stage, on its :class:`PwlUnit` of each gate (``units``)."""
+        raise NotImplementedError
 
 
 class LstmCellUnit(_CellUnit):
@@ -141,10 +148,9 @@ class LstmCellUnit(_CellUnit):
     """
 
     MEMBERS = LSTM_MEMBERS
+    GATE_FUNCS = {"i": "sigmoid", "f": "sigmoid", "g": "tanh", "o": "sigmoid"}
 
-    def elaborate(self, platform):
-        m = Module()
-        units = self._activations(m, {"i": "sigmoid", "f": "sigmoid", "g": "tanh", "o": "sigmoid"})
+    def _datapath(self, m, units):
         gates = {name: unit.y for name, unit in units.items()}
         valid = units["i"].out_valid
         c = _delay(m, self.c, PwlUnit.LATENCY, "c")
@@ -194,7 +200,6 @@ class LstmCellUnit(_CellUnit):
             self.c_new.eq(c_new_p),
             self.out_valid.eq(valid_h),
         ]
-        return m
 
 
 class GruCellUnit(_CellUnit):
@@ -230,10 +235,10 @@ class GruCellUnit(_CellUnit):
     """
 
     MEMBERS = GRU_MEMBERS
+    GATE_FUNCS = {"r": "sigmoid", "z": "sigmoid"}
 
-    def elaborate(self, platform):
-        m = Module()
-        act_r, act_z = self._activations(m, {"r": "sigmoid", "z": "sigmoid"}).values()
+    def _datapath(self, m, units):
+        act_r, act_z = units["r"], units["z"]
         pre_n = _delay(m, self.pre_n, PwlUnit.LATENCY, "pre_n")
         pre_hn = _delay(m, self.pre_hn, PwlUnit.LATENCY, "pre_hn")
 
@@ -278,4 +283,3 @@ class GruCellUnit(_CellUnit):
             self.h_new.eq(saturate(rshift_round_const(mixed, nx.GATE_FRAC - nx.H_FRAC), nx.H_BITS)),
             self.out_valid.eq(valid_u),
         ]
-        return m

@@ -85,6 +85,14 @@ class _SharedCell(CellBase):
         """The cell's modulo schedule on the valid chain ``v`` and the PWL unit ``act``."""
         raise NotImplementedError
 
+    def _held_inputs(self, m, v, *names: str) -> list:
+        """Registers ``<name>_r`` of the input ports ``names``, loaded at offset 0: the
+        later slots read them there until the next hidden unit reloads them."""
+        regs = [Signal.like(getattr(self, name), name=f"{name}_r") for name in names]
+        with m.If(v[0]):
+            m.d.sync += [reg.eq(getattr(self, name)) for reg, name in zip(regs, names)]
+        return regs
+
     def _pwl_unit(self, m) -> DualPwlUnit:
         """The cell's PWL unit, its shared multiplier's members passed through."""
         m.submodules.act = act = DualPwlUnit(self._segments, external_mul=self._pwl_mul)
@@ -120,10 +128,7 @@ class SharedLstmCell(_SharedCell):
     def _schedule(self, m, v, act):
 
         # Inputs held for the later PWL slots (reloaded at offset 0 of the next unit, 5).
-        f_r, g_r, o_r = (Signal(signed(nx.PRE_BITS), name=n) for n in ("pre_f_r", "pre_g_r", "pre_o_r"))
-        c_r = Signal(signed(nx.CELL_BITS))
-        with m.If(v[0]):
-            m.d.sync += [f_r.eq(self.pre_f), g_r.eq(self.pre_g), o_r.eq(self.pre_o), c_r.eq(self.c)]
+        f_r, g_r, o_r, c_r = self._held_inputs(m, v, "pre_f", "pre_g", "pre_o", "c")
 
         c_pre = Signal(signed(nx.PRE_BITS))  # loaded at 7, read at 9, reloaded at 12
         m.d.comb += [
@@ -194,10 +199,7 @@ class SharedGruCell(_SharedCell):
 
         # Inputs held from 0 (valid 1 .. 3), copied on at 3 before their reload; h and z
         # are copied on every three cycles until their product at 12.
-        z_r, n_r, hn_r = (Signal(signed(nx.PRE_BITS), name=n) for n in ("pre_z_r", "pre_n_r", "pre_hn_r"))
-        h_r = Signal(signed(nx.H_BITS))
-        with m.If(v[0]):
-            m.d.sync += [z_r.eq(self.pre_z), n_r.eq(self.pre_n), hn_r.eq(self.pre_hn), h_r.eq(self.h)]
+        z_r, n_r, hn_r, h_r = self._held_inputs(m, v, "pre_z", "pre_n", "pre_hn", "h")
         n_b, hn_b = Signal(signed(nx.PRE_BITS)), Signal(signed(nx.PRE_BITS))  # loaded at 3, valid 4 .. 6
         h_b, h_c, h_d = (Signal(signed(nx.H_BITS), name=n) for n in ("h_b", "h_c", "h_d"))  # at 3, 6, 9
         with m.If(v[3]):
