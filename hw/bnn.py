@@ -65,7 +65,6 @@ class BnnLane(wiring.Component):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
         self._width = width
-        self._max_bits = max_bits
         self.LATENCY = self.latency_for(width)
         super().__init__({
             "in_bits": In(width),
@@ -77,14 +76,6 @@ class BnnLane(wiring.Component):
             "matches": Out(range(max_bits + 1)),
             "out_valid": Out(1),
         })
-
-    @property
-    def width(self) -> int:
-        return self._width
-
-    @property
-    def max_bits(self) -> int:
-        return self._max_bits
 
     def elaborate(self, platform):
         m = Module()

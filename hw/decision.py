@@ -75,10 +75,6 @@ class DecisionUnit(wiring.Component):
             **(mul_members(external_mul) if external_mul else {}),
         })
 
-    @property
-    def yb_bits(self) -> int:
-        return self._yb_bits
-
     def elaborate(self, platform):
         m = Module()
         yb_bits = self._yb_bits

@@ -80,10 +80,6 @@ class MacLanes(wiring.Component):
             "out_valid": Out(1),
         })
 
-    @property
-    def lanes(self) -> int:
-        return self._lanes
-
     def elaborate(self, platform):
         m = Module()
         prod_bits = nx.WEIGHT_BITS + nx.INPUT_BITS

@@ -67,18 +67,8 @@ class PwlUnit(wiring.Component):
     out_valid: Out(1)
 
     def __init__(self, func: str, segments: int = nx.PWL_DEFAULT_SEGMENTS):
-        self._func = func
-        self._segments = segments
         self._tables = _checked_tables((func,), segments)
         super().__init__()
-
-    @property
-    def func(self) -> str:
-        return self._func
-
-    @property
-    def segments(self) -> int:
-        return self._segments
 
     def elaborate(self, platform):
         return _build_pwl(self, self._tables, sel=None)

@@ -66,14 +66,10 @@ class RequantStage(wiring.Component):
             **(mul_members(MAIN) if external_mul else {}),
         })
 
-    @property
-    def requantizer(self) -> Requantizer:
-        return self._req
-
     def elaborate(self, platform):
         m = Module()
         lay = self._layout
-        self._req = req = Requantizer(lay.requant_passes, external_mul=self._external)
+        req = Requantizer(lay.requant_passes, external_mul=self._external)
         m.submodules.requantizer = req
         p = self.products.payload
         m.d.comb += [self.products.ready.eq(1), req.acc.eq(p.acc), req.bias.eq(p.bias), req.mult.eq(p.mult),

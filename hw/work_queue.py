@@ -67,10 +67,6 @@ class WorkQueue(wiring.Component):
             "empty": Out(1),
         })
 
-    @property
-    def depth(self) -> int:
-        return self._depth
-
     def elaborate(self, platform):
         m = Module()
         size = data.Layout.cast(self._item).size

@@ -34,9 +34,9 @@ def _boundary_inputs(segments, rng, n_random):
     return np.clip(xs, X_MIN, X_MAX)
 
 
-def _check(simulate, dut, xs, valid):
-    cycles, got = simulate(dut, {"x": xs, "in_valid": valid}, ["y"])
-    expect = nx.pwl_eval(nx.pwl_table(dut.func, dut.segments), xs[valid == 1])
+def _check(simulate, func, segments, xs, valid):
+    cycles, got = simulate(PwlUnit(func, segments), {"x": xs, "in_valid": valid}, ["y"])
+    expect = nx.pwl_eval(nx.pwl_table(func, segments), xs[valid == 1])
     assert np.array_equal(cycles, np.flatnonzero(valid) + PwlUnit.LATENCY)
     bad = np.flatnonzero(got["y"] != expect)
     assert bad.size == 0, (f"{bad.size} mismatches, first x={xs[valid == 1][bad[0]]}: "
@@ -47,7 +47,7 @@ def _check(simulate, dut, xs, valid):
 def test_pwl_every_input(simulate, func):
     """All 65536 Q3.12 inputs, one a cycle, at the default segment count."""
     xs = np.arange(X_MIN, X_MAX + 1)
-    _check(simulate, PwlUnit(func), xs, np.ones_like(xs))
+    _check(simulate, func, nx.PWL_DEFAULT_SEGMENTS, xs, np.ones_like(xs))
 
 
 @pytest.mark.parametrize("segments", [s for s in nx.PWL_SEGMENT_CHOICES if s != nx.PWL_DEFAULT_SEGMENTS])
@@ -58,7 +58,7 @@ def test_pwl_segment_counts(simulate, func, segments):
     xs = rng.permutation(_boundary_inputs(segments, rng, 1000))
     # Bubbles: invalid cycles carry garbage that must not come out.
     valid = (rng.random(xs.size) < 0.8).astype(np.int64)
-    _check(simulate, PwlUnit(func, segments), xs, valid)
+    _check(simulate, func, segments, xs, valid)
 
 
 def test_pwl_rejects_bad_arguments():
