@@ -75,31 +75,37 @@ class Check:
     memory_map: bool = False
 
 
+def _stream_end_proofs(name: str, harness, tiny: str, small: str, cover: str) -> tuple:
+    """A stream end's proofs (k-induction) on the tiny and on the small layout and its cover
+    on the small one; ``harness(layout)`` builds its harness, the strings say what each shows."""
+    return (Check(name, lambda: harness(tiny_layout()), "prove", 20, "PASS", True, tiny),
+            Check(f"{name}_small", lambda: harness(small_layout()), "prove", 20, "PASS", True, small),
+            Check(f"{name}_cover", lambda: harness(small_layout()), "cover", 20, "PASS", True, cover))
+
+
 def _component_checks() -> tuple:
     """The stream ends, the work queue and the memo table, each on its own (:mod:`.components`)."""
     out = lambda lay, **kw: lambda: OutputStreamerHarness(lay(), **kw)  # noqa: E731
     seq = lambda lay, **kw: lambda: SequencerInputHarness(lay(), **kw)  # noqa: E731
     broken = {"invariants": False}
     return (
-        Check("output_streamer", out(tiny_layout), "prove", 20, "PASS", True,
-              "o_h master (tiny layout): valid held, TDATA/TKEEP/TLAST stable, (seq_last+1)*out_words beats a "
-              "frame, TLAST on the last, done with it (k-induction)"),
-        Check("output_streamer_small", out(small_layout), "prove", 20, "PASS", True,
-              "the same on the small layout: 2 words a step, a partial last word (k-induction)"),
-        Check("output_streamer_cover", out(small_layout), "cover", 20, "PASS", True,
-              "reachable: the last beat of a frame of max_seq_len steps"),
+        *_stream_end_proofs(
+            "output_streamer", OutputStreamerHarness,
+            "o_h master (tiny layout): valid held, TDATA/TKEEP/TLAST stable, (seq_last+1)*out_words beats a "
+            "frame, TLAST on the last, done with it (k-induction)",
+            "the same on the small layout: 2 words a step, a partial last word (k-induction)",
+            "reachable: the last beat of a frame of max_seq_len steps"),
         Check("output_streamer_valid_drops", out(tiny_layout, mutation="valid_drops", **broken), "bmc", 20, "FAIL",
               True, "mutation: TVALID falls while stalled", ("o_h_valid_held",)),
         Check("output_streamer_beat_skipped", out(small_layout, mutation="beat_skipped", **broken), "bmc", 20,
               "FAIL", True, "mutation: a beat lost (the streamer sees a READY the sink did not give)",
               ("o_h_tlast_on_the_last_beat", "o_h_no_extra_beat", "o_h_payload_stable")),
-        Check("sequencer_input", seq(tiny_layout), "prove", 20, "PASS", True,
-              "i_x slave (tiny layout): every accepted beat stored at its step, the last one starts the sequence "
-              "with T = beats, a too-long one dropped, no beat taken while computing (k-induction)"),
-        Check("sequencer_input_small", seq(small_layout), "prove", 20, "PASS", True,
-              "the same on the small layout: a beat in 2 words, sequences of up to 3 (k-induction)"),
-        Check("sequencer_input_cover", seq(small_layout), "cover", 20, "PASS", True,
-              "reachable: a sequence of max_seq_len beats computed to its output phase"),
+        *_stream_end_proofs(
+            "sequencer_input", SequencerInputHarness,
+            "i_x slave (tiny layout): every accepted beat stored at its step, the last one starts the sequence "
+            "with T = beats, a too-long one dropped, no beat taken while computing (k-induction)",
+            "the same on the small layout: a beat in 2 words, sequences of up to 3 (k-induction)",
+            "reachable: a sequence of max_seq_len beats computed to its output phase"),
         Check("sequencer_input_beat_lost", seq(tiny_layout, mutation="beat_lost", **broken), "bmc", 20, "FAIL",
               True, "mutation: a beat acknowledged without reaching the sequencer",
               ("i_x_beat_stored", "i_x_last_beat_starts_the_sequence")),
