@@ -45,19 +45,23 @@ def small_layout():
 
 @dataclass(frozen=True)
 class Check:
-    """One formal run.
+    """One formal run: a harness, the SymbiYosys mode and depth, and the verdict it must reach.
 
     Attributes
     ----------
     name : str
+        The run's directory, its ``--only`` name and its row in the table.
     make : callable
         Returns the harness.
     mode : {"bmc", "prove", "cover"}
+        The SymbiYosys mode.
     depth : int
+        Steps of the bounded check, the induction or the cover.
     expect : {"PASS", "FAIL"}
     default : bool
         Part of the default test run (else slow).
     what : str
+        What the run shows, one line (the table's last column).
     fails_on : tuple of str
         For a mutation: the properties that name its fault (one of them must fail).
     memory_map : bool

@@ -45,11 +45,12 @@ OPT_FAST = {True: "OPT_FAST=-O2", False: "OPT_FAST=-O0"}
 
 @dataclass(frozen=True)
 class Harness:
-    """A compiled harness.
+    """The C++ harness compiled with one design's Verilog.
 
     Attributes
     ----------
     executable : Path
+        The program, ``<cache>/compiled/<key>/harness``.
     key : str
         Hash of everything the executable was built from.
     seconds : float

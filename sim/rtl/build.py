@@ -103,13 +103,15 @@ class _Icarus(Icarus):
 
 @dataclass(frozen=True)
 class Build:
-    """A compiled design.
+    """A design compiled for one cocotb simulator.
 
     Attributes
     ----------
     design : Design
-    simulator : str
+        What was compiled.
+    simulator : {"icarus", "verilator"}
     directory : Path
+        The build, a sub-directory of the design's: ``<simulator>[-opt][-<waves>]``.
     waves : str or None
         Wave format the build can dump (``vcd`` or ``fst``), or ``None``.
     seconds : float

@@ -97,7 +97,9 @@ class Design:
     Attributes
     ----------
     layout : Layout
+        The accelerator's layout (memories, widths, timing): what the testbenches drive it by.
     config : HwConfig
+        The configuration it was generated from.
     directory : Path
         Holds ``memornn_accel.v`` (and ``memornn_tb.v`` with the wrapper) and, in
         sub-directories, the simulators' builds.
