@@ -5,6 +5,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..golden import numerics as nx
+from .pipeline import DelayLine
 from .pwl import PwlUnit
 from .requant import rshift_round_const, saturate
 
@@ -18,11 +19,7 @@ def _check_segments(segments):
 
 def _delay(m, value, cycles, name):
     """``value`` delayed by ``cycles`` through a chain of registers (``cycles`` >= 0)."""
-    for k in range(cycles):
-        reg = Signal.like(value, name=f"{name}_d{k + 1}")
-        m.d.sync += reg.eq(value)
-        value = reg
-    return value
+    return DelayLine(m, value, cycles, name).stage(cycles)
 
 
 #: Cycles of the element-wise arithmetic after each activation: a registered product,
