@@ -38,7 +38,25 @@ from .progress import progress
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """What to train: data set, architecture and the training schedule."""
+    """What to train: data set, architecture and the training schedule.
+
+    Attributes
+    ----------
+    dataset : str
+        A data set :func:`~.datasets.load_dataset` knows.
+    cell : {"lstm", "gru"}
+    hidden : int
+        Hidden units per direction.
+    layers : int
+    bidirectional : bool
+    epochs, batch : int
+        Training epochs (the cosine learning-rate schedule's length) and sequences per
+        mini-batch.
+    lr, weight_decay : float
+        Adam's initial learning rate and weight decay.
+    seed : int
+        Seeds the initial weights and the batch order.
+    """
 
     dataset: str
     cell: str
