@@ -26,7 +26,7 @@ import numpy as np
 
 from memornn.evaluation import regression
 from memornn.evaluation.datasets import load_dataset
-from memornn.evaluation.results import write_json
+from memornn.evaluation.results import markdown_table, write_json
 from memornn.evaluation.train import MODEL_SPECS
 from memornn.golden.floatmodel import load_float_model
 from memornn.golden.floatref import apply_head, float_forward, last_outputs
@@ -75,19 +75,20 @@ def measure(name: str, data) -> dict:
 
 
 def markdown(results: dict) -> str:
+    rows = []
+    for name, e in results["models"].items():
+        mm, ms = e["methods"]["minmax"], e["methods"]["mse"]
+        rows.append([name, e["dataset"], e["cell"], f"{e['float_accuracy']:.2f}", f"{mm['int_accuracy']:.2f}",
+                     f"{mm['loss']:+.2f}", f"{ms['int_accuracy']:.2f}", f"{ms['loss']:+.2f}",
+                     f"{mm['agreement']:.2f} / {ms['agreement']:.2f}",
+                     f"{mm['head_input_error_mean']:.4f} / {ms['head_input_error_mean']:.4f}",
+                     str(e["dead_features"]), str(e["inputs_clipped"])])
+    header = ["model", "data", "cell", "float acc", "int acc (minmax)", "loss (minmax)", "int acc (mse)", "loss (mse)",
+              "agreement minmax / mse", "error minmax / mse", "dead inputs", "inputs clipped"]
     lines = ["# Float against integer accuracy per quantization method (`benchmarks/quant_models.py`)", "",
              "Test split, calibration on the training split, predictor none. Loss in points (float - integer); "
              "agreement: integer class = float class; error: mean |h_int - h_float| of the head's input.", "",
-             "| model | data | cell | float acc | int acc (minmax) | loss (minmax) | int acc (mse) | loss (mse) "
-             "| agreement minmax / mse | error minmax / mse | dead inputs | inputs clipped |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for name, e in results["models"].items():
-        mm, ms = e["methods"]["minmax"], e["methods"]["mse"]
-        lines.append(f"| {name} | {e['dataset']} | {e['cell']} | {e['float_accuracy']:.2f} | {mm['int_accuracy']:.2f} "
-                     f"| {mm['loss']:+.2f} | {ms['int_accuracy']:.2f} | {ms['loss']:+.2f} "
-                     f"| {mm['agreement']:.2f} / {ms['agreement']:.2f} "
-                     f"| {mm['head_input_error_mean']:.4f} / {ms['head_input_error_mean']:.4f} "
-                     f"| {e['dead_features']} | {e['inputs_clipped']} |")
+             *markdown_table(header, rows)]
     return "\n".join(lines) + "\n"
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from .plot import save_figure
-from .summary import PAPER, _table
+from .results import markdown_table
+from .summary import PAPER
 
 COLORS = {"none": "black", "bnn": "tab:blue", "oracle": "tab:orange", "delta": "tab:green", "sign": "tab:red",
           "hybrid": "tab:purple"}
@@ -90,8 +91,8 @@ def report_markdown(results: list[dict], command: str, golden: str, policies: tu
         rows.append([r["model"], r["dataset"], f"{r['cell']} {r['layers']}x{r['hidden']}",
                      f"{r['float_accuracy']:.2f}", f"{r['int_accuracy']:.2f}"]
                     + [_cell(r["policies"].get(p)) for p in policies if p != "none"])
-    out += _table(["model", "data", "cell", "float acc (test)", "int acc (test)"]
-                  + [f"{p} % (loss)" for p in policies if p != "none"], rows)
+    out += markdown_table(["model", "data", "cell", "float acc (test)", "int acc (test)"]
+                          + [f"{p} % (loss)" for p in policies if p != "none"], rows)
     out += ["", "## The chosen settings (validation loss, validation MACs skipped)", ""]
     rows = []
     for r in results:
@@ -102,7 +103,7 @@ def report_markdown(results: list[dict], command: str, golden: str, policies: tu
             c = r["policies"][p]["chosen"]
             row.append("—" if c is None else f"{_setting(c['setting'])} ({c['loss']:+.2f}, {c['macs_skipped']:.1f})")
         rows.append(row)
-    out += _table(["model", "val seqs"] + [p for p in policies if p != "none"], rows)
+    out += markdown_table(["model", "val seqs"] + [p for p in policies if p != "none"], rows)
 
     out += ["", "## Goals (issue 14; thresholds chosen on validation, reported on test)", ""]
     rows = []
@@ -111,8 +112,8 @@ def report_markdown(results: list[dict], command: str, golden: str, policies: tu
         rows.append([r["model"], f"{g['best'] or '—'} ({g['best_macs_skipped']:.1f})", _yes(g["best_ge_delta"]),
                      _yes(g["best_ge_bnn_plus_10"]), _yes(g["hybrid_leaves_at_most_delta_over_1.3"]),
                      f"{_yes(g['int_within_1pt_of_float'])} ({r['int_accuracy'] - r['float_accuracy']:+.2f})"])
-    out += _table(["model", "best policy (% skipped)", "best ≥ delta", "best ≥ bnn + 10", "hybrid leaves ≤ delta/1.3 "
-                   "(where delta leaves ≥ 20 %)", "int within 1 pt of float"], rows)
+    out += markdown_table(["model", "best policy (% skipped)", "best ≥ delta", "best ≥ bnn + 10",
+                           "hybrid leaves ≤ delta/1.3 (where delta leaves ≥ 20 %)", "int within 1 pt of float"], rows)
 
     out += ["", "### Beside the paper's figures (theirs, averages over their networks)", ""]
     paper = [[p["label"] + " (theirs)", f"{p['computations_avoided']:.1f}"] for p in PAPER.values()]
@@ -122,7 +123,7 @@ def report_markdown(results: list[dict], command: str, golden: str, policies: tu
         vals = [_skipped(r, p) or 0.0 for r in results]
         paper.append([f"memornn {p}, these {len(results)} models (ours; mean MACs skipped on test, 0 where "
                       "nothing was within budget)", f"{np.mean(vals):.1f}"])
-    out += _table(["source", "computations avoided / MACs skipped %"], paper)
+    out += markdown_table(["source", "computations avoided / MACs skipped %"], paper)
 
     gaps = margin_gaps(results)
     out += ["", "## The safety margin: split-half validation", "",
@@ -131,21 +132,22 @@ def report_markdown(results: list[dict], command: str, golden: str, policies: tu
             "on the other half − loss on the choosing half, points. No test data is involved.", ""]
     if gaps:
         g = np.array(gaps)
-        out += _table(["pairs", "mean gap", "median", "80th pct", "90th pct", "max", "share over 0"],
-                      [[str(len(g)), f"{g.mean():+.2f}", f"{np.median(g):+.2f}", f"{np.percentile(g, 80):+.2f}",
-                        f"{np.percentile(g, 90):+.2f}", f"{g.max():+.2f}", f"{100 * np.mean(g > 1e-9):.0f} %"]])
+        out += markdown_table(["pairs", "mean gap", "median", "80th pct", "90th pct", "max", "share over 0"],
+                              [[str(len(g)), f"{g.mean():+.2f}", f"{np.median(g):+.2f}",
+                                f"{np.percentile(g, 80):+.2f}", f"{np.percentile(g, 90):+.2f}", f"{g.max():+.2f}",
+                                f"{100 * np.mean(g > 1e-9):.0f} %"]])
     out += ["", "Per model (split-half gaps, all policies):", ""]
-    out += _table(["model", "val seqs", "gaps"],
-                  [[r["model"], str(r["val_sequences"]), " ".join(f"{x:+.2f}" for x in margin_gaps([r]))]
-                   for r in results])
+    out += markdown_table(["model", "val seqs", "gaps"],
+                          [[r["model"], str(r["val_sequences"]), " ".join(f"{x:+.2f}" for x in margin_gaps([r]))]
+                           for r in results])
     over = [(r["model"], p) for r in results for p, e in r["policies"].items()
             if e.get("test") is not None and e["test"]["loss"] > r["max_loss"] + 1e-9]
     out += ["", f"Test losses over the {r0['max_loss']:g}-point budget at the chosen settings: "
             + (", ".join(f"{m} {p}" for m, p in over) if over else "none") + ".", ""]
     out += ["## Models", ""]
-    out += _table(["model", "train / val / test sequences", "float acc (val)", "int acc (val)"],
-                  [[r["model"], f"{r['train_sequences']} / {r['val_sequences']} / {r['test_sequences']}",
-                    f"{r['val_float_accuracy']:.2f}", f"{r['val_int_accuracy']:.2f}"] for r in results])
+    out += markdown_table(["model", "train / val / test sequences", "float acc (val)", "int acc (val)"],
+                          [[r["model"], f"{r['train_sequences']} / {r['val_sequences']} / {r['test_sequences']}",
+                            f"{r['val_float_accuracy']:.2f}", f"{r['val_int_accuracy']:.2f}"] for r in results])
     return "\n".join(out) + "\n"
 
 

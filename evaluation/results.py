@@ -1,4 +1,4 @@
-"""Writing and reading sweep results: JSON (everything) and CSV (one row per point)."""
+"""Writing and reading sweep results: JSON (everything), CSV (one row per point) and markdown tables."""
 
 from __future__ import annotations
 
@@ -20,6 +20,13 @@ def _open_for_writing(path: str):
         return open(path, "w", newline="")
     except OSError as exc:
         raise MemornnError(f"cannot write {path!r}: {exc.strerror}") from None
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """The lines of a markdown table: ``header``, then one line per row of cells."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return lines
 
 
 def write_json(results: dict, path: str) -> None:

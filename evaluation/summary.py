@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .results import markdown_table
 from .sweep import MAX_LOSS, best_point, max_reuse_within_loss
 
 #: The paper's averages over its networks (theirs, not measured here).
@@ -13,12 +14,6 @@ PAPER = {
 
 def _f(value, fmt="{:.1f}", none="—"):
     return none if value is None else fmt.format(value)
-
-
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return lines
 
 
 def _best_cells(results: dict, predictor: str) -> list[str]:
@@ -65,8 +60,8 @@ def summary_markdown(entries: list[dict], thresholds: str, golden: str = "unknow
                      f"{m['int_accuracy']:.2f}"] + _best_cells(m, "bnn") + _best_cells(m, "oracle")[:2]
                     + [_best_cells(m, "oracle")[3]])
     out += ["## Accuracy and reuse at the best threshold (BNN predictor)", ""]
-    out += _table(["model", "data", "cell", "float acc", "int acc", "best θ (bnn)", "reuse %", "MACs avoided %",
-                   "loss", "best θ (oracle)", "reuse % (oracle)", "loss (oracle)"], rows)
+    out += markdown_table(["model", "data", "cell", "float acc", "int acc", "best θ (bnn)", "reuse %",
+                           "MACs avoided %", "loss", "best θ (oracle)", "reuse % (oracle)", "loss (oracle)"], rows)
     best = [best_point(e["main"], "bnn", MAX_LOSS) for e in entries]
     # A model with no threshold within the loss budget runs without memoization: 0 % avoided.
     mean_avoided = sum(p["macs_avoided"] if p else 0.0 for p in best) / len(best) if best else None
@@ -76,7 +71,7 @@ def summary_markdown(entries: list[dict], thresholds: str, golden: str = "unknow
     paper_rows.append([f"memornn, these {len(entries)} models (ours; mean MACs avoided at best θ, bnn; a model "
                        "without a θ within the loss budget counts 0)", _f(mean_avoided),
                        "measured with the RTL simulator (pending)", "not measured"])
-    out += _table(["source", "computations avoided %", "speed-up", "energy saved %"], paper_rows)
+    out += markdown_table(["source", "computations avoided %", "speed-up", "energy saved %"], paper_rows)
 
     out += ["", f"## BNN against oracle: test reuse at the validation-chosen θ (budget {MAX_LOSS:g} point)", ""]
     gap_rows = []
@@ -85,7 +80,8 @@ def summary_markdown(entries: list[dict], thresholds: str, golden: str = "unknow
         o = max_reuse_within_loss(e["main"], "oracle", MAX_LOSS)
         gap = None if b is None or o is None else o["reuse"] - b["reuse"]
         gap_rows.append([e["name"], _max_reuse(e["main"], "bnn"), _max_reuse(e["main"], "oracle"), _f(gap, "{:+.1f}")])
-    out += _table(["model", "bnn reuse % (θ)", "oracle reuse % (θ)", "oracle − bnn (points of reuse)"], gap_rows)
+    out += markdown_table(["model", "bnn reuse % (θ)", "oracle reuse % (θ)", "oracle − bnn (points of reuse)"],
+                          gap_rows)
 
     out += ["", "## Binarization offsets and the consecutive-reuse cap (BNN predictor)", "",
             f"Test reuse at the θ chosen on validation (budget {MAX_LOSS:g} point). Offsets: calibrated per-input means subtracted "
@@ -99,7 +95,8 @@ def summary_markdown(entries: list[dict], thresholds: str, golden: str = "unknow
         row = [e["name"], _max_reuse(e["main"], "bnn"), _max_reuse(e.get("no_offsets"), "bnn")]
         row += [_max_reuse(e.get("caps", {}).get(c), "bnn") for c in caps]
         abl_rows.append(row)
-    out += _table(["model", "offsets, cap 0", "no offsets, cap 0"] + [f"offsets, cap {c}" for c in caps], abl_rows)
+    out += markdown_table(["model", "offsets, cap 0", "no offsets, cap 0"] + [f"offsets, cap {c}" for c in caps],
+                          abl_rows)
 
     out += ["", "## Correlation of BNN-output and pre-activation changes (consecutive steps, no memoization)", "",
             "Per neuron, Pearson's r of the signed changes Δyb and Δpre between consecutive steps (mean and "
@@ -112,14 +109,15 @@ def summary_markdown(entries: list[dict], thresholds: str, golden: str = "unknow
         corr_rows.append([e["name"], f"{c['pearson_mean']:.3f}", f"{c['pearson_median']:.3f}",
                           f"{c['spearman_relative']:.3f}", f"{c['pearson_levels_mean']:.3f}",
                           _f(cn and cn["pearson_mean"], "{:.3f}"), _f(cn and cn["spearman_relative"], "{:.3f}")])
-    out += _table(["model", "r(Δ) mean", "r(Δ) median", "ρ(relative Δ)", "r(values) mean",
-                   "r(Δ) mean, no offsets", "ρ(relative Δ), no offsets"], corr_rows)
+    out += markdown_table(["model", "r(Δ) mean", "r(Δ) median", "ρ(relative Δ)", "r(values) mean",
+                           "r(Δ) mean, no offsets", "ρ(relative Δ), no offsets"], corr_rows)
 
     trained = [e for e in entries if e.get("training")]
     if trained:
         out += ["", "## Training (`python -m memornn.evaluation.train`, 1 thread)", ""]
-        out += _table(["model", "seconds", "epochs", "train acc", "test acc (torch float64)", "test acc (floatref)"],
-                      [[e["name"], f"{e['training']['seconds']:.1f}", str(e["training"]["spec"]["epochs"]),
-                        f"{e['training']['train_accuracy']:.2f}", f"{e['training']['torch_accuracy']:.2f}",
-                        f"{e['training']['float_accuracy']:.2f}"] for e in trained])
+        out += markdown_table(["model", "seconds", "epochs", "train acc", "test acc (torch float64)",
+                               "test acc (floatref)"],
+                              [[e["name"], f"{e['training']['seconds']:.1f}", str(e["training"]["spec"]["epochs"]),
+                                f"{e['training']['train_accuracy']:.2f}", f"{e['training']['torch_accuracy']:.2f}",
+                                f"{e['training']['float_accuracy']:.2f}"] for e in trained])
     return "\n".join(out) + "\n"
