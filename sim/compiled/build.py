@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import shutil
 import subprocess
-import time
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -25,7 +24,7 @@ from pathlib import Path
 from ...golden.errors import MemornnError
 from ...hw.generate import TOP_NAME
 from ...hw.layout import Layout
-from ..rtl.design import cache_root, locked, save_runtime
+from ..rtl.design import build_once, cache_root, save_runtime
 from ..rtl.lint import write_waivers
 from .top import HARNESS_TOP, harness_top_verilog
 
@@ -130,30 +129,29 @@ def compile_harness(sources: list[Path], layout: Layout, top: str = TOP_NAME, ex
     key = harness_key(sources, top_text, tuple(extra_flags), optimize)
     directory = cache_root() / "compiled" / key
     executable = directory / EXECUTABLE
-    stamp = directory / ".built"
-    with locked(directory):
-        if stamp.is_file() and executable.is_file():
-            return Harness(executable, key, 0.0)
-        start = time.monotonic()
-        runtime = _runtime_dir()
-        have_runtime = runtime.is_dir()
-        top_path = directory / f"{HARNESS_TOP}.v"
-        top_path.write_text(top_text)
-        cmd = _command(directory, [*sources, top_path], write_waivers(directory),
-                       runtime if have_runtime else None, tuple(extra_flags), optimize)
-        log_path = directory / "build.log"
-        with open(log_path, "w") as out:
-            done = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=directory)
-        if done.returncode != 0 or not executable.is_file():
-            tail = " | ".join(log_path.read_text(errors="replace").splitlines()[-8:])
-            raise MemornnError(f"the Verilator harness build failed (exit {done.returncode}); end of {log_path}: "
-                               f"{tail}")
-        if not have_runtime:
-            save_runtime(directory, runtime)
-        for obj in directory.glob("*.o"):  # the executable is all that is needed
-            obj.unlink()
-        stamp.write_text(f"{time.time()}\n")
-        seconds = time.monotonic() - start
-    if log is not None:
+    seconds = build_once(directory, lambda: _compile(directory, sources, top_text, tuple(extra_flags), optimize),
+                         ready=executable.is_file)
+    if log is not None and seconds:
         print(f"compiled harness {key} in {seconds:.1f} s", file=log)
     return Harness(executable, key, seconds)
+
+
+def _compile(directory: Path, sources: list[Path], top_text: str, extra_flags: tuple, optimize: bool) -> None:
+    """Compile the harness with ``sources`` and its top ``top_text`` into ``directory``."""
+    runtime = _runtime_dir()
+    have_runtime = runtime.is_dir()
+    top_path = directory / f"{HARNESS_TOP}.v"
+    top_path.write_text(top_text)
+    cmd = _command(directory, [*sources, top_path], write_waivers(directory),
+                   runtime if have_runtime else None, extra_flags, optimize)
+    log_path = directory / "build.log"
+    with open(log_path, "w") as out:
+        done = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=directory)
+    if done.returncode != 0 or not (directory / EXECUTABLE).is_file():
+        tail = " | ".join(log_path.read_text(errors="replace").splitlines()[-8:])
+        raise MemornnError(f"the Verilator harness build failed (exit {done.returncode}); end of {log_path}: "
+                           f"{tail}")
+    if not have_runtime:
+        save_runtime(directory, runtime)
+    for obj in directory.glob("*.o"):  # the executable is all that is needed
+        obj.unlink()

@@ -31,7 +31,7 @@ from pathlib import Path
 from cocotb_tools.runner import Icarus, Verilator, VerilatorControlFile
 
 from ...golden.errors import MemornnError
-from .design import Design, cache_root, locked, save_runtime
+from .design import Design, build_once, cache_root, save_runtime
 
 SIMULATORS = ("icarus", "verilator")
 EXECUTABLES = {"icarus": "iverilog", "verilator": "verilator"}
@@ -184,30 +184,28 @@ def build(design: Design, simulator: str, waves: str | None = None, optimize: bo
     _check_wave_format(simulator, waves)
     name = simulator + ("-opt" if optimize and simulator == "verilator" else "") + (f"-{waves}" if waves else "")
     directory = design.directory / name
-    stamp = directory / ".built"
-    with locked(directory):
-        if stamp.is_file():
-            return Build(design, simulator, directory, waves, 0.0)
-        start = time.monotonic()
-        runtime = _shared_runtime(waves) if simulator == "verilator" else None
-        runner, args = _runner(simulator, optimize, runtime if runtime and runtime.is_dir() else None, waves)
-        sources = list(design.sources)
-        if simulator == "verilator":
-            sources = [VerilatorControlFile(design.write_waivers())] + sources
-        log_path = directory / "build.log"
-        try:
-            runner.build(sources=sources, hdl_toplevel=design.top, build_dir=directory, timescale=TIMESCALE,
-                         build_args=args, waves=waves is not None, always=True, log_file=log_path)
-        except (RuntimeError, SystemExit) as exc:
-            raise MemornnError(f"{simulator} build of {design.directory.name} failed ({exc}); "
-                               f"end of {log_path}: {_tail(log_path)}") from None
-        if runtime is not None and not runtime.is_dir():
-            save_runtime(directory, runtime)
-        stamp.write_text(f"{time.time()}\n")
-        seconds = time.monotonic() - start
-    if log is not None:
+    seconds = build_once(directory, lambda: _compile(design, simulator, directory, waves, optimize))
+    if log is not None and seconds:
         print(f"built {design.directory.name}/{name} in {seconds:.1f} s", file=log)
     return Build(design, simulator, directory, waves, seconds)
+
+
+def _compile(design: Design, simulator: str, directory: Path, waves: str | None, optimize: bool) -> None:
+    """Compile ``design`` for ``simulator`` into ``directory`` (see :func:`build`)."""
+    runtime = _shared_runtime(waves) if simulator == "verilator" else None
+    runner, args = _runner(simulator, optimize, runtime if runtime and runtime.is_dir() else None, waves)
+    sources = list(design.sources)
+    if simulator == "verilator":
+        sources = [VerilatorControlFile(design.write_waivers())] + sources
+    log_path = directory / "build.log"
+    try:
+        runner.build(sources=sources, hdl_toplevel=design.top, build_dir=directory, timescale=TIMESCALE,
+                     build_args=args, waves=waves is not None, always=True, log_file=log_path)
+    except (RuntimeError, SystemExit) as exc:
+        raise MemornnError(f"{simulator} build of {design.directory.name} failed ({exc}); "
+                           f"end of {log_path}: {_tail(log_path)}") from None
+    if runtime is not None and not runtime.is_dir():
+        save_runtime(directory, runtime)
 
 
 def _shared_runtime(waves: str | None) -> Path:

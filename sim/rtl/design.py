@@ -23,6 +23,8 @@ import hashlib
 import json
 import os
 import shutil
+import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -72,6 +74,23 @@ def locked(directory: Path):
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def build_once(directory: Path, make: Callable[[], None], ready: Callable[[], bool] = lambda: True) -> float:
+    """Run ``make()``, which builds into ``directory``, unless a finished build is there.
+
+    A build is finished once ``directory/.built`` is written, after ``make`` returns (and
+    ``ready()`` holds). The directory's lock is held throughout, so concurrent callers
+    build once. Returns the seconds ``make`` took: 0 when the build was there.
+    """
+    stamp = directory / ".built"
+    with locked(directory):
+        if stamp.is_file() and ready():
+            return 0.0
+        start = time.monotonic()
+        make()
+        stamp.write_text(f"{time.time()}\n")
+        return time.monotonic() - start
 
 
 def save_runtime(build_dir: Path, runtime: Path) -> None:
