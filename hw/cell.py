@@ -77,9 +77,9 @@ class CellBase(wiring.Component):
 
 
 class _CellUnit(CellBase):
-    """The fully pipelined cell units' timing and their first stage: a :class:`PwlUnit`
-    ``act_<gate>`` of ``GATE_FUNCS[gate]`` on each of those ``pre_<gate>`` inputs, whose
-    outputs the subclass's ``_datapath`` takes on.
+    """The fully pipelined cell units' timing and their first stage: for each gate of
+    ``GATE_FUNCS``, a :class:`PwlUnit` ``act_<gate>`` of its function on its ``pre_<gate>``
+    input. The subclass's ``_datapath`` builds the rest on those units.
 
     Attributes
     ----------
