@@ -1,8 +1,15 @@
 """The main job end to end on a built-in model: quantize, golden, generate, simulate, synthesize.
 
 Everything lands in one folder (``build/demo`` by default): ``q.npz``, ``rtl/`` (Verilog,
-manifest, FuseSoC core), ``golden_*.npz``, ``rtl_*.npz``, ``synth/`` (reports and logs),
-``threshold_sweep.png``, ``summary.md`` and ``summary.json``.
+manifest, FuseSoC core of the memoization build), ``rtl_delta/`` (the delta build),
+``golden_*.npz``, ``rtl_*.npz``, ``synth/`` (reports and logs), ``threshold_sweep.png``,
+``summary.md`` and ``summary.json``.
+
+The skip policies the hardware runs are measured side by side on the same test sequences:
+``none`` and the paper's ``bnn`` on the memoization build, ``delta`` (column skipping) on
+the delta build; every speed-up is against ``none`` on the memoization build, every run
+bit-exact with the golden model, and the best is the fastest within 1 point of the
+integer model's test accuracy.
 """
 
 from __future__ import annotations
@@ -29,11 +36,15 @@ DEFAULT_MODEL = os.path.join(PACKAGE_ROOT, "models", "jv_lstm64.npz")
 DEFAULT_DATA = os.path.join(PACKAGE_ROOT, "models", "jv_data.npz")
 #: The built-in model's bnn threshold, chosen on the validation split (90 training-speaker
 #: utterances) by ``memornn tune``'s rule, never on test (benchmarks/results/eval_policies.json).
-DEFAULT_THRESHOLD = 0.3
+DEFAULT_THRESHOLD = 0.35
+#: The built-in model's delta thresholds (theta_x, theta_h in int8 units), chosen the same way.
+DEFAULT_DELTA = (4, 24)
+#: Largest loss of test accuracy (points, against the integer model) of a policy the demo calls best.
+BEST_MAX_LOSS = 1.0
 SWEEP_THRESHOLDS = tuple(round(0.1 * i, 1) for i in range(11))
 #: The files the demo writes into its folder (besides rtl/ and synth/).
-OUTPUT_FILES = ("q.npz", "golden_none.npz", "golden_bnn.npz", "rtl_none.npz", "rtl_bnn.npz", "threshold_sweep.png",
-                "summary.json", "summary.md")
+OUTPUT_FILES = ("q.npz", "golden_none.npz", "golden_bnn.npz", "golden_delta.npz", "rtl_none.npz", "rtl_bnn.npz",
+                "rtl_delta.npz", "threshold_sweep.png", "summary.json", "summary.md")
 
 
 @dataclass
@@ -48,6 +59,14 @@ class DemoOptions:
     sequences: int = 8
     synth: bool = True
     outdir: str = os.path.join("build", "demo")
+    delta_x: int = DEFAULT_DELTA[0]
+    delta_h: int = DEFAULT_DELTA[1]
+
+    def delta_options(self):
+        """The delta policy's run options (checked)."""
+        from .golden.options import RunOptions
+
+        return RunOptions.parse("delta", delta_x=self.delta_x, delta_h=self.delta_h)
 
 
 class Progress:
@@ -64,6 +83,12 @@ class Progress:
 def _accuracy(model, h: np.ndarray, batch: Batch, labels: np.ndarray) -> float:
     scores = apply_head(model, last_outputs(h, batch.lengths))
     return float(100 * np.mean(np.argmax(scores, axis=1) == labels))
+
+
+def _skipped_percent(result: dict) -> float:
+    """MACs skipped, percent of dense."""
+    done, skipped = int(result["macs"].sum()), int(result["macs_skipped"].sum())
+    return 100.0 * skipped / max(done + skipped, 1)
 
 
 def _reuse_percent(result: dict) -> float:
@@ -115,6 +140,7 @@ def check_demo(options: DemoOptions):
         nx.theta_to_q(options.threshold)
     except (ValueError, TypeError) as exc:
         raise MemornnError(str(exc)) from None
+    options.delta_options()
     if isinstance(options.sequences, bool) or not isinstance(options.sequences, int) or options.sequences < 1:
         raise MemornnError(f"sequences to simulate must be an integer >= 1, got {options.sequences!r}")
     check_output_folder(options.outdir)
@@ -146,12 +172,10 @@ def run_demo(options: DemoOptions) -> dict:
     """Run every stage; returns the summary (also written to ``summary.json`` and ``.md``)."""
     from .hw.config import HwConfig
     from .hw.generate import generate
-    from .sim.backends import run_simulation
-    from .sim.compare import first_mismatch
 
     model, data = check_demo(options)
     make_folder(options.outdir)
-    progress = Progress(6 if options.synth else 5)
+    progress = Progress(7 if options.synth else 6)
     summary = {"model": options.model, "threshold": options.threshold, "test_sequences": data.test.size}
 
     progress(f"quantize {os.path.basename(options.model)} with {data.train.size} calibration sequences")
@@ -187,16 +211,14 @@ def run_demo(options: DemoOptions) -> dict:
     cycles = {}
     for predictor in ("none", "bnn"):
         theta = options.threshold if predictor == "bnn" else 0.0
-        hw = run_simulation(options.simulator, qmodel, subset, config.replace(trace=True), theta, predictor, 0)
-        save_npz(os.path.join(options.outdir, f"rtl_{predictor}.npz"), hw)
-        mismatch = first_mismatch(golden_run(qmodel, subset, theta, predictor), hw)
-        if mismatch:
-            raise MemornnError(f"RTL ({options.simulator}, predictor {predictor}) differs from the golden model: "
-                               f"{mismatch}")
+        hw = _simulate(options, qmodel, subset, config, theta, predictor)
         cycles[predictor] = int(hw["cycles"].sum())
         summary[f"rtl_reuse_percent_{predictor}"] = _reuse_percent(hw)
     summary.update(simulator=options.simulator, simulated_sequences=subset.size, bit_exact=True,
                    cycles_none=cycles["none"], cycles_bnn=cycles["bnn"], speedup=cycles["none"] / cycles["bnn"])
+    progress(f"delta build (skip = 'delta'): generate, golden model on the test split, {options.simulator} "
+             f"simulation of the {subset.size} sequences")
+    summary["policies"] = _policies(options, qmodel, config, data, subset, cycles, plain, memo)
 
     if options.synth:
         from .hw.synth.flow import run_synth
@@ -214,6 +236,59 @@ def run_demo(options: DemoOptions) -> dict:
     write_text(os.path.join(options.outdir, "summary.md"), text)
     print(text)
     return summary
+
+
+def _simulate(options: DemoOptions, qmodel, subset: Batch, config, theta, predictor: str) -> dict:
+    """One RTL run (trace on), saved as ``rtl_<predictor>.npz`` and checked bit for bit."""
+    from .sim.backends import run_simulation
+    from .sim.compare import first_mismatch
+
+    hw = run_simulation(options.simulator, qmodel, subset, config.replace(trace=True), theta, predictor, 0)
+    save_npz(os.path.join(options.outdir, f"rtl_{predictor}.npz"), hw)
+    mismatch = first_mismatch(golden_run(qmodel, subset, theta, predictor), hw)
+    if mismatch:
+        raise MemornnError(f"RTL ({options.simulator}, predictor {predictor}) differs from the golden model: "
+                           f"{mismatch}")
+    return hw
+
+
+def _policies(options: DemoOptions, qmodel, config, data, subset: Batch, cycles: dict, plain: dict,
+              memo: dict) -> list[dict]:
+    """Each hardware policy side by side: setting, test accuracy and MACs skipped (golden
+    model, whole test split), RTL cycles and speed-up against ``none`` (simulated sequences);
+    the best one marked."""
+    from .hw.generate import generate
+
+    delta_config = config.replace(skip="delta")
+    generate(qmodel, delta_config, os.path.join(options.outdir, "rtl_delta"))
+    opts = options.delta_options()
+    delta = golden_run(qmodel, data.test, opts)
+    save_npz(os.path.join(options.outdir, "golden_delta.npz"), delta)
+    cycles = {**cycles, "delta": int(_simulate(options, qmodel, subset, delta_config, opts, "delta")["cycles"].sum())}
+    int_acc = _accuracy(qmodel, plain["h"], data.test, data.y_test)
+    rows = []
+    for name, build, setting, result in (("none", "memo", "", plain),
+                                         ("bnn", "memo", f"threshold {options.threshold}", memo),
+                                         ("delta", "delta", f"delta_x {options.delta_x}, delta_h {options.delta_h}",
+                                          delta)):
+        acc = _accuracy(qmodel, result["h"], data.test, data.y_test)
+        rows.append({"policy": name, "build": build, "setting": setting, "accuracy": acc,
+                     "accuracy_loss": int_acc - acc, "macs_skipped_percent": _skipped_percent(result),
+                     "rtl_cycles": cycles[name], "speedup": cycles["none"] / cycles[name], "best": False})
+    eligible = [r for r in rows if r["accuracy_loss"] <= BEST_MAX_LOSS]
+    max(eligible, key=lambda r: r["speedup"])["best"] = True  # none (loss 0) is always eligible
+    return rows
+
+
+def policies_markdown(s: dict) -> str:
+    """The side-by-side table of the hardware policies."""
+    lines = [f"| policy (build) | setting | test accuracy | MACs skipped | RTL cycles ({s['simulated_sequences']} "
+             f"sequences) | speed-up |", "|---|---|---|---|---|---|"]
+    for r in s["policies"]:
+        mark = " **best**" if r["best"] else ""
+        lines.append(f"| {r['policy']} ({r['build']}){mark} | {r['setting'] or '-'} | {r['accuracy']:.2f}% | "
+                     f"{r['macs_skipped_percent']:.1f}% | {r['rtl_cycles']} | {r['speedup']:.2f}x |")
+    return "\n".join(lines) + "\n"
 
 
 def summary_markdown(s: dict) -> str:
@@ -237,4 +312,8 @@ def summary_markdown(s: dict) -> str:
         fmax = "n/a" if s["fmax_mhz"] is None else f"{s['fmax_mhz']:.1f} MHz"
         rows.append((f"{s['target']}: LUTs, DSPs, BRAMs, Fmax", f"{s['luts']}, {s['dsp']}, {s['bram']}, {fmax}"))
     lines = ["| | |", "|---|---|"] + [f"| {a} | {b} |" for a, b in rows]
-    return "\n".join(lines) + "\n"
+    text = "\n".join(lines) + "\n"
+    if "policies" in s:
+        text += ("\nSkip policies side by side (settings chosen on validation data; speed-up against none on the "
+                 "memoization build, RTL bit-exact with the golden model):\n\n" + policies_markdown(s))
+    return text

@@ -27,6 +27,16 @@ def test_demo_runs_end_to_end_and_is_bit_exact(tmp_path, capsys):
         assert (out / name).exists(), name
     text = capsys.readouterr().out
     assert "speed-up" in text and "energy per inference" in text
+    # The hardware policies side by side, each on its build, against none on the memo build.
+    rows = {r["policy"]: r for r in summary["policies"]}
+    assert list(rows) == ["none", "bnn", "delta"] and rows["delta"]["build"] == "delta"
+    assert rows["none"]["rtl_cycles"] == summary["cycles_none"] and rows["bnn"]["rtl_cycles"] == summary["cycles_bnn"]
+    assert rows["delta"]["speedup"] == summary["cycles_none"] / rows["delta"]["rtl_cycles"]
+    assert rows["delta"]["setting"] == "delta_x 4, delta_h 24" and "| delta (delta)" in text
+    best = [r for r in summary["policies"] if r["best"]]
+    assert len(best) == 1 and best[0]["accuracy_loss"] <= 1.0
+    assert best[0]["speedup"] == max(r["speedup"] for r in summary["policies"] if r["accuracy_loss"] <= 1.0)
+    assert (out / "rtl_delta" / "memornn_accel.v").exists() and (out / "rtl_delta.npz").exists()
     energy = summary["energy"]
     assert 0 < energy["energy_per_inference_nj"] and 0 < energy["dense_nj"]
     # The predictor's own cost is charged: the saving is net of it.
@@ -39,3 +49,7 @@ def test_demo_bad_arguments(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     assert main(["demo", "--threshold", "-1", "--no-synth", "-o", str(tmp_path / "x")]) != 0
     assert "threshold" in capsys.readouterr().err
+    assert main(["demo", "--delta-x", "-3", "--no-synth", "-o", str(tmp_path / "x")]) != 0
+    err = capsys.readouterr().err
+    assert "-3" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x").exists()
