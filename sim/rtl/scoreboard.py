@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...hw.contract import COUNTER_NAMES
+from ...hw.contract import counter_names
 
 
 class Scoreboard:
@@ -15,10 +15,13 @@ class Scoreboard:
     ----------
     limit : int
         Mismatch messages kept (the count goes on).
+    skip : str
+        The build's skipping datapath: which counters end the trace (``"memo"``, ``"delta"``).
     """
 
-    def __init__(self, limit: int = 20):
+    def __init__(self, limit: int = 20, skip: str = "memo"):
         self.limit = limit
+        self.counter_names = counter_names(skip)
         self.messages: list[str] = []
         self.count = 0
         self.checked = 0
@@ -57,12 +60,12 @@ class Scoreboard:
             if len(trace) != len(expected_trace):
                 self.report(f"{where}: {len(trace)} trace words, expected {len(expected_trace)}")
             else:
-                counters = len(expected_trace) - len(COUNTER_NAMES)
+                counters = len(expected_trace) - len(self.counter_names)
                 bad = [k for k, (got, want) in enumerate(zip(trace, expected_trace))
                        if want is not None and got != want]
                 if bad:
                     k = bad[0]
-                    what = f"counter {COUNTER_NAMES[k - counters]}" if k >= counters else f"reuse word {k}"
+                    what = f"counter {self.counter_names[k - counters]}" if k >= counters else f"reuse word {k}"
                     self.report(f"{where}: trace {what}: {trace[k]:#x}, expected {expected_trace[k]:#x} "
                                  f"({len(bad)} words differ)")
         return self.count == before

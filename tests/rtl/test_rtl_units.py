@@ -8,7 +8,7 @@ from memornn.golden.errors import MemornnError
 from memornn.golden.intmodel import golden_run
 from memornn.golden.randmodel import random_batch
 from memornn.hw.config import HwConfig
-from memornn.hw.contract import COUNTER_NAMES
+from memornn.hw.contract import COUNTER_NAMES, counter_names
 from memornn.sim.compare import first_mismatch
 from memornn.sim.rtl.backend import wave_format
 from memornn.sim.rtl.design import prepare_design
@@ -72,6 +72,14 @@ def test_scoreboard_reports_what_and_where():
     assert f"counter {COUNTER_NAMES[-1]}" in board.messages[1]
     assert not board.check("s3", [1], None, [], [])
     assert board.count == 3 and len(board.messages) == 2 and board.checked == 4
+    # A delta build's trace ends with its own counters: the message names them.
+    delta = Scoreboard(skip="delta")
+    names = counter_names("delta")
+    bad = names.index("columns_used")
+    got = [0] * len(names)
+    got[bad] = 5
+    assert not delta.check("d0", None, [0] * len(names), [], got)
+    assert delta.messages == ["d0: trace counter columns_used: 0x5, expected 0x0 (1 words differ)"]
 
 
 def test_wave_format_follows_the_file_name():
