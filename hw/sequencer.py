@@ -44,6 +44,9 @@ class Sequencer(wiring.Component):
     -------
     i_x : In(stream.Signature(input_beat(layout)))
     thetas, reuse_cap, predictor : In
+    run : In(1, init=1)
+        A new sequence may start (CTRL.RUN). Only the idle state reads it: ``i_x.valid``
+        stays free of the state decode (a short path from the port to the input FSM).
     layer : Out(layer_consts(layout))
     in_wr_word, in_wr_data, in_wr_en : Out
         The input's seq-buffer writes (half 0; ``in_wr_en`` all lanes).
@@ -64,7 +67,7 @@ class Sequencer(wiring.Component):
         super().__init__({
             "i_x": In(stream.Signature(input_beat(lay))),
             "thetas": In(data.ArrayLayout(unsigned(nx.THETA_BITS), lay.num_layers)),
-            "reuse_cap": In(nx.REUSE_CAP_BITS), "predictor": In(1),
+            "reuse_cap": In(nx.REUSE_CAP_BITS), "predictor": In(1), "run": In(1, init=1),
             "layer": Out(layer_consts(lay)),
             "in_wr_word": Out(range(lay.seq_buffer_depth + 1)), "in_wr_data": Out(lay.lanes * 8),
             "in_wr_en": Out(1),
@@ -131,7 +134,7 @@ class Sequencer(wiring.Component):
             # An input beat is taken a word at a time straight from the stream (whose
             # payload holds until it is accepted), and accepted with its last word.
             with m.State("IDLE"):
-                with m.If(self.i_x.valid):
+                with m.If(self.i_x.valid & self.run):
                     m.d.sync += [in_chunk.eq(0), in_addr.eq(0), seq_len.eq(1), seq_last.eq(0), too_long.eq(0),
                                  thetas_l.eq(self.thetas), cap_l.eq(self.reuse_cap), pred_l.eq(self.predictor)]
                     m.next = "IN_WRITE"
