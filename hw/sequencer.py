@@ -173,9 +173,12 @@ class Sequencer(wiring.Component):
         """The compute states (a step's phases, layer directions in turn), output, counters."""
         lay = self._layout
         S = lay.step_words
+        # step == seq_last, kept in a register: the compare stays off the path from the
+        # cell's done to the output phase's start (long nets on a full iCE40).
+        at_last = Signal()
         with m.State("LD_START"):
             m.d.comb += [busy.eq(1), self.in_compute.eq(1), self.h_init.eq(1)]
-            m.d.sync += [step.eq(0), t_base.eq(Mux(d_dir, last_base, 0))]
+            m.d.sync += [step.eq(0), at_last.eq(self.seq_last == 0), t_base.eq(Mux(d_dir, last_base, 0))]
             m.next = "PREP"
         with m.State("PREP"):
             m.d.comb += [busy.eq(1), self.in_compute.eq(1), self.prep.eq(1)]
@@ -190,9 +193,9 @@ class Sequencer(wiring.Component):
         with m.State("CELL"):
             m.d.comb += [busy.eq(1), self.in_compute.eq(1), self.cell.eq(1)]
             with m.If(self.cell_done):
-                m.d.sync += step.eq(step + 1)
+                m.d.sync += [step.eq(step + 1), at_last.eq(step + 1 == self.seq_last)]
                 m.d.sync += t_base.eq(Mux(d_dir, t_base - S, t_base + S))
-                with m.If(step == self.seq_last):
+                with m.If(at_last):
                     with m.If(ld == lay.layer_dirs - 1):
                         m.d.comb += self.out_start.eq(1)
                         m.next = "OUT"
