@@ -68,6 +68,8 @@ class MemoCore(wiring.Component):
         Consecutive-reuse cap (0 = none).
     predictor : In
         1 = BNN memoization, 0 = every neuron computed.
+    run : In, init 1
+        A sequence may start (CTRL.RUN); one already started runs to its end.
     load : In
         Memory write port (``en``, ``sel`` in ``layout.MEMORIES`` order, ``addr``, ``data``);
         writes are ignored while ``busy``.
@@ -93,6 +95,7 @@ class MemoCore(wiring.Component):
             "thetas": In(data.ArrayLayout(unsigned(nx.THETA_BITS), lay.num_layers)),
             "reuse_cap": In(nx.REUSE_CAP_BITS),
             "predictor": In(1),
+            "run": In(1, init=1),
             "load": In(wiring.Signature({
                 "en": Out(1), "sel": Out(3), "addr": Out(LOAD_ADDR_BITS), "data": Out(self._load_width)})),
             "busy": Out(1),
@@ -120,6 +123,7 @@ class MemoCore(wiring.Component):
         m.submodules.sequencer = seq = Sequencer(lay, trace=self._spec.trace)
         wiring.connect(m, wiring.flipped(self.i_x), seq.i_x)
         m.d.comb += [seq.thetas.eq(self.thetas), seq.reuse_cap.eq(self.reuse_cap), seq.predictor.eq(self.predictor),
+                     seq.run.eq(self.run),
                      self.busy.eq(seq.busy), self.seq_done.eq(seq.seq_done), self.error_too_long.eq(seq.error_too_long)]
         self._load_port(m, mem, seq)
         stages = self._stages(m, seq)
@@ -355,10 +359,15 @@ class MemoCore(wiring.Component):
         cnt = {name: Signal(counter_width(name), name=f"cnt_{name}") for name in names}
         row_inputs = Signal(range(lay.max_row_inputs + 1))
         m.d.comb += row_inputs.eq(seq.layer.in_size + lay.hidden)
-        with m.If(seq.clear_counters):
+        # The clear acts a cycle late, in the sequence's first compute cycle (LD_START,
+        # where no datapath counter moves): the input beat's accept logic stays off the
+        # enables of every counter bit, a long net on a full iCE40.
+        clear = Signal()
+        m.d.sync += clear.eq(seq.clear_counters)
+        with m.If(clear):
             m.d.sync += [c.eq(0) for c in cnt.values()]
         with m.If(seq.in_compute):
-            m.d.sync += cnt["cycles"].eq(cnt["cycles"] + 1)
+            m.d.sync += cnt["cycles"].eq(Mux(clear, 0, cnt["cycles"]) + 1)
         self._count(m, seq, st, cnt, row_inputs)
         with m.If(seq.seq_done):
             m.d.sync += [getattr(self.counters, name).eq(cnt[name]) for name in names]

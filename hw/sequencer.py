@@ -44,6 +44,9 @@ class Sequencer(wiring.Component):
     -------
     i_x : In(stream.Signature(input_beat(layout)))
     thetas, reuse_cap, predictor : In
+    run : In(1, init=1)
+        A new sequence may start (CTRL.RUN). Only the idle state reads it: ``i_x.valid``
+        stays free of the state decode (a short path from the port to the input FSM).
     layer : Out(layer_consts(layout))
     in_wr_word, in_wr_data, in_wr_en : Out
         The input's seq-buffer writes (half 0; ``in_wr_en`` all lanes).
@@ -64,7 +67,7 @@ class Sequencer(wiring.Component):
         super().__init__({
             "i_x": In(stream.Signature(input_beat(lay))),
             "thetas": In(data.ArrayLayout(unsigned(nx.THETA_BITS), lay.num_layers)),
-            "reuse_cap": In(nx.REUSE_CAP_BITS), "predictor": In(1),
+            "reuse_cap": In(nx.REUSE_CAP_BITS), "predictor": In(1), "run": In(1, init=1),
             "layer": Out(layer_consts(lay)),
             "in_wr_word": Out(range(lay.seq_buffer_depth + 1)), "in_wr_data": Out(lay.lanes * 8),
             "in_wr_en": Out(1),
@@ -131,7 +134,7 @@ class Sequencer(wiring.Component):
             # An input beat is taken a word at a time straight from the stream (whose
             # payload holds until it is accepted), and accepted with its last word.
             with m.State("IDLE"):
-                with m.If(self.i_x.valid):
+                with m.If(self.i_x.valid & self.run):
                     m.d.sync += [in_chunk.eq(0), in_addr.eq(0), seq_len.eq(1), seq_last.eq(0), too_long.eq(0),
                                  thetas_l.eq(self.thetas), cap_l.eq(self.reuse_cap), pred_l.eq(self.predictor)]
                     m.next = "IN_WRITE"
@@ -170,9 +173,12 @@ class Sequencer(wiring.Component):
         """The compute states (a step's phases, layer directions in turn), output, counters."""
         lay = self._layout
         S = lay.step_words
+        # step == seq_last, kept in a register: the compare stays off the path from the
+        # cell's done to the output phase's start (long nets on a full iCE40).
+        at_last = Signal()
         with m.State("LD_START"):
             m.d.comb += [busy.eq(1), self.in_compute.eq(1), self.h_init.eq(1)]
-            m.d.sync += [step.eq(0), t_base.eq(Mux(d_dir, last_base, 0))]
+            m.d.sync += [step.eq(0), at_last.eq(self.seq_last == 0), t_base.eq(Mux(d_dir, last_base, 0))]
             m.next = "PREP"
         with m.State("PREP"):
             m.d.comb += [busy.eq(1), self.in_compute.eq(1), self.prep.eq(1)]
@@ -187,9 +193,9 @@ class Sequencer(wiring.Component):
         with m.State("CELL"):
             m.d.comb += [busy.eq(1), self.in_compute.eq(1), self.cell.eq(1)]
             with m.If(self.cell_done):
-                m.d.sync += step.eq(step + 1)
+                m.d.sync += [step.eq(step + 1), at_last.eq(step + 1 == self.seq_last)]
                 m.d.sync += t_base.eq(Mux(d_dir, t_base - S, t_base + S))
-                with m.If(step == self.seq_last):
+                with m.If(at_last):
                     with m.If(ld == lay.layer_dirs - 1):
                         m.d.comb += self.out_start.eq(1)
                         m.next = "OUT"

@@ -234,7 +234,7 @@ class Accelerator(wiring.Component):
         self._streams(m, core, regs, soft_reset)
         # A sequence starts when the idle core is offered a beat (it latches its settings then).
         seq_start = Signal()
-        m.d.comb += seq_start.eq(core.i_x.valid & ~core.busy)
+        m.d.comb += seq_start.eq(core.i_x.valid & regs.run & ~core.busy)
         writers = self._load_port(m, core, regs, axil, discard=soft_reset | seq_start)
         m.d.comb += [regs.events[C.STATUS_ERR_TOO_LONG].eq(core.error_too_long)]
         with m.If(core.seq_done):
@@ -246,13 +246,12 @@ class Accelerator(wiring.Component):
 
     def _streams(self, m, core, regs, soft_reset):
         """The AXI4-Stream ports onto the core's streams."""
-        # RUN = 0 stops a new sequence from starting (the core is idle); a sequence
-        # already started is taken to its end. No beat is taken in a soft-reset cycle.
-        accept = Signal()
-        m.d.comb += accept.eq((regs.run | core.busy) & ~soft_reset)
+        # RUN = 0 stops a new sequence from starting (the core's idle state reads it); a
+        # sequence already started is taken to its end. No beat is taken in a soft-reset
+        # cycle. Neither gate passes through the core's state decode (`busy`).
         m.d.comb += [core.i_x.payload.data.eq(self.s_axis_tdata), core.i_x.payload.last.eq(self.s_axis_tlast),
-                     core.i_x.valid.eq(self.s_axis_tvalid & accept),
-                     self.s_axis_tready.eq(core.i_x.ready & accept)]
+                     core.i_x.valid.eq(self.s_axis_tvalid & ~soft_reset), core.run.eq(regs.run),
+                     self.s_axis_tready.eq(core.i_x.ready & ~soft_reset)]
         m.d.comb += [self.m_axis_tdata.eq(core.o_h.payload.data), self.m_axis_tkeep.eq(core.o_h.payload.keep),
                      self.m_axis_tlast.eq(core.o_h.payload.last),
                      self.m_axis_tvalid.eq(core.o_h.valid), core.o_h.ready.eq(self.m_axis_tready)]

@@ -198,7 +198,7 @@ class SequencerInputHarness(_ComponentHarness):
         lay = self.layout
         dut = Sequencer(lay, trace=True)
         s = probe(m, "dut", dut)
-        for name in ("thetas", "reuse_cap", "predictor", "prep_done", "rows_done", "cell_done", "out_done",
+        for name in ("thetas", "reuse_cap", "predictor", "run", "prep_done", "rows_done", "cell_done", "out_done",
                      "counters_done"):
             port = Value.cast(getattr(dut, name))
             m.d.comb += port.eq(self.free(len(port), name))
