@@ -306,10 +306,14 @@ class Accelerator(wiring.Component):
             m.d.sync += [regs.load_addr.eq(self._masked(axil, regs.load_addr)), piece.eq(0)]
 
         def write_data():
+            # The staging piece takes every LOAD_DATA write: one refused (address out of
+            # range) is overwritten before any word fires, since only a LOAD_ADDR or
+            # LOAD_SEL write (each restarting at piece 0) makes the address good again.
+            # The range check stays off the staging register's wide enable.
+            m.d.sync += staging.word_select(piece, C.AXIL_DATA_BITS).eq(axil.wr_data)
             with m.If(~addr_ok):
                 m.d.comb += [axil.wr_err.eq(1), range_fault.eq(1)]
             with m.Else():
-                m.d.sync += staging.word_select(piece, C.AXIL_DATA_BITS).eq(axil.wr_data)
                 with m.If(piece >= pieces_last):
                     m.d.sync += [piece.eq(0), fire.eq(1)]
                 with m.Else():
