@@ -99,6 +99,16 @@ def test_load_faults_answer_slverr_and_write_nothing():
         await rewrite_word0_after(lambda: h.wr(ctx, T.LOAD_SEL, weights))
         await rewrite_word0_after(lambda: h.soft_reset(ctx))
         await rewrite_word0_after(sequence)
+        # A piece refused for its address reaches no word: the LOAD_ADDR write that makes
+        # the address good again restarts at piece 0, so word 0 takes only its own pieces.
+        await h.wr(ctx, T.LOAD_SEL, weights)
+        await h.wr(ctx, T.LOAD_ADDR, depths["weights"])
+        await refused(ctx, T.LOAD_DATA, 0x5A5A_5A5A)
+        await h.wr(ctx, T.LOAD_ADDR, 0)
+        await h.wr(ctx, T.LOAD_DATA, pieces0[0])
+        assert await h.rd(ctx, T.LOAD_ADDR) == 0
+        await h.wr(ctx, T.LOAD_DATA, pieces0[1])
+        assert await h.rd(ctx, T.LOAD_ADDR) == 1
         await clean_sequence(ctx, h, case, 2, lay)  # word 0 is whole again
         assert await h.rd(ctx, T.STATUS) == 0
 
