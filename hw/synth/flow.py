@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from importlib import metadata
 
@@ -60,8 +61,10 @@ def run_synth(model: QModel, config: HwConfig, target_name: str, outdir: str, fr
     progress : callable
         Called with a one-line message at each step.
     seeds : int
-        Placement seeds to try, from ``seed`` on, when the router does not finish within
-        ``pnr_timeout`` (on a nearly full device some placements never route).
+        Placement seeds to try, from ``seed`` on, while a run does not finish within
+        ``pnr_timeout`` (on a nearly full device some placements never route) or
+        misses ``freq``: the report is the fastest routed seed's (timing closure by seed,
+        as a nearly full device's Fmax moves a few percent from placement to placement).
     pnr_timeout : float or None
         Seconds one place-and-route attempt may take (``None``: no limit).
     place_and_route : bool
@@ -226,27 +229,62 @@ def _check_netlist(design: Design, target, outdir: str) -> tuple[dict, dict]:
 
 def _place_and_route(target, outdir: str, freq: float, seed: int, speed: int, seeds: int,
                      pnr_timeout: float | None, progress, steps: int) -> tuple[float, dict]:
-    """Step 4: nextpnr with seeds from ``seed`` on until one routes in time; (seconds, its report)."""
-    total, timed_out = 0.0, []
+    """Step 4: nextpnr with seeds from ``seed`` on until one routes in time and meets
+    ``freq``; (seconds, the report of the fastest routed seed, whose log and report files
+    stay in ``outdir``)."""
+    total, timed_out, routed, best = 0.0, [], [], None
     for attempt in range(seeds):
-        args = nextpnr.pnr_args(target, "netlist.json", "pnr_report.json", "nextpnr.log", freq, seed + attempt,
+        this = seed + attempt
+        args = nextpnr.pnr_args(target, "netlist.json", "pnr_report.json", "nextpnr.log", freq, this,
                                 speed if target.family == "ecp5" else None)
         try:
             rc, seconds = run_tool(target.pnr, args, os.path.join(outdir, "nextpnr.console.log"), outdir,
                                    timeout=pnr_timeout)
         except ToolTimeout:
-            timed_out.append(seed + attempt)
+            timed_out.append(this)
             total += pnr_timeout
             if attempt + 1 < seeds:
-                progress(f"[4/{steps}] place and route: seed {seed + attempt} did not finish in "
-                         f"{pnr_timeout:g} s, trying seed {seed + attempt + 1}")
+                progress(f"[4/{steps}] place and route: seed {this} did not finish in "
+                         f"{pnr_timeout:g} s, trying seed {this + 1}")
             continue
         total += seconds
-        break
-    else:
+        pnr = _routed(target, outdir, rc)
+        routed.append({"seed": this, "fmax_mhz": pnr["fmax_mhz"]})
+        if best is None or (pnr["fmax_mhz"] or 0) > (best[1]["fmax_mhz"] or 0):
+            best = (this, pnr)
+            _keep(outdir, this)
+        if pnr["fmax_mhz"] is not None and pnr["fmax_mhz"] >= freq:
+            break
+        if attempt + 1 < seeds:
+            progress(f"[4/{steps}] place and route: seed {this} reaches {pnr['fmax_mhz']} MHz, below "
+                     f"{freq:g} MHz, trying seed {this + 1}")
+    if best is None:
         raise MemornnError(f"{target.pnr} did not finish routing within {pnr_timeout:g} s with seed(s) "
                            f"{', '.join(map(str, timed_out))}: the device is probably too full to route "
                            f"(try more --seeds or a larger device)")
+    _keep(outdir, best[0], restore=True)
+    pnr = best[1]
+    pnr.update(seed=best[0], seeds_timed_out=timed_out, seeds_routed=routed, constraint_mhz=freq,
+               meets_constraint=pnr["fmax_mhz"] is not None and pnr["fmax_mhz"] >= freq)
+    return total, pnr
+
+
+#: nextpnr's files of one run, kept per seed while later seeds run.
+_PNR_FILES = ("pnr_report.json", "nextpnr.log")
+
+
+def _keep(outdir: str, seed: int, restore: bool = False) -> None:
+    """Copy the run's files aside as the best seed's (or, ``restore``, back in place)."""
+    for name in _PNR_FILES:
+        kept = os.path.join(outdir, f"best_seed.{name}")
+        src, dst = (kept, os.path.join(outdir, name)) if restore else (os.path.join(outdir, name), kept)
+        shutil.copyfile(src, dst)
+        if restore:
+            os.remove(kept)
+
+
+def _routed(target, outdir: str, rc: int) -> dict:
+    """The report of a run that finished: its Fmax and critical path, or the reason it failed."""
     pnr_log = os.path.join(outdir, "nextpnr.log")
     if rc != 0:
         over = pnr_overflow(pnr_log)
@@ -255,12 +293,7 @@ def _place_and_route(target, outdir: str, freq: float, seed: int, speed: int, se
             raise MemornnError(f"the design with its I/O harness does not fit {target.name} ({target.device}) "
                                f"after packing: needs {parts}; see {pnr_log}")
         raise MemornnError(f"{target.pnr} failed on {target.device}: {last_error(pnr_log)} (log: {pnr_log})")
-    pnr = nextpnr.read_report(os.path.join(outdir, "pnr_report.json"))
-    pnr["seed"] = seed + len(timed_out)
-    pnr["seeds_timed_out"] = timed_out
-    pnr["meets_constraint"] = pnr["fmax_mhz"] is not None and pnr["fmax_mhz"] >= freq
-    pnr["constraint_mhz"] = freq
-    return total, pnr
+    return nextpnr.read_report(os.path.join(outdir, "pnr_report.json"))
 
 
 def _report(design: Design, target, outdir: str, about: dict, lanes: int, speed: int, inv: _Inventory,

@@ -59,6 +59,10 @@ def markdown(r: dict) -> str:
         lines += ["", "## Timing (nextpnr, design in the I/O harness)", "",
                   f"- Fmax **{p['fmax_mhz']} MHz** at a {p['constraint_mhz']} MHz constraint (`--freq`): {ok} it"
                   f" (clock `{p['clock']}`, seed {p['seed']})"]
+        tried = p.get("seeds_routed") or []
+        if len(tried) > 1:
+            lines.append("- seeds routed: " + ", ".join(f"{t['seed']}: {t['fmax_mhz']} MHz" for t in tried)
+                         + " (the fastest is reported)")
         cp = p.get("critical_path")
         if cp:
             lines += [f"- critical path {cp['delay_ns']} ns ({cp['logic_ns']} ns logic, {cp['routing_ns']} ns "

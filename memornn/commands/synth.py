@@ -28,7 +28,8 @@ def register(sub) -> None:
     p.add_argument("--speed", type=int, default=8, metavar="G", help="ECP5 speed grade 6, 7 or 8 (default 8)")
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
     p.add_argument("--seeds", type=positive_int, default=1, metavar="N",
-                   help="seeds to try, from --seed on, while place and route runs past --pnr-timeout (default 1)")
+                   help="seeds to try, from --seed on, while place and route runs past --pnr-timeout or misses "
+                        "--freq; the fastest routed seed is reported (default 1)")
     p.add_argument("--pnr-timeout", type=positive_float, metavar="S",
                    help="seconds one place-and-route attempt may take (default: no limit)")
     add_output_argument(p)

