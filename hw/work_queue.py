@@ -28,6 +28,8 @@ class WorkQueue(wiring.Component):
 
     Attributes
     ----------
+    depth : int
+        The slots, as given.
     LATENCY : int
         Cycles from an item written to the item readable: 2 (``SyncFIFOBuffered``).
     FILL : int
@@ -56,7 +58,7 @@ class WorkQueue(wiring.Component):
         if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
             raise ValueError(f"depth must be a positive int, got {depth!r}")
         self._item = item
-        self._depth = depth
+        self.depth = depth
         super().__init__({
             "w": In(stream.Signature(item)),
             "r": Out(stream.Signature(item)),
@@ -72,15 +74,15 @@ class WorkQueue(wiring.Component):
         size = data.Layout.cast(self._item).size
         # One entry more than the slots: SyncFIFOBuffered's w_rdy drops for the cycle an
         # entry moves into its output register, which would drop an item when it is full.
-        m.submodules.fifo = fifo = SyncFIFOBuffered(width=size, depth=self._depth + 1)
+        m.submodules.fifo = fifo = SyncFIFOBuffered(width=size, depth=self.depth + 1)
         m.d.comb += [fifo.w_data.eq(self.w.payload), fifo.w_en.eq(self.w.valid), self.w.ready.eq(fifo.w_rdy),
                      self.r.payload.eq(fifo.r_data), self.r.valid.eq(fifo.r_rdy), fifo.r_en.eq(self.r.ready),
                      self.empty.eq(fifo.level == 0)]
-        credits = Signal(range(self._depth + 1))
+        credits = Signal(range(self.depth + 1))
         back = Signal(range(3))
         m.d.comb += [back.eq((self.r.valid & self.r.ready) + self.release), self.room.eq(credits != 0)]
         with m.If(self.clear):
-            m.d.sync += credits.eq(self._depth)
+            m.d.sync += credits.eq(self.depth)
         with m.Else():
             m.d.sync += credits.eq(credits - self.reserve + back)
         return m
