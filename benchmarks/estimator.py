@@ -1,12 +1,15 @@
 """Fit the resource and Fmax estimator to a synthesis sweep and state its error on held-out points.
 
     python benchmarks/estimator.py                 # synthesize the grid with memornn dse, then fit
+    python benchmarks/estimator.py --part delta    # only the delta builds' part of the grid, then fit
     python benchmarks/estimator.py --fit-only      # refit from the sweep results already in build/
 
 The grid (with the synthesis benchmarks' points, mid-size LSTMs): small LSTM and GRU models (random weights: resources do not depend
 on their values) over lanes, BNN width and datapath, on ECP5-85k and the iCE40 UP5K
-(shared datapath, SPRAM weights). Every sweep runs as ``memornn dse`` (cached: a rerun
-only synthesizes new points). Held out from the fit: every model of one shape (the GRU)
+(shared datapath, SPRAM weights) -- the ``memo`` part; and the delta build (``skip =
+"delta"``, parallel datapath) of the LSTM shapes over lanes on ECP5-85k -- the ``delta``
+part, in folders of its own (``build/estimator/<target>_delta_<shape>``). Every sweep runs
+as ``memornn dse`` (cached: a rerun only synthesizes new points). Held out from the fit: every model of one shape (the GRU)
 and every fourth remaining point; the fit written to ``hw/synth/data/estimate_fit.json``
 then uses every point. Results: ``benchmarks/results/estimator.{json,md}``.
 """
@@ -35,13 +38,19 @@ RESULTS = os.path.join(ROOT, "benchmarks", "results")
 SHAPES = (("lstm_x8_h16", "lstm", 8, 16), ("lstm_x16_h32", "lstm", 16, 32), ("gru_x16_h32", "gru", 16, 32))
 HELD_OUT_SHAPE = "gru_x16_h32"
 
-#: Per target: sweep arguments and which shapes.
-GRID = {
-    "ecp5-85k": (["--sweep", "mac_lanes=2,8", "--sweep", "bnn_width=16,64", "--sweep", "datapath=parallel,shared"],
-                 ["lstm_x8_h16", "lstm_x16_h32", "gru_x16_h32"]),
-    "ice40-up5k": (["--sweep", "mac_lanes=2,4", "--sweep", "bnn_width=16,32", "--sweep", "datapath=shared",
-                    "--sweep", "weight_memory=loaded"], ["lstm_x8_h16", "gru_x16_h32"]),
-}
+#: (part, target, sweep arguments, shapes): each (part, target, shape) is one ``memornn dse`` run.
+GRID = (
+    ("memo", "ecp5-85k", ["--sweep", "mac_lanes=2,8", "--sweep", "bnn_width=16,64", "--sweep",
+                          "datapath=parallel,shared"], ["lstm_x8_h16", "lstm_x16_h32", "gru_x16_h32"]),
+    ("memo", "ice40-up5k", ["--sweep", "mac_lanes=2,4", "--sweep", "bnn_width=16,32", "--sweep", "datapath=shared",
+                            "--sweep", "weight_memory=loaded"], ["lstm_x8_h16", "gru_x16_h32"]),
+    ("delta", "ecp5-85k", ["--sweep", "skip=delta", "--sweep", "mac_lanes=2,4,8"], ["lstm_x8_h16", "lstm_x16_h32"]),
+)
+
+
+def sweep_folder(part: str, target: str, shape: str) -> str:
+    """A sweep's output folder: the memo part's as before, the delta part's apart."""
+    return os.path.join(BUILD, f"{target}_{shape}" if part == "memo" else f"{target}_{part}_{shape}")
 
 
 def _model(name, cell, x, h):
@@ -55,15 +64,14 @@ def _model(name, cell, x, h):
     return q_path, x_path
 
 
-def sweep(workers: int) -> None:
-    for target, (args, shapes) in GRID.items():
+def sweep(workers: int, parts: tuple) -> None:
+    for part, target, args, shapes in GRID:
         for name, cell, x, h in SHAPES:
-            if name not in shapes:
+            if part not in parts or name not in shapes:
                 continue
             q_path, x_path = _model(name, cell, x, h)
             cmd = [sys.executable, "-m", "memornn", "dse", "--model", q_path, "--inputs", x_path, "--target", target,
-                   "--predictor", "none", "--workers", str(workers), *args, "-o",
-                   os.path.join(BUILD, f"{target}_{name}")]
+                   "--predictor", "none", "--workers", str(workers), *args, "-o", sweep_folder(part, target, name)]
             print(" ".join(cmd[2:]), flush=True)
             subprocess.run(cmd, check=True)
 
@@ -99,9 +107,9 @@ def collect() -> dict:
     out = {}
     for row in _benchmark_rows():
         out.setdefault(row["target"], []).append(row)
-    for target, (_, shapes) in GRID.items():
+    for part, target, _, shapes in GRID:
         for name in shapes:
-            path = os.path.join(BUILD, f"{target}_{name}", "results.json")
+            path = os.path.join(sweep_folder(part, target, name), "results.json")
             if not os.path.exists(path):
                 continue
             with open(path) as f:
@@ -138,10 +146,12 @@ def _errors(entry: dict, rows: list[dict]) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--fit-only", action="store_true")
+    parser.add_argument("--part", choices=("memo", "delta", "all"), default="all",
+                        help="which part of the grid to synthesize (default all)")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     if not args.fit_only:
-        sweep(args.workers)
+        sweep(args.workers, ("memo", "delta") if args.part == "all" else (args.part,))
     rows = collect()
     fit, report = {"version": 1, "targets": {}}, {}
     for target, target_rows in rows.items():
