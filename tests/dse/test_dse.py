@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 
 from memornn.cli import main
-from memornn.dse import Sweep, pareto, parse_list, parse_sweeps, run_cycles
+from memornn.dse import Run, Sweep, parse_deltas, pareto, parse_list, parse_sweeps, run_cycles
 from memornn.golden.errors import MemornnError
 from memornn.golden.intmodel import golden_run
 from memornn.golden.quantize import quantize_model
 from memornn.golden.randmodel import random_batch, random_float_model
 from memornn.hw.config import HwConfig
-from memornn.hw.cycles import sequence_cycles_none
+from memornn.golden.options import RunOptions
+from memornn.hw.cycles import Latencies, sequence_cycles_delta, sequence_cycles_none
 from memornn.hw.layout import make_layout
 
 REQUIRED = {"target", "mac_lanes", "bnn_width", "datapath", "predictor", "threshold", "luts", "dsps", "brams",
@@ -38,7 +39,22 @@ def test_sweeps_are_the_product_of_their_axes():
                                                            (4, "shared")]
     assert parse_sweeps(None) == (HwConfig(),)
     sweep = Sweep(configs, ("ecp5-85k", "ice40-up5k"), ("none", "bnn"), (0.1, 0.2))
-    assert sweep.runs == [("none", 0.0), ("bnn", 0.1), ("bnn", 0.2)] and len(sweep) == 4 * 2 * 3
+    assert sweep.runs == [Run("none", 0.0), Run("bnn", 0.1), Run("bnn", 0.2)] and len(sweep) == 4 * 2 * 3
+
+
+def test_skip_sweeps_pair_builds_with_their_predictors():
+    dropped = []
+    configs = parse_sweeps(["skip=memo,delta", "datapath=parallel,shared"], dropped)
+    # skip = delta needs the parallel datapath: that combination is left out, with its reason.
+    assert [(c.skip, c.datapath) for c in configs] == [("memo", "parallel"), ("memo", "shared"), ("delta", "parallel")]
+    assert len(dropped) == 1 and "needs datapath = 'parallel'" in dropped[0]
+    deltas = parse_deltas("0,4", "8:24:8", ("none", "bnn", "delta"))
+    assert deltas == ((0, 8), (0, 16), (0, 24), (4, 8), (4, 16), (4, 24))
+    sweep = Sweep(configs, ("ecp5-85k",), ("none", "bnn", "delta"), (0.2,), deltas)
+    assert [r.predictor for r in sweep.runs] == ["none", "bnn"] + ["delta"] * 6
+    # memo builds: none and bnn; the delta build: none and the 6 delta runs.
+    assert len(sweep) == 2 * 2 + 7
+    assert [c.skip for c in sweep.configs_of(Run("delta", None, 0, 8))] == ["delta"]
 
 
 @pytest.mark.parametrize("items, message", [
@@ -54,6 +70,21 @@ def test_sweeps_are_the_product_of_their_axes():
 def test_bad_sweeps_are_named(items, message):
     with pytest.raises(MemornnError, match=message):
         parse_sweeps(items)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: parse_sweeps(["skip=delta", "datapath=shared"]), "no swept combination is a valid configuration"),
+    (lambda: Sweep((HwConfig(),), ("ecp5-85k",), ("none", "delta"), (), ((1, 1),)),
+     "predictor 'delta' runs on no swept build (skip = memo runs bnn, none)"),
+    (lambda: parse_deltas("4", None, ("delta",)), "predictor delta needs --delta-x and --delta-h"),
+    (lambda: parse_deltas(None, "4", ("none", "bnn")), "--delta-h is given but --predictor has no delta"),
+    (lambda: parse_deltas("0,256", "4", ("delta",)), "--delta-x 256 is out of range"),
+    (lambda: parse_deltas("4", "8:4:2", ("delta",)), "--delta-h '8:4:2': a range is start:stop:step"),
+    (lambda: parse_deltas("4", "x", ("delta",)), "--delta-h 'x' is not an integer"),
+])
+def test_bad_skip_sweeps_are_named(call, message):
+    with pytest.raises(MemornnError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        call()
 
 
 def test_bad_lists_are_named():
@@ -91,6 +122,78 @@ def test_cycles_with_reuse_fall_and_stay_above_the_bnn_bound(files):
     assert run_cycles(q, config, batch, all_computed, "bnn") >= dense
 
 
+def _used_in_order(result, key, lengths, reverse):
+    """Per sequence, the used columns of each step in processing order, counted here."""
+    out = []
+    for i, n in enumerate(lengths):
+        used = [int(result[key][i, t].sum()) for t in range(int(n))]
+        out.append(used[::-1] if reverse else used)
+    return out
+
+
+def test_delta_cycles_are_the_exact_model_in_processing_order():
+    """A bidirectional GRU: the reverse direction's first step is the sequence's last."""
+    model = random_float_model("gru", 1, True, 3, 4, seed=4)
+    batch = random_batch(3, sequences=3, max_len=5, seed=4, smooth=0.9)
+    q = quantize_model(model, batch)
+    config = HwConfig(mac_lanes=4, skip="delta")
+    result = golden_run(q, batch, RunOptions.parse("delta", delta_x=6, delta_h=10))
+    layout = make_layout(q, config)
+    fwd = _used_in_order(result, "columns_l0", batch.lengths, False)
+    bwd = _used_in_order(result, "columns_l0_reverse", batch.lengths, True)
+    assert any(u != v[::-1] for u, v in zip(fwd, bwd))  # the order matters to the step-0 walk
+    expected = sum(sequence_cycles_delta(layout, [f, b]) for f, b in zip(fwd, bwd))
+    assert run_cycles(q, config, batch, result, "delta") == expected
+
+
+def test_delta_cycles_by_hand_when_no_column_is_used(files):
+    """Thresholds at their largest: no column is ever used, so each step is detection
+    (N = X + H = 12 columns and the fill), the cell phase, and a rows phase that walks
+    one column per group at step 0 and idles after."""
+    from memornn.hw.delta_rows import DeltaRows
+
+    q, batch = files["q"], files["batch"]
+    config = HwConfig(mac_lanes=8, skip="delta")
+    result = golden_run(q, batch, RunOptions.parse("delta", delta_x=255, delta_h=255))
+    assert int(result["columns_used"].sum()) == 0
+    layout = make_layout(q, config)
+    lat = Latencies.of(layout)
+    # 32 rows in 4 groups of 8: each group issues max(1, 8) beats but the last only its column.
+    walk0 = 3 * 8 + 1 + 8 + DeltaRows.WALK_DRAIN + lat.requant
+    step = 12 + DeltaRows.DETECT_FILL + lat.cell_cycles(8)
+    expected = sum(lat.layer_start + int(n) * step + walk0 + (int(n) - 1) * DeltaRows.IDLE_ROWS
+                   for n in batch.lengths)
+    assert run_cycles(q, config, batch, result, "delta") == expected
+
+
+def test_skip_sweep_rows_only_for_supported_pairs(files, tmp_path, capsys):
+    folder = files["folder"]
+    out = tmp_path / "dse"
+    assert main(["dse", "--model", str(folder / "q.npz"), "--inputs", str(folder / "x.npz"), "--target", "ecp5-85k",
+                 "--sweep", "skip=memo,delta", "--predictor", "none,bnn,delta", "--threshold", "0.3",
+                 "--delta-x", "0,255", "--delta-h", "8,255", "--workers", "1", "--estimate-only", "--no-progress",
+                 "-o", str(out)]) == 0
+    with open(out / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    pairs = sorted((r["skip"], r["predictor"], r["delta_x"], r["delta_h"]) for r in rows)
+    assert pairs == sorted([("memo", "none", "", ""), ("memo", "bnn", "", ""), ("delta", "none", "", "")]
+                           + [("delta", "delta", x, h) for x in ("0", "255") for h in ("8", "255")])
+    q, batch = files["q"], files["batch"]
+    steps = int(batch.lengths.sum())
+    layout = make_layout(q, HwConfig(skip="delta"))
+    by = {(r["skip"], r["predictor"], r["delta_x"], r["delta_h"]): r for r in rows}
+    for dx, dh in ((0, 8), (255, 255)):
+        result = golden_run(q, batch, RunOptions.parse("delta", delta_x=dx, delta_h=dh))
+        used = _used_in_order(result, "columns_l0", batch.lengths, False)
+        expected = sum(sequence_cycles_delta(layout, [u]) for u in used)
+        row = by[("delta", "delta", str(dx), str(dh))]
+        assert float(row["cycles_per_step"]) * steps == pytest.approx(expected, abs=1e-6)
+        dense = float(by[("delta", "none", "", "")]["cycles_per_step"])
+        assert float(row["speedup"]) == pytest.approx(dense * steps / expected)
+    assert float(by[("delta", "delta", "255", "255")]["speedup"]) > float(by[("delta", "delta", "0", "8")]["speedup"]) > 1
+    assert (out / "pareto_us_luts.png").stat().st_size > 0
+
+
 def _dse(files, out, *extra):
     folder = files["folder"]
     return main(["dse", "--model", str(folder / "q.npz"), "--inputs", str(folder / "x.npz"), "--target",
@@ -124,7 +227,14 @@ def test_sweep_on_two_workers_then_from_cache(files, tmp_path, capsys):
 @pytest.mark.parametrize("args, message", [
     (["--sweep", "bogus=1"], "unknown sweep key 'bogus'"),
     (["--sweep", "mac_lanes="], "empty value"),
-    (["--predictor", "delta"], "unknown predictor 'delta'"),
+    (["--predictor", "oracle"], "unknown predictor 'oracle'"),
+    (["--predictor", "none,delta"], "predictor delta needs --delta-x and --delta-h"),
+    (["--predictor", "none,delta", "--delta-x", "4", "--delta-h", "8"], "predictor 'delta' runs on no swept build"),
+    (["--sweep", "skip=delta"], "predictor 'bnn' runs on no swept build (skip = delta runs delta, none)"),
+    (["--sweep", "skip=delta", "--predictor", "delta", "--delta-x", "300", "--delta-h", "8"],
+     "--delta-x 300 is out of range"),
+    (["--delta-x", "4"], "--delta-x is given but --predictor has no delta"),
+    (["--sweep", "skip=fast"], "skip = 'fast' must be one of"),
     (["--target", "asic"], "unknown target 'asic'"),
     (["--threshold", "0:1:0"], "step must be positive"),
     (["--scheduler", "tcp://127.0.0.1:9"], "cannot reach the Dask scheduler 'tcp://127.0.0.1:9'"),
