@@ -120,9 +120,8 @@ def collect() -> dict:
 
 
 def _errors(entry: dict, rows: list[dict]) -> dict:
-    from memornn.hw.synth.estimate import _dsps, ModelShape
-    from memornn.hw.config import HwConfig
     from memornn.hw.layout import make_layout
+    from memornn.hw.synth.estimate import ModelShape, _dsps, row_config
     from memornn.hw.synth.targets import get_target
 
     out = {"points": len(rows)}
@@ -135,9 +134,7 @@ def _errors(entry: dict, rows: list[dict]) -> dict:
             out["brams_exact"] = int(np.sum(np.round(pred) == real))
     exact = 0
     for r in rows:
-        layout = make_layout(ModelShape(r["cell"], r["input_size"], r["hidden_size"]),
-                             HwConfig(mac_lanes=r["mac_lanes"], bnn_width=r["bnn_width"], datapath=r["datapath"],
-                                      weight_memory=r["weight_memory"]))
+        layout = make_layout(ModelShape(r["cell"], r["input_size"], r["hidden_size"]), row_config(r))
         exact += _dsps(entry, layout, get_target(r["target"]).capacity.get("dsp", 0)) == r["dsps"]
     out["dsps_exact"] = exact
     return out

@@ -61,7 +61,6 @@ import numpy as np
 
 from ..golden import numerics as nx
 from ..golden.errors import MemornnError
-from .delta_rows import DV_BITS
 from .layout import Layout, memory_depths, memory_widths
 
 #: The default table: 45 nm figures of Horowitz, ISSCC 2014.
@@ -206,6 +205,8 @@ def accumulator_words(layout: Layout) -> int:
 
 def column_entry_bits(layout: Layout) -> int:
     """Bits of a column-list entry of the delta build: the column's index and its change."""
+    from .delta_rows import DV_BITS  # here: memornn estimate imports this module without the HDL
+
     return max(layout.max_row_inputs - 1, 1).bit_length() + DV_BITS
 
 

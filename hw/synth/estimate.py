@@ -5,10 +5,12 @@ hardware configuration. Per FPGA family it holds
 
 - **DSP blocks**: the MAC lanes' multipliers plus the other multipliers of the
   datapath (requantizer, cell update, reuse decision), a count per (family, cell,
-  datapath) read off the synthesis runs, within the device's DSP count (the flow
+  datapath, build) read off the synthesis runs, within the device's DSP count (the flow
   gives the other multipliers their blocks first, so lanes beyond it go to logic);
 - **LUTs, flip-flops, block RAMs and Fmax**: linear least-squares fits on the features
-  of :func:`features` (sizes, widths, memory bits, datapath and cell).
+  of :func:`features` (sizes, widths, memory bits, datapath, cell and build: the delta
+  build, ``skip = "delta"``, has no BNN, lanes that accumulate 32-bit sums, and
+  accumulator, last-used value and column-list memories).
 
 The fit lives in ``hw/synth/data/estimate_fit.json``; ``benchmarks/estimator.py`` makes
 it from a ``memornn dse`` synthesis sweep and reports its error on held-out points.
@@ -23,9 +25,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...golden import numerics as nx
 from ...golden.errors import MemornnError
 from ...golden.qmodel import QModel
 from ..config import HwConfig
+from ..energy import accumulator_words
 from ..layout import Layout, make_layout, memory_depths, memory_widths
 from .targets import get_target
 
@@ -66,10 +70,15 @@ def features(layout: Layout) -> dict:
     bits_kbits = depths["weight_bits"] * widths["weight_bits"] / 1024
     seq_kbits = layout.seq_buffer_depth * layout.lanes * 8 / 1024
     max_x = max(d.in_size for d in layout.layers)
+    delta = layout.skip == "delta"
+    acc_kbits = accumulator_words(layout) * layout.lanes * nx.ACC_BITS / 1024 if delta else 0.0
     return {
         "one": 1.0,
         "lanes": float(layout.lanes),
-        "bnn_width": float(layout.bnn_width),
+        "bnn_width": 0.0 if delta else float(layout.bnn_width),  # a delta build has no BNN
+        "delta": float(delta),
+        "delta_lanes": float(layout.lanes) if delta else 0.0,
+        "accumulator_kbits": acc_kbits,
         "hidden": float(layout.hidden),
         "inputs": float(max_x),
         "rows_log2": math.log2(layout.rows * layout.layer_dirs),
@@ -89,13 +98,22 @@ def load_fit(path: str = FIT_FILE) -> dict:
         raise MemornnError(f"cannot read the estimator's fit {path!r}: {exc}") from None
 
 
+def dsp_key(cell: str, datapath: str, skip: str) -> str:
+    """The key of :func:`dsp_other`'s counts: ``cell:datapath``, and ``:delta`` for a delta build."""
+    return f"{cell}:{datapath}" + ("" if skip == "memo" else f":{skip}")
+
+
 def _dsps(entry: dict, layout: Layout, capacity: int) -> int:
     """The other multipliers' blocks first, then a block a lane while the device has them."""
     if not capacity:
         return 0
-    other = entry["dsp_other"].get(f"{layout.cell}:{layout.datapath}")
-    if other is None:  # a cell the runs did not cover: the larger of the known ones
-        other = max((v for k, v in entry["dsp_other"].items() if k.endswith(layout.datapath)), default=0)
+    counts = entry["dsp_other"]
+    other = counts.get(dsp_key(layout.cell, layout.datapath, layout.skip))
+    if other is None:  # a cell the runs did not cover: the larger of the known ones of its build
+        tail = dsp_key(layout.cell, layout.datapath, layout.skip).split(":", 1)[1]
+        other = max((v for k, v in counts.items() if k.split(":", 1)[1] == tail), default=None)
+    if other is None:  # a build the runs did not cover: the memo build's (its multipliers and the decision's)
+        other = max((v for k, v in counts.items() if k.split(":", 1)[1] == layout.datapath), default=0)
     return min(other + layout.lanes, capacity)
 
 
@@ -171,7 +189,7 @@ def dsp_other(rows: list[dict]) -> dict:
     for r in rows:
         if r.get("dsp_capped"):
             continue
-        key = f"{r['cell']}:{r['datapath']}"
+        key = dsp_key(r["cell"], r["datapath"], r.get("skip") or "memo")
         other = r["dsps"] - r["mac_lanes"]
         out[key] = max(out.get(key, 0), other)
     return out
@@ -190,6 +208,11 @@ def row_features(row: dict) -> dict:
     """Features of a ``memornn dse`` result row (model shape and configuration columns)."""
     shape = ModelShape(row["cell"], int(row["input_size"]), int(row["hidden_size"]), int(row["num_layers"]),
                        int(row["directions"]))
-    config = HwConfig(mac_lanes=int(row["mac_lanes"]), bnn_width=int(row["bnn_width"]), datapath=row["datapath"],
-                      weight_memory=row["weight_memory"], max_seq_len=int(row["max_seq_len"]))
-    return features(make_layout(shape, config))
+    return features(make_layout(shape, row_config(row)))
+
+
+def row_config(row: dict) -> HwConfig:
+    """The configuration of a ``memornn dse`` result row (``skip`` memo when it has none)."""
+    return HwConfig(mac_lanes=int(row["mac_lanes"]), bnn_width=int(row["bnn_width"]), datapath=row["datapath"],
+                    weight_memory=row["weight_memory"], max_seq_len=int(row["max_seq_len"]),
+                    skip=row.get("skip") or "memo")
