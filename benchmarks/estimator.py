@@ -17,6 +17,7 @@ then uses every point. Results: ``benchmarks/results/estimator.{json,md}``.
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
 import subprocess
@@ -102,41 +103,57 @@ def _benchmark_rows() -> list[dict]:
     return rows
 
 
+def _report_rows(folder: str) -> list[dict]:
+    """dse-style rows from the synthesis reports of a sweep that has no results.json yet
+    (an interrupted or running sweep: its finished points)."""
+    rows = []
+    for path in sorted(glob.glob(os.path.join(folder, "synth", "*", "report.json"))):
+        with open(path) as f:
+            report = json.load(f)
+        model, config, res = report["design"]["model"], report["design"]["config"], report["resources"]
+        rows.append({"target": report["target"], "cell": model["cell"], "input_size": model["input_size"],
+                     "hidden_size": model["hidden_size"], "num_layers": model["num_layers"],
+                     "directions": 2 if model["bidirectional"] else 1, **config, "fits": report["fits"],
+                     "luts": res["luts"], "ffs": res["ffs"], "dsps": res["dsp"], "brams": res["bram"],
+                     "fmax_mhz": (report.get("pnr") or {}).get("fmax_mhz")})
+    return rows
+
+
 def collect() -> dict:
-    """Rows per target from the benchmarks and the sweeps' results.json, with features and shape name."""
+    """Rows per target from the benchmarks and the sweeps' results.json (or, before a sweep
+    has written it, its finished synthesis reports), with features and shape name."""
     out = {}
     for row in _benchmark_rows():
         out.setdefault(row["target"], []).append(row)
     for part, target, _, shapes in GRID:
         for name in shapes:
-            path = os.path.join(sweep_folder(part, target, name), "results.json")
-            if not os.path.exists(path):
-                continue
-            with open(path) as f:
-                for row in json.load(f):
-                    if row["fits"] and row.get("luts") is not None:
-                        out.setdefault(target, []).append({**row, "shape": name, "features": row_features(row)})
+            folder = sweep_folder(part, target, name)
+            path = os.path.join(folder, "results.json")
+            if os.path.exists(path):
+                with open(path) as f:
+                    rows = json.load(f)
+            else:
+                rows = _report_rows(folder)
+            for row in rows:
+                if row["fits"] and row.get("luts") is not None:
+                    out.setdefault(target, []).append({**row, "shape": name, "features": row_features(row)})
     return out
 
 
-def _errors(entry: dict, rows: list[dict]) -> dict:
-    from memornn.hw.layout import make_layout
-    from memornn.hw.synth.estimate import ModelShape, _dsps, row_config
-    from memornn.hw.synth.targets import get_target
+def _errors(entry: dict, rows: list[dict], target: str) -> dict:
+    """Errors of :func:`estimate` with the fit ``entry`` on ``rows`` (what a user gets)."""
+    from memornn.hw.synth.estimate import ModelShape, estimate, row_config
 
     out = {"points": len(rows)}
+    preds = [estimate(ModelShape(r["cell"], r["input_size"], r["hidden_size"], r["num_layers"], r["directions"]),
+                      row_config(r), target, {"targets": {target: entry}}) for r in rows]
     for q in FITTED:
-        pred = np.array([sum(entry[q].get(k, 0.0) * v for k, v in r["features"].items()) for r in rows])
-        real = np.array([r[q] for r in rows], dtype=float)
+        known = [(p[q], r[q]) for p, r in zip(preds, rows) if r.get(q) is not None]  # Fmax: points that routed
+        pred, real = np.array(known, dtype=float).T
         out[f"{q}_mean_abs_percent"] = float(np.mean(np.abs(pred - real) / real) * 100)
         out[f"{q}_max_abs_percent"] = float(np.max(np.abs(pred - real) / real) * 100)
-        if q == "brams":
-            out["brams_exact"] = int(np.sum(np.round(pred) == real))
-    exact = 0
-    for r in rows:
-        layout = make_layout(ModelShape(r["cell"], r["input_size"], r["hidden_size"]), row_config(r))
-        exact += _dsps(entry, layout, get_target(r["target"]).capacity.get("dsp", 0)) == r["dsps"]
-    out["dsps_exact"] = exact
+    out["brams_exact"] = sum(p["brams"] == r["brams"] for p, r in zip(preds, rows))
+    out["dsps_exact"] = sum(p["dsps"] == r["dsps"] for p, r in zip(preds, rows))
     return out
 
 
@@ -154,7 +171,7 @@ def main() -> int:
     for target, target_rows in rows.items():
         held = [r for i, r in enumerate(target_rows) if r["shape"] == HELD_OUT_SHAPE or i % 4 == 3]
         train = [r for r in target_rows if r not in held]
-        report[target] = {"train": len(train), "held_out": _errors(fit_target(train), held) if held else None}
+        report[target] = {"train": len(train), "held_out": _errors(fit_target(train), held, target) if held else None}
         fit["targets"][target] = fit_target(target_rows)
     with open(FIT_FILE, "w") as f:
         json.dump(fit, f, indent=1)

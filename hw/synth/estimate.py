@@ -7,7 +7,8 @@ hardware configuration. Per FPGA family it holds
   datapath (requantizer, cell update, reuse decision), a count per (family, cell,
   datapath, build) read off the synthesis runs, within the device's DSP count (the flow
   gives the other multipliers their blocks first, so lanes beyond it go to logic);
-- **LUTs, flip-flops, block RAMs and Fmax**: linear least-squares fits on the features
+- **block RAMs** on ECP5: counted from the design's memories (:func:`ecp5_block_rams`);
+- **LUTs, flip-flops, block RAMs elsewhere, and Fmax**: linear least-squares fits on the features
   of :func:`features` (sizes, widths, memory bits, datapath, cell and build: the delta
   build, ``skip = "delta"``, has no BNN, lanes that accumulate 32-bit sums, and
   accumulator, last-used value and column-list memories).
@@ -29,8 +30,8 @@ from ...golden import numerics as nx
 from ...golden.errors import MemornnError
 from ...golden.qmodel import QModel
 from ..config import HwConfig
-from ..energy import accumulator_words
-from ..layout import Layout, make_layout, memory_depths, memory_widths
+from ..energy import ACTIVATIONS, accumulator_words, column_entry_bits
+from ..layout import SHIFT_FIELD_BITS, Layout, make_layout, memory_depths, memory_widths
 from .targets import get_target
 
 FIT_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "estimate_fit.json")
@@ -83,10 +84,55 @@ def features(layout: Layout) -> dict:
         "inputs": float(max_x),
         "rows_log2": math.log2(layout.rows * layout.layer_dirs),
         "shared": float(layout.datapath == "shared"),
+        # PWL units of the cell stage: 5 (LSTM) or 3 (GRU) side by side, or one time-shared.
+        "pwl_units": float(ACTIVATIONS[layout.cell] if layout.datapath == "parallel" else 1),
         "gru": float(layout.cell == "gru"),
         "memory_kbits": weight_kbits + bits_kbits + seq_kbits,
         "weight_kbits": weight_kbits,
     }
+
+
+def memory_shapes(layout: Layout) -> list[tuple[str, int, int]]:
+    """``(name, width, depth)`` of the design's writable memories (as :mod:`memornn.hw.core`,
+    :mod:`~memornn.hw.memo_decision` and :mod:`~memornn.hw.delta_rows` build them; the
+    PWL tables, ROMs of a few hundred bits, and the row FIFO stay in logic on ECP5)."""
+    P, rows, H = layout.lanes, layout.layer_dirs * layout.rows, layout.hidden
+    gru = layout.cell == "gru"
+    out = [("seq_buf", P * 8, 2 * layout.seq_buffer_depth),
+           ("weights", P * 8, layout.weight_depth + layout.offset_depth),
+           ("bias", nx.BIAS_BITS, rows), ("requant", nx.MULT_BITS + SHIFT_FIELD_BITS, rows),
+           ("h_buf", P * 8, layout.layers[0].h_words), ("c_mem", nx.CELL_BITS, H)]
+    out += [(f"memo_bank{i}", nx.PRE_BITS, layout.layer_dirs * H) for i in range(layout.gates + gru)]
+    out += [("bias_hn", nx.BIAS_BITS, layout.layer_dirs * H)] if gru else []
+    if layout.skip == "delta":
+        n_max = layout.max_row_inputs
+        out += [("acc", P * nx.ACC_BITS, accumulator_words(layout)), ("v_last", nx.INPUT_BITS, layout.layer_dirs * n_max),
+                ("col_list", column_entry_bits(layout), n_max)]
+    else:
+        out += [("weight_bits", layout.bnn_width, layout.bits_depth),
+                ("memo_yb", layout.yb_bits + nx.REUSE_CAP_BITS, rows)]
+    return out
+
+
+#: ECP5 DP16KD aspect ratios (width, depth); 36 bits wide as a simple dual-port PDPW16KD.
+ECP5_BRAM_MODES = ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512))
+#: LUT RAM cells of an ECP5 block's worth: a memory that would take at least this many
+#: TRELLIS_DPR16X4 cells (4 bits x 16 words) per block goes to block RAM.
+ECP5_LUTRAM_PER_BLOCK = 32
+
+
+def ecp5_block_rams(layout: Layout) -> int:
+    """Block RAMs Yosys maps the design to on ECP5: each memory whose LUT RAM cost reaches
+    :data:`ECP5_LUTRAM_PER_BLOCK` cells per block it would take, in its best aspect ratio.
+    (The rule matches every memory of the synthesis runs in ``build/estimator``: a 64 x 32
+    bias goes to block RAM, a 64 x 21 requantization table and a 32 x 64 accumulator
+    memory to LUT RAM.)"""
+    total = 0
+    for _, width, depth in memory_shapes(layout):
+        blocks = min(-(-width // w) * -(-depth // d) for w, d in ECP5_BRAM_MODES)
+        if -(-width // 4) * -(-depth // 16) >= ECP5_LUTRAM_PER_BLOCK * blocks:
+            total += blocks
+    return total
 
 
 def load_fit(path: str = FIT_FILE) -> dict:
@@ -143,8 +189,9 @@ def estimate(model: QModel | ModelShape, config: HwConfig, target_name: str, fit
     f = features(layout)
     value = {name: sum(entry[name].get(k, 0.0) * v for k, v in f.items()) for name in FITTED}
     capacity = target.capacity
+    brams = ecp5_block_rams(layout) if target.family == "ecp5" else max(int(round(value["brams"])), 0)
     out = {"luts": max(int(round(value["luts"])), 0), "ffs": max(int(round(value["ffs"])), 0),
-           "dsps": _dsps(entry, layout, capacity.get("dsp", 0)), "brams": max(int(round(value["brams"])), 0),
+           "dsps": _dsps(entry, layout, capacity.get("dsp", 0)), "brams": brams,
            "fmax_mhz": round(float(value["fmax_mhz"]), 1), "fit_from": source}
     out["fits"] = all(out[k] <= capacity[c] for k, c in (("luts", "luts"), ("ffs", "ffs"), ("brams", "bram"))
                       if c in capacity)

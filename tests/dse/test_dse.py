@@ -270,3 +270,31 @@ def test_estimate_is_fast(files):
     for lanes in (1, 2, 4, 8, 16, 32):
         estimate(files["q"], HwConfig(mac_lanes=lanes), "ice40-up5k")
     assert time.perf_counter() - start < 1.0
+
+
+def test_estimate_delta_config(files, tmp_path, capsys):
+    """The delta build's DSP blocks: its lanes plus 10 (5 PWL units, 3 cell-update
+    multipliers, the requantizer's 2; ECP5-85k synthesis of an 8-input 16-unit LSTM:
+    12 blocks at P = 2, 14 at P = 4), none for a decision unit it does not have."""
+    folder = files["folder"]
+    config = tmp_path / "hw.toml"
+    config.write_text('skip = "delta"\nmac_lanes = 4\n')
+    argv = ["estimate", "--model", str(folder / "q.npz"), "--target", "ecp5-85k", "--json"]
+    assert main(argv + ["--config", str(config)]) == 0
+    delta = json.loads(capsys.readouterr().out)
+    assert delta["dsps"] == 14 and delta["luts"] > 0 and delta["brams"] >= 0
+    config.write_text('skip = "delta"\ndatapath = "shared"\n')
+    assert main(argv + ["--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "skip = 'delta' needs datapath = 'parallel'" in err
+
+
+def test_estimator_features_of_the_delta_build(files):
+    from memornn.hw.synth.estimate import features
+
+    memo = features(make_layout(files["q"], HwConfig(mac_lanes=8)))
+    delta = features(make_layout(files["q"], HwConfig(mac_lanes=8, skip="delta")))
+    assert memo["delta"] == 0 and memo["accumulator_kbits"] == 0 and memo["bnn_width"] == 64
+    # 32 rows in 4 groups of 8 lanes: 4 words of 8 int32, 1 kbit; no BNN.
+    assert delta["delta"] == 1 and delta["accumulator_kbits"] == 1.0 and delta["bnn_width"] == 0
+    assert delta["delta_lanes"] == 8
