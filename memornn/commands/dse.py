@@ -13,12 +13,13 @@ from .common import add_inputs_argument, add_model_argument, add_output_argument
 
 
 def register(sub) -> None:
-    from ..dse import DSE_PREDICTORS, SWEEP_KEYS
+    from ..dse import DSE_PREDICTORS, HARDWARE_POLICIES, SWEEP_KEYS
 
     p = sub.add_parser("dse", help="design-space sweep on Dask: resources, Fmax, cycles, energy, accuracy",
-                       description="Sweep hardware configurations, targets, predictors and thresholds. Each "
-                                   "(configuration, target) is synthesized and placed (or estimated with "
-                                   "--estimate-only) and each (predictor, threshold) runs the golden model, as "
+                       description="Sweep hardware configurations (the skip datapath among them), targets, predictors "
+                                   "and their settings. Each (configuration, target) is synthesized and placed "
+                                   "(or estimated with --estimate-only) and each (predictor, setting) runs the "
+                                   "golden model, as "
                                    "tasks on a Dask cluster (a local one by default). Finished tasks are cached "
                                    "in DIR/cache by a content hash, so a sweep resumes and extends. Writes "
                                    "DIR/results.csv, DIR/results.json and Pareto plots.")
@@ -27,10 +28,11 @@ def register(sub) -> None:
     p.add_argument("--sweep", action="append", metavar="KEY=V1,V2",
                    help=f"a configuration axis, repeatable; keys: {', '.join(SWEEP_KEYS)}")
     add_target_argument(p, "FPGA targets (as memornn synth --target)", "T1,T2")
+    builds = "; ".join(f"skip = {skip}: {', '.join(runs)}" for skip, runs in HARDWARE_POLICIES.items())
     p.add_argument("--predictor", default="none,bnn", metavar="P1,P2",
                    help=f"predictors, of {', '.join(DSE_PREDICTORS)} (default none,bnn). A build runs only its "
-                        "own: bnn on skip = memo builds, delta on skip = delta builds (--sweep skip=memo,delta), "
-                        "none on both; speed-up and accuracy loss are against none on the same build")
+                        f"own ({builds}; sweep builds with --sweep skip=memo,delta); speed-up and accuracy loss "
+                        "are against none on the same build")
     p.add_argument("--threshold", default="0.2", metavar="SPEC",
                    help="bnn's relative thresholds: start:stop:step items or numbers, comma-separated "
                         "(default 0.2)")
