@@ -106,8 +106,9 @@ def memory_shapes(layout: Layout) -> list[tuple[str, int, int]]:
     out += [("bias_hn", nx.BIAS_BITS, layout.layer_dirs * H)] if gru else []
     if layout.skip == "delta":
         n_max = layout.max_row_inputs
-        out += [("acc", P * nx.ACC_BITS, accumulator_words(layout)), ("v_last", nx.INPUT_BITS, layout.layer_dirs * n_max),
-                ("col_list", column_entry_bits(layout), n_max)]
+        acc = [("acc", P * nx.ACC_BITS, layout.layer_dirs * layout.groups)]  # a GRU has a second for h parts
+        out += acc * (2 if gru else 1) + [("v_last", nx.INPUT_BITS, layout.layer_dirs * n_max),
+                                          ("col_list", column_entry_bits(layout), n_max)]
     else:
         out += [("weight_bits", layout.bnn_width, layout.bits_depth),
                 ("memo_yb", layout.yb_bits + nx.REUSE_CAP_BITS, rows)]

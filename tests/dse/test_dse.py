@@ -298,3 +298,18 @@ def test_estimator_features_of_the_delta_build(files):
     # 32 rows in 4 groups of 8 lanes: 4 words of 8 int32, 1 kbit; no BNN.
     assert delta["delta"] == 1 and delta["accumulator_kbits"] == 1.0 and delta["bnn_width"] == 0
     assert delta["delta_lanes"] == 8
+
+
+@pytest.mark.parametrize("config, brams", [
+    # Yosys 0.68 on ECP5-85k put these in 3 and 7 DP16KD (the synthesis reports of the
+    # estimator grid's delta part and of an earlier memo run of the same shape): seq_buf
+    # 16 x 1024, weights 16 x 772 and the 32 x 64 bias a block each; the 21 x 64
+    # requantization table and the 64 x 32 accumulator memory in LUT RAM.
+    (HwConfig(mac_lanes=2, skip="delta"), 3),
+    # seq_buf 64 x 256 and weights 64 x 193 two blocks each, weight signs 64 x 128 two, bias one.
+    (HwConfig(mac_lanes=8, bnn_width=64, datapath="shared"), 7),
+])
+def test_ecp5_block_rams_of_synthesized_designs(config, brams):
+    from memornn.hw.synth.estimate import ModelShape, ecp5_block_rams
+
+    assert ecp5_block_rams(make_layout(ModelShape("lstm", 8, 16), config)) == brams
