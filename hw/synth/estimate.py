@@ -150,18 +150,32 @@ def dsp_key(cell: str, datapath: str, skip: str) -> str:
     return f"{cell}:{datapath}" + ("" if skip == "memo" else f":{skip}")
 
 
+#: Multipliers of the parallel cell update (besides its PWL units), per cell (:class:`HwConfig`).
+CELL_MULTIPLIERS = {"lstm": 3, "gru": 2}
+
+
+def _cell_units(cell: str, datapath: str) -> int:
+    """Multipliers of the cell stage that differ between cells: the parallel datapath's PWL
+    units and update multipliers (the shared datapath has one of each for either cell)."""
+    return ACTIVATIONS[cell] + CELL_MULTIPLIERS[cell] if datapath == "parallel" else 0
+
+
 def _dsps(entry: dict, layout: Layout, capacity: int) -> int:
-    """The other multipliers' blocks first, then a block a lane while the device has them."""
+    """The other multipliers' blocks first, then a block a lane while the device has them.
+
+    A cell the runs did not cover takes a covered cell's count of the same datapath and
+    build, less that cell's PWL units and update multipliers, plus its own; a build the
+    runs did not cover, the memo build's (its multipliers and the decision unit's)."""
     if not capacity:
         return 0
     counts = entry["dsp_other"]
     other = counts.get(dsp_key(layout.cell, layout.datapath, layout.skip))
-    if other is None:  # a cell the runs did not cover: the larger of the known ones of its build
-        tail = dsp_key(layout.cell, layout.datapath, layout.skip).split(":", 1)[1]
-        other = max((v for k, v in counts.items() if k.split(":", 1)[1] == tail), default=None)
-    if other is None:  # a build the runs did not cover: the memo build's (its multipliers and the decision's)
-        other = max((v for k, v in counts.items() if k.split(":", 1)[1] == layout.datapath), default=0)
-    return min(other + layout.lanes, capacity)
+    for skip in (layout.skip, "memo"):
+        for cell in CELL_MULTIPLIERS:
+            known = counts.get(dsp_key(cell, layout.datapath, skip))
+            if other is None and known is not None:
+                other = known - _cell_units(cell, layout.datapath) + _cell_units(layout.cell, layout.datapath)
+    return min((other or 0) + layout.lanes, capacity)
 
 
 def fit_entry(fit: dict, target) -> tuple[str, dict]:

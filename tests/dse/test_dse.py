@@ -313,3 +313,17 @@ def test_ecp5_block_rams_of_synthesized_designs(config, brams):
     from memornn.hw.synth.estimate import ModelShape, ecp5_block_rams
 
     assert ecp5_block_rams(make_layout(ModelShape("lstm", 8, 16), config)) == brams
+
+
+def test_dsps_of_a_cell_the_fit_has_not_seen():
+    """A fit with only the parallel LSTM's count (11 blocks besides the lanes) and the delta
+    build's (10): a GRU has 3 PWL units and 2 update multipliers against 5 and 3. ECP5-85k
+    synthesis of a 16-input 32-unit GRU at P = 2 took 10 DSP blocks."""
+    from memornn.hw.synth.estimate import FITTED, ModelShape, estimate
+
+    fit = {"targets": {"ecp5-85k": {**{q: {} for q in FITTED},
+                                    "dsp_other": {"lstm:parallel": 11, "lstm:parallel:delta": 10}}}}
+    gru = ModelShape("gru", 16, 32)
+    assert estimate(gru, HwConfig(mac_lanes=2), "ecp5-85k", fit)["dsps"] == 10
+    assert estimate(gru, HwConfig(mac_lanes=2, skip="delta"), "ecp5-85k", fit)["dsps"] == 9
+    assert estimate(ModelShape("lstm", 16, 32), HwConfig(mac_lanes=4, skip="delta"), "ecp5-85k", fit)["dsps"] == 14
