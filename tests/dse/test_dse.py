@@ -290,14 +290,17 @@ def test_estimate_delta_config(files, tmp_path, capsys):
 
 
 def test_estimator_features_of_the_delta_build(files):
-    from memornn.hw.synth.estimate import features
+    from memornn.hw.synth.estimate import features, memory_shapes
 
     memo = features(make_layout(files["q"], HwConfig(mac_lanes=8)))
-    delta = features(make_layout(files["q"], HwConfig(mac_lanes=8, skip="delta")))
-    assert memo["delta"] == 0 and memo["accumulator_kbits"] == 0 and memo["bnn_width"] == 64
-    # 32 rows in 4 groups of 8 lanes: 4 words of 8 int32, 1 kbit; no BNN.
-    assert delta["delta"] == 1 and delta["accumulator_kbits"] == 1.0 and delta["bnn_width"] == 0
-    assert delta["delta_lanes"] == 8
+    layout = make_layout(files["q"], HwConfig(mac_lanes=8, skip="delta"))
+    delta = features(layout)
+    assert memo["delta"] == 0 and memo["delta_lanes"] == 0 and memo["bnn_width"] == 64
+    assert delta["delta"] == 1 and delta["delta_lanes"] == 8 and delta["bnn_width"] == 0  # no BNN
+    # 32 rows in 4 groups of 8 lanes: 4 accumulator words of 8 int32; N = 12 columns.
+    shapes = {name: (width, depth) for name, width, depth in memory_shapes(layout)}
+    assert shapes["acc"] == (256, 4) and shapes["v_last"] == (8, 12) and shapes["col_list"] == (4 + 9, 12)
+    assert "weight_bits" not in shapes and "memo_yb" not in shapes
 
 
 @pytest.mark.parametrize("config, brams", [
