@@ -102,7 +102,7 @@ def memory_shapes(layout: Layout) -> list[tuple[str, int, int]]:
     out = [("seq_buf", P * 8, 2 * layout.seq_buffer_depth),
            ("weights", P * 8, layout.weight_depth + layout.offset_depth),
            ("bias", nx.BIAS_BITS, rows), ("requant", nx.MULT_BITS + SHIFT_FIELD_BITS, rows),
-           ("h_buf", P * 8, layout.layers[0].h_words), ("c_mem", nx.CELL_BITS, H)]
+           ("h_buf", P * 8, layout.layers[0].h_words)] + ([] if gru else [("c_mem", nx.CELL_BITS, H)])
     out += [(f"memo_bank{i}", nx.PRE_BITS, layout.layer_dirs * H) for i in range(layout.gates + gru)]
     out += [("bias_hn", nx.BIAS_BITS, layout.layer_dirs * H)] if gru else []
     if layout.skip == "delta":
