@@ -1,12 +1,15 @@
 """Fit the resource and Fmax estimator to a synthesis sweep and state its error on held-out points.
 
     python benchmarks/estimator.py                 # synthesize the grid with memornn dse, then fit
+    python benchmarks/estimator.py --part delta    # only the delta builds' part of the grid, then fit
     python benchmarks/estimator.py --fit-only      # refit from the sweep results already in build/
 
 The grid (with the synthesis benchmarks' points, mid-size LSTMs): small LSTM and GRU models (random weights: resources do not depend
 on their values) over lanes, BNN width and datapath, on ECP5-85k and the iCE40 UP5K
-(shared datapath, SPRAM weights). Every sweep runs as ``memornn dse`` (cached: a rerun
-only synthesizes new points). Held out from the fit: every model of one shape (the GRU)
+(shared datapath, SPRAM weights) -- the ``memo`` part; and the delta build (``skip =
+"delta"``, parallel datapath) of the LSTM shapes over lanes on ECP5-85k -- the ``delta``
+part, in folders of its own (``build/estimator/<target>_delta_<shape>``). Every sweep runs
+as ``memornn dse`` (cached: a rerun only synthesizes new points). Held out from the fit: every model of one shape (the GRU)
 and every fourth remaining point; the fit written to ``hw/synth/data/estimate_fit.json``
 then uses every point. Results: ``benchmarks/results/estimator.{json,md}``.
 """
@@ -14,6 +17,7 @@ then uses every point. Results: ``benchmarks/results/estimator.{json,md}``.
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
 import subprocess
@@ -35,13 +39,19 @@ RESULTS = os.path.join(ROOT, "benchmarks", "results")
 SHAPES = (("lstm_x8_h16", "lstm", 8, 16), ("lstm_x16_h32", "lstm", 16, 32), ("gru_x16_h32", "gru", 16, 32))
 HELD_OUT_SHAPE = "gru_x16_h32"
 
-#: Per target: sweep arguments and which shapes.
-GRID = {
-    "ecp5-85k": (["--sweep", "mac_lanes=2,8", "--sweep", "bnn_width=16,64", "--sweep", "datapath=parallel,shared"],
-                 ["lstm_x8_h16", "lstm_x16_h32", "gru_x16_h32"]),
-    "ice40-up5k": (["--sweep", "mac_lanes=2,4", "--sweep", "bnn_width=16,32", "--sweep", "datapath=shared",
-                    "--sweep", "weight_memory=loaded"], ["lstm_x8_h16", "gru_x16_h32"]),
-}
+#: (part, target, sweep arguments, shapes): each (part, target, shape) is one ``memornn dse`` run.
+GRID = (
+    ("memo", "ecp5-85k", ["--sweep", "mac_lanes=2,8", "--sweep", "bnn_width=16,64", "--sweep",
+                          "datapath=parallel,shared"], ["lstm_x8_h16", "lstm_x16_h32", "gru_x16_h32"]),
+    ("memo", "ice40-up5k", ["--sweep", "mac_lanes=2,4", "--sweep", "bnn_width=16,32", "--sweep", "datapath=shared",
+                            "--sweep", "weight_memory=loaded"], ["lstm_x8_h16", "gru_x16_h32"]),
+    ("delta", "ecp5-85k", ["--sweep", "skip=delta", "--sweep", "mac_lanes=2,4,8"], ["lstm_x8_h16", "lstm_x16_h32"]),
+)
+
+
+def sweep_folder(part: str, target: str, shape: str) -> str:
+    """A sweep's output folder: the memo part's as before, the delta part's apart."""
+    return os.path.join(BUILD, f"{target}_{shape}" if part == "memo" else f"{target}_{part}_{shape}")
 
 
 def _model(name, cell, x, h):
@@ -55,15 +65,14 @@ def _model(name, cell, x, h):
     return q_path, x_path
 
 
-def sweep(workers: int) -> None:
-    for target, (args, shapes) in GRID.items():
+def sweep(workers: int, parts: tuple) -> None:
+    for part, target, args, shapes in GRID:
         for name, cell, x, h in SHAPES:
-            if name not in shapes:
+            if part not in parts or name not in shapes:
                 continue
             q_path, x_path = _model(name, cell, x, h)
             cmd = [sys.executable, "-m", "memornn", "dse", "--model", q_path, "--inputs", x_path, "--target", target,
-                   "--predictor", "none", "--workers", str(workers), *args, "-o",
-                   os.path.join(BUILD, f"{target}_{name}")]
+                   "--predictor", "none", "--workers", str(workers), *args, "-o", sweep_folder(part, target, name)]
             print(" ".join(cmd[2:]), flush=True)
             subprocess.run(cmd, check=True)
 
@@ -94,78 +103,120 @@ def _benchmark_rows() -> list[dict]:
     return rows
 
 
+def _report_rows(folder: str) -> list[dict]:
+    """dse-style rows from the synthesis reports of a sweep that has no results.json yet
+    (an interrupted or running sweep: its finished points)."""
+    rows = []
+    for path in sorted(glob.glob(os.path.join(folder, "synth", "*", "report.json"))):
+        with open(path) as f:
+            report = json.load(f)
+        model, config, res = report["design"]["model"], report["design"]["config"], report["resources"]
+        rows.append({"target": report["target"], "cell": model["cell"], "input_size": model["input_size"],
+                     "hidden_size": model["hidden_size"], "num_layers": model["num_layers"],
+                     "directions": 2 if model["bidirectional"] else 1, **config, "fits": report["fits"],
+                     "luts": res["luts"], "ffs": res["ffs"], "dsps": res["dsp"], "brams": res["bram"],
+                     "fmax_mhz": (report.get("pnr") or {}).get("fmax_mhz")})
+    return rows
+
+
 def collect() -> dict:
-    """Rows per target from the benchmarks and the sweeps' results.json, with features and shape name."""
+    """Rows per target from the benchmarks and the sweeps' results.json (or, before a sweep
+    has written it, its finished synthesis reports), with features and shape name."""
     out = {}
     for row in _benchmark_rows():
         out.setdefault(row["target"], []).append(row)
-    for target, (_, shapes) in GRID.items():
+    for part, target, _, shapes in GRID:
         for name in shapes:
-            path = os.path.join(BUILD, f"{target}_{name}", "results.json")
-            if not os.path.exists(path):
-                continue
-            with open(path) as f:
-                for row in json.load(f):
-                    if row["fits"] and row.get("luts") is not None:
-                        out.setdefault(target, []).append({**row, "shape": name, "features": row_features(row)})
+            folder = sweep_folder(part, target, name)
+            path = os.path.join(folder, "results.json")
+            if os.path.exists(path):
+                with open(path) as f:
+                    rows = json.load(f)
+            else:
+                rows = _report_rows(folder)
+            for row in rows:
+                if row["fits"] and row.get("luts") is not None:
+                    out.setdefault(target, []).append({**row, "shape": name, "features": row_features(row)})
     return out
 
 
-def _errors(entry: dict, rows: list[dict]) -> dict:
-    from memornn.hw.synth.estimate import _dsps, ModelShape
-    from memornn.hw.config import HwConfig
-    from memornn.hw.layout import make_layout
-    from memornn.hw.synth.targets import get_target
+def _predict(entry: dict, r: dict, target: str) -> dict:
+    from memornn.hw.synth.estimate import ModelShape, estimate, row_config
 
+    shape = ModelShape(r["cell"], r["input_size"], r["hidden_size"], r["num_layers"], r["directions"])
+    return estimate(shape, row_config(r), target, {"targets": {target: entry}})
+
+
+def _errors(entry: dict, rows: list[dict], target: str) -> dict:
+    """Errors of :func:`estimate` with the fit ``entry`` on ``rows`` (what a user gets), and
+    every point's measured and estimated values."""
     out = {"points": len(rows)}
+    preds = [_predict(entry, r, target) for r in rows]
     for q in FITTED:
-        pred = np.array([sum(entry[q].get(k, 0.0) * v for k, v in r["features"].items()) for r in rows])
-        real = np.array([r[q] for r in rows], dtype=float)
+        known = [(p[q], r[q]) for p, r in zip(preds, rows) if r.get(q) is not None]  # Fmax: points that routed
+        pred, real = np.array(known, dtype=float).T
         out[f"{q}_mean_abs_percent"] = float(np.mean(np.abs(pred - real) / real) * 100)
         out[f"{q}_max_abs_percent"] = float(np.max(np.abs(pred - real) / real) * 100)
-        if q == "brams":
-            out["brams_exact"] = int(np.sum(np.round(pred) == real))
-    exact = 0
-    for r in rows:
-        layout = make_layout(ModelShape(r["cell"], r["input_size"], r["hidden_size"]),
-                             HwConfig(mac_lanes=r["mac_lanes"], bnn_width=r["bnn_width"], datapath=r["datapath"],
-                                      weight_memory=r["weight_memory"]))
-        exact += _dsps(entry, layout, get_target(r["target"]).capacity.get("dsp", 0)) == r["dsps"]
-    out["dsps_exact"] = exact
+    out["brams_exact"] = sum(p["brams"] == r["brams"] for p, r in zip(preds, rows))
+    out["dsps_exact"] = sum(p["dsps"] == r["dsps"] for p, r in zip(preds, rows))
+    out["rows"] = [{"shape": r["shape"], **{k: r.get(k) for k in ("skip", "mac_lanes", "bnn_width", "datapath",
+                                                                   "weight_memory")},
+                    **{q: {"synthesis": r.get(q), "estimate": p[q]} for q in ("luts", "ffs", "dsps", "brams",
+                                                                              "fmax_mhz")}}
+                   for p, r in zip(preds, rows)]
     return out
+
+
+def _line(label: str, train: int, h: dict | None) -> str:
+    if not h:
+        return f"| {label} | {train} | 0 | - | - | - | - | - |"
+    return (f"| {label} | {train} | {h['points']} | {h['luts_mean_abs_percent']:.1f}% / "
+            f"{h['luts_max_abs_percent']:.1f}% | {h['ffs_mean_abs_percent']:.1f}% | {h['dsps_exact']}/{h['points']} | "
+            f"{h['brams_exact']}/{h['points']} | {h['fmax_mhz_mean_abs_percent']:.1f}% |")
+
+
+def markdown(report: dict) -> str:
+    lines = ["# Estimator error on held-out synthesis points", "",
+             "Command: `python benchmarks/estimator.py --fit-only` (after the grid's sweeps). Held out from the fit: "
+             f"every point of the {HELD_OUT_SHAPE} shape and every fourth other point; errors of `memornn estimate` "
+             "with the fit of the other points against Yosys/nextpnr. The committed fit then uses every point.", "",
+             "| target | fit points | held-out points | LUTs mean / max error | FFs mean error | DSPs exact | "
+             "BRAMs exact | Fmax mean error |", "|---|---|---|---|---|---|---|---|"]
+    for target, r in report.items():
+        lines.append(_line(target, r["train"], r["held_out"]))
+        if r.get("held_out_delta"):
+            lines.append(_line(f"{target}, delta build only", r["train"], r["held_out_delta"]))
+    return "\n".join(lines) + "\n"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--fit-only", action="store_true")
+    parser.add_argument("--part", choices=("memo", "delta", "all"), default="all",
+                        help="which part of the grid to synthesize (default all)")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     if not args.fit_only:
-        sweep(args.workers)
+        sweep(args.workers, ("memo", "delta") if args.part == "all" else (args.part,))
     rows = collect()
     fit, report = {"version": 1, "targets": {}}, {}
     for target, target_rows in rows.items():
         held = [r for i, r in enumerate(target_rows) if r["shape"] == HELD_OUT_SHAPE or i % 4 == 3]
         train = [r for r in target_rows if r not in held]
-        report[target] = {"train": len(train), "held_out": _errors(fit_target(train), held) if held else None}
+        entry = fit_target(train)
+        held_delta = [r for r in held if r.get("skip") == "delta"]
+        report[target] = {"train": len(train), "held_out": _errors(entry, held, target) if held else None,
+                          "held_out_delta": _errors(entry, held_delta, target) if held_delta else None}
         fit["targets"][target] = fit_target(target_rows)
     with open(FIT_FILE, "w") as f:
         json.dump(fit, f, indent=1)
     os.makedirs(RESULTS, exist_ok=True)
     with open(os.path.join(RESULTS, "estimator.json"), "w") as f:
         json.dump(report, f, indent=1)
-    lines = ["| target | fit points | held-out points | LUTs mean / max error | FFs mean error | DSPs exact | "
-             "BRAMs exact | Fmax mean error |", "|---|---|---|---|---|---|---|---|"]
-    for target, r in report.items():
-        h = r["held_out"]
-        if h:
-            lines.append(f"| {target} | {r['train']} | {h['points']} | {h['luts_mean_abs_percent']:.1f}% / "
-                         f"{h['luts_max_abs_percent']:.1f}% | {h['ffs_mean_abs_percent']:.1f}% | "
-                         f"{h['dsps_exact']}/{h['points']} | {h['brams_exact']}/{h['points']} | "
-                         f"{h['fmax_mhz_mean_abs_percent']:.1f}% |")
+    text = markdown(report)
     with open(os.path.join(RESULTS, "estimator.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+        f.write(text)
+    print(text)
     return 0
 
 

@@ -30,12 +30,24 @@ kind                      what is counted
                           the tile's accumulators held in registers meanwhile)
 ``predictor_ops``         sign row stage: a 16-bit add per operation; column stage: an 8-bit
                           compare per column and step
+``column_detect``         the delta build's change detection: per column and step the
+                          last-used value read, per used column written, and the column
+                          list's entry written once and read once per row group
 ========================  =====================================================================
 
 Memory accesses are charged by the array's size, read off the hardware layout (a
 larger array costs more per bit). What a policy adds is its own operation counts:
 :data:`POLICY_OPERATIONS` maps a predictor to the function that counts them from the
 golden model's result, so a new policy is one entry there (and its counters).
+
+The delta build (``skip = "delta"``, :mod:`memornn.hw.delta_rows`) has a datapath of its
+own, so its counts follow its memories rather than the policy's alone
+(:func:`delta_build_counts`): the tiled weight image read a ``P``-lane word per row
+group and used column, the persistent accumulators a block-RAM word of ``P`` int32 (two
+words for the GRU, whose candidate rows keep their h part apart) read and written per
+row group of every step that walks, the last-used values and the column list of the
+detector, and a memo table of pre-activations only. With predictor none it uses every
+column every step.
 """
 
 from __future__ import annotations
@@ -59,10 +71,10 @@ OPS = ("add8", "add16", "add32", "mul8", "mul16", "mul32", "xnor_popcount_bit")
 
 #: Breakdown kinds, in report order.
 KINDS = ("mac", "weight_read", "operand_read", "requantize", "memo_table", "predictor_read", "predictor_logic",
-         "decision", "activation", "cell_update", "accumulator", "predictor_ops")
+         "decision", "activation", "cell_update", "accumulator", "predictor_ops", "column_detect")
 
 #: What the predictor itself costs (the overhead that a saving is net of).
-PREDICTOR_KINDS = ("predictor_read", "predictor_logic", "decision", "predictor_ops")
+PREDICTOR_KINDS = ("predictor_read", "predictor_logic", "decision", "predictor_ops", "column_detect")
 
 #: PWL activations per hidden unit and step.
 ACTIVATIONS = {"lstm": 5, "gru": 3}
@@ -154,7 +166,8 @@ def load_table(path: str | None = None) -> EnergyTable:
 
 @dataclass(frozen=True)
 class MemorySizes:
-    """Bytes of every array the energy model charges reads from."""
+    """Bytes of every array the energy model charges reads from (``v_last`` and
+    ``column_list``: the delta build's detector; 0 in a memo build)."""
 
     weights: int
     weight_bits: int
@@ -163,6 +176,8 @@ class MemorySizes:
     requant: int
     memo: int
     accumulators: int
+    v_last: int = 0
+    column_list: int = 0
 
     @classmethod
     def of(cls, layout: Layout) -> "MemorySizes":
@@ -171,9 +186,28 @@ class MemorySizes:
         def size(name):
             return depths[name] * widths[name] // 8
 
+        common = (size("weights"), size("weight_bits"), layout.seq_buffer_depth * layout.lanes, size("bias"),
+                  size("requant"))
+        if layout.skip == "delta":
+            n_max = layout.max_row_inputs
+            return cls(*common, layout.layer_dirs * (layout.rows + layout.hidden * (layout.cell == "gru"))
+                       * nx.PRE_BITS // 8, accumulator_words(layout) * layout.lanes * nx.ACC_BITS // 8,
+                       layout.layer_dirs * n_max * nx.INPUT_BITS // 8, n_max * column_entry_bits(layout) // 8)
         memo_bits = layout.layer_dirs * layout.rows * (nx.PRE_BITS + layout.yb_bits + 8)
-        return cls(size("weights"), size("weight_bits"), layout.seq_buffer_depth * layout.lanes, size("bias"),
-                   size("requant"), memo_bits // 8, layout.layer_dirs * layout.rows * nx.ACC_BITS // 8)
+        return cls(*common, memo_bits // 8, layout.layer_dirs * layout.rows * nx.ACC_BITS // 8)
+
+
+def accumulator_words(layout: Layout) -> int:
+    """Words (``P`` int32) of the delta build's accumulator memories: a word per layer
+    direction and row group, twice for the GRU (its candidate rows' h part)."""
+    return layout.layer_dirs * layout.groups * (2 if layout.cell == "gru" else 1)
+
+
+def column_entry_bits(layout: Layout) -> int:
+    """Bits of a column-list entry of the delta build: the column's index and its change."""
+    from .delta_rows import DV_BITS  # here: memornn estimate imports this module without the HDL
+
+    return max(layout.max_row_inputs - 1, 1).bit_length() + DV_BITS
 
 
 def layer_counts(result: dict, layout: Layout, lengths: np.ndarray) -> list[dict]:
@@ -255,21 +289,56 @@ POLICY_OPERATIONS = {
 }
 
 
+def _check_delta_build(predictor: str) -> None:
+    if predictor not in ("none", "delta"):
+        raise MemornnError(f"the delta build's energy model counts predictors none and delta, not {predictor!r}")
+
+
+def delta_build_counts(result: dict, layout: Layout, predictor: str, layers: list[dict]) -> dict:
+    """What the delta build (:mod:`memornn.hw.delta_rows`) does besides the MACs: its
+    detector, column walk and accumulators (see the module doc), from the golden counters
+    (delta) or with every column used every step (none).
+
+    Raises
+    ------
+    MemornnError
+        For a predictor the delta build has no datapath for.
+    """
+    _check_delta_build(predictor)
+    if predictor == "none":
+        steps = [layer["evaluated"] // layout.rows for layer in layers]
+        tests = used = sum(s * (layer["in_size"] + layout.hidden) for s, layer in zip(steps, layers))
+        walks = sum(steps)
+    else:
+        used, tests = _total(result, "columns_used"), _total(result, "columns_used") + _total(result, "columns_skipped")
+        walks = _total(result, "acc_updates") // layout.rows
+    entry = column_entry_bits(layout)
+    words_per_walk = accumulator_words(layout) // layout.layer_dirs
+    return {"column_tests": tests, "operand_bits": tests * nx.INPUT_BITS, "requantized": walks * layout.rows,
+            "weight_bits": layout.groups * used * layout.lanes * nx.WEIGHT_BITS,
+            "accumulator_bits": walks * words_per_walk * layout.lanes * nx.ACC_BITS * 2,
+            "v_last_bits": (tests + used) * nx.INPUT_BITS, "column_list_bits": used * (1 + layout.groups) * entry}
+
+
 def operation_counts(result: dict | None, layout: Layout, predictor: str, lengths: np.ndarray | None,
                      row_weights: int = 1) -> dict:
     """Counts of every operation the accelerator performs for the batch of ``result``.
 
     ``row_weights`` is the sign row predictor's bits per weight (read per operation).
-    With ``result`` None, only checks that ``predictor`` has a cost model.
+    With ``result`` None, only checks that ``predictor`` has a cost model. A delta build
+    (``layout.skip == "delta"``) is counted by :func:`delta_build_counts`.
 
     Raises
     ------
     MemornnError
-        If the predictor has no hardware cost model (``oracle`` is a study, not a policy).
+        If the predictor has no hardware cost model (``oracle`` is a study, not a policy),
+        or none on the layout's build.
     """
     if predictor not in POLICY_OPERATIONS:
         raise MemornnError(f"predictor {predictor!r} has no energy model (one of "
                            f"{', '.join(POLICY_OPERATIONS)}; oracle is an upper-bound study, not hardware)")
+    if layout.skip == "delta":
+        _check_delta_build(predictor)
     if result is None:
         return {}
     layers = layer_counts(result, layout, lengths)
@@ -277,8 +346,13 @@ def operation_counts(result: dict | None, layout: Layout, predictor: str, length
               "evaluated": sum(layer["evaluated"] for layer in layers)}
     counts.update(unit_steps=counts["evaluated"] // layout.gates, requantized=counts["computed"],
                   operand_bits=counts["macs"] * 8, sign_bits=0, decisions=0, memo_meta_bits=0,
-                  accumulator_updates=0, predictor_ops=0, column_tests=0)
+                  accumulator_updates=0, predictor_ops=0, column_tests=0, v_last_bits=0, column_list_bits=0,
+                  weight_bits=counts["macs"] * nx.WEIGHT_BITS)
+    if layout.skip == "delta":
+        counts.update(delta_build_counts(result, layout, predictor, layers))
+        return counts
     counts.update(POLICY_OPERATIONS[predictor](result, layout, layers))
+    counts["accumulator_bits"] = counts["accumulator_updates"] * 2 * nx.ACC_BITS
     if predictor in ("sign", "hybrid"):
         counts["sign_bits"] *= row_weights
     return counts
@@ -298,8 +372,8 @@ def energy_breakdown(counts: dict, layout: Layout, table: EnergyTable, weights_i
     op, mem = table.ops, MemorySizes.of(layout)
     macs, computed, evaluated = counts["macs"], counts["computed"], counts["evaluated"]
     requantized = counts["requantized"]
-    weight_read = (macs * 8 / 32 * table.dram_pj_per_32b if weights_in_dram
-                   else table.sram_pj(mem.weights, macs * 8))
+    weight_read = (counts["weight_bits"] / 32 * table.dram_pj_per_32b if weights_in_dram
+                   else table.sram_pj(mem.weights, counts["weight_bits"]))
     return {
         "mac": macs * (op["mul8"] + op["add32"]),
         "weight_read": weight_read,
@@ -312,8 +386,10 @@ def energy_breakdown(counts: dict, layout: Layout, table: EnergyTable, weights_i
         "decision": counts["decisions"] * (op["add16"] + op["mul16"]),
         "activation": counts["unit_steps"] * ACTIVATIONS[layout.cell] * (op["mul16"] + op["add16"]),
         "cell_update": counts["unit_steps"] * _cell_pj(table, layout.cell, mem),
-        "accumulator": table.sram_pj(mem.accumulators, counts["accumulator_updates"] * 2 * nx.ACC_BITS),
+        "accumulator": table.sram_pj(mem.accumulators, counts["accumulator_bits"]),
         "predictor_ops": counts["predictor_ops"] * op["add16"] + counts["column_tests"] * op["add8"],
+        "column_detect": table.sram_pj(mem.v_last, counts["v_last_bits"])
+        + table.sram_pj(mem.column_list, counts["column_list_bits"]),
     }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from ..golden.errors import MemornnError
 from ..golden.inputs import load_inputs
 from ..golden.intmodel import golden_run
 from ..golden.qmodel import load_qmodel
@@ -22,7 +23,10 @@ def register(sub) -> None:
     add_model_argument(p)
     add_inputs_argument(p)
     add_policy_options(p)
-    add_config_argument(p, "hardware configuration (memory sizes; defaults otherwise)")
+    add_config_argument(p, "hardware configuration (memory sizes; skip = \"delta\": the delta build's datapath). "
+                           "Default: the default configuration of the build that runs the predictor (skip = "
+                           "\"delta\" for delta, else memo; sign and hybrid, which no build runs yet, are "
+                           "modelled on the memo build's memories)")
     p.add_argument("--table", metavar="FILE.toml", help="per-operation energy table (default: 45 nm, Horowitz)")
     p.add_argument("--weights-in-dram", action="store_true",
                    help="charge weight reads at the table's DRAM figure (weights streamed from off chip)")
@@ -48,6 +52,24 @@ def format_report(report: dict) -> str:
     return "\n".join(lines)
 
 
+def energy_config(path: str | None, predictor: str):
+    """The configuration whose build the energy is for: the file's, which must run
+    ``predictor`` if a build runs it at all; without a file the defaults of the build
+    that runs it."""
+    from ..hw.config import HwConfig
+    from ..sim.settings import HARDWARE_POLICIES
+
+    builds = [skip for skip, runs in HARDWARE_POLICIES.items() if predictor in runs]
+    if path is None:
+        return HwConfig(skip="delta") if builds == ["delta"] else HwConfig()
+    config = load_hw_config(path)
+    if builds and config.skip not in builds:
+        raise MemornnError(f"predictor {predictor!r} does not run on the skip = {config.skip!r} build of {path!r} "
+                           f"(it runs {', '.join(HARDWARE_POLICIES[config.skip])}; {predictor} runs on skip = "
+                           f"{' or '.join(repr(b) for b in builds)})")
+    return config
+
+
 def run(args) -> int:
     from ..hw.energy import energy_report, load_table, operation_counts
     from ..hw.layout import make_layout
@@ -55,7 +77,7 @@ def run(args) -> int:
     model = load_qmodel(args.model)
     options = policy_options(args, model)
     table = load_table(args.table)
-    layout = make_layout(model, load_hw_config(args.config))
+    layout = make_layout(model, energy_config(args.config, options.predictor))
     batch = load_inputs(args.inputs, model.input_size)
     operation_counts(None, layout, options.predictor, None)  # a predictor with no energy model fails first
     dense = golden_run(model, batch, 0.0, "none")

@@ -70,7 +70,8 @@ def test_breakdown_by_hand(small, table):
     layout = make_layout(small["q"], HwConfig())
     counts = {"macs": 1000, "computed": 10, "evaluated": 16, "unit_steps": 4, "sign_bits": 112, "decisions": 16,
               "memo_meta_bits": 0, "accumulator_updates": 0, "predictor_ops": 0, "requantized": 10,
-              "operand_bits": 8000, "column_tests": 0}
+              "operand_bits": 8000, "column_tests": 0, "weight_bits": 8000, "accumulator_bits": 0, "v_last_bits": 0,
+              "column_list_bits": 0}
     pj = energy_breakdown(counts, layout, table)
     assert set(pj) == set(KINDS)
     assert pj["mac"] == pytest.approx(1000 * (0.2 + 0.1))
@@ -175,3 +176,58 @@ def test_policy_counts_come_from_their_counters(small, predictor, options):
     assert counts["predictor_ops"] == (row_ops if predictor != "delta" else 0)
     assert counts["sign_bits"] == (3 * row_ops if predictor != "delta" else 0)
     assert counts["macs"] == total("macs")
+
+
+def test_delta_build_memories_by_hand(small):
+    """1x4 LSTM, X = 3, P = 8: 16 rows in 2 row groups; N = 7 columns."""
+    from memornn.golden import numerics as nx
+
+    mem = MemorySizes.of(make_layout(small["q"], HwConfig(skip="delta")))
+    assert mem.accumulators == 2 * 8 * 4  # a word of 8 int32 per row group
+    assert mem.v_last == 7 and mem.column_list == 7 * (3 + 9) // 8  # entry: 3-bit column, 9-bit change
+    assert mem.memo == 16 * nx.PRE_BITS // 8 and mem.weight_bits == 0
+    assert mem.weights == 2 * 7 * 8  # tiled: a P-lane word per (group, column)
+
+
+def test_delta_build_counts_by_hand(small):
+    """Predictor none on the delta build uses all 7 columns every step; delta its used ones."""
+    from memornn.golden.options import RunOptions
+
+    layout = make_layout(small["q"], HwConfig(skip="delta"))
+    lengths = small["batch"].lengths
+    steps = int(lengths.sum())
+    dense = operation_counts(small["none"], layout, "none", lengths)
+    assert dense["column_tests"] == 7 * steps and dense["operand_bits"] == 8 * 7 * steps
+    assert dense["weight_bits"] == 2 * 7 * 64 * steps  # 2 groups x 7 columns x a 64-bit word
+    assert dense["accumulator_bits"] == 2 * 256 * 2 * steps  # 2 words of 256 bits, read and written
+    assert dense["v_last_bits"] == 8 * 14 * steps and dense["column_list_bits"] == 7 * 3 * 12 * steps
+    assert dense["requantized"] == 16 * steps and dense["sign_bits"] == 0 and dense["macs"] == 16 * 7 * steps
+    run = golden_run(small["q"], small["batch"], RunOptions.parse("delta", delta_x=4, delta_h=8))
+    used, skipped, moved = (int(run[k].sum()) for k in ("columns_used", "columns_skipped", "acc_updates"))
+    assert 0 < used < 7 * steps and used + skipped == 7 * steps
+    delta = operation_counts(run, layout, "delta", lengths)
+    assert delta["weight_bits"] == 2 * used * 64 and delta["accumulator_bits"] == moved // 16 * 2 * 256 * 2
+    assert delta["v_last_bits"] == 8 * (7 * steps + used) and delta["column_list_bits"] == used * 3 * 12
+    with pytest.raises(MemornnError, match="counts predictors none and delta, not 'bnn'"):
+        operation_counts(small["bnn"], layout, "bnn", lengths)
+
+
+def _toml(tmp_path, text):
+    path = tmp_path / "hw.toml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_cli_delta_config(small, tmp_path, capsys):
+    folder = small["folder"]
+    base = ["energy", "--model", str(folder / "q.npz"), "--inputs", str(folder / "x.npz"), "--json"]
+    delta = ["--predictor", "delta", "--delta-x", "4", "--delta-h", "8"]
+    assert main(base + delta + ["--config", _toml(tmp_path, 'skip = "delta"\n')]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["breakdown"]["column_detect"] > 0 and report["breakdown"]["accumulator"] > 0
+    assert report["breakdown"]["predictor_read"] == 0 and 0 < report["saving_percent"] < 100
+    assert main(base + delta) == 0  # without a file: the delta build's defaults
+    assert json.loads(capsys.readouterr().out) == report
+    assert main(base + ["--predictor", "bnn", "--config", _toml(tmp_path, 'skip = "delta"\n')]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "predictor 'bnn' does not run on the skip = 'delta' build" in err
