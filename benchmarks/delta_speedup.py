@@ -30,6 +30,7 @@ import sys
 import time
 
 from memornn.evaluation.datasets import load_dataset, subset
+from memornn.evaluation.results import write_benchmark
 from memornn.golden.floatmodel import load_float_model
 from memornn.golden.intmodel import golden_run
 from memornn.golden.options import RunOptions
@@ -144,10 +145,7 @@ def main(argv=None) -> int:
     command = "python benchmarks/delta_speedup.py " + " ".join(args.models)
     text = markdown(rows, command)
     if args.sequences is None:
-        with open(os.path.join(RESULTS, "delta_speedup.json"), "w") as f:
-            json.dump(rows, f, indent=2)
-        with open(os.path.join(RESULTS, "delta_speedup.md"), "w") as f:
-            f.write(text)
+        write_benchmark(RESULTS, "delta_speedup", rows, text)
     print(text)
     return 0
 

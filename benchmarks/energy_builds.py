@@ -25,6 +25,7 @@ import os
 import sys
 
 from memornn.evaluation.datasets import load_dataset
+from memornn.evaluation.results import write_benchmark
 from memornn.golden.floatmodel import load_float_model
 from memornn.golden.intmodel import golden_run
 from memornn.golden.options import RunOptions
@@ -97,10 +98,7 @@ def main(argv=None) -> int:
         return 2
     rows = [measure(name, policies[name]) for name in names]
     text = markdown(rows, "python benchmarks/energy_builds.py " + " ".join(args.models))
-    with open(os.path.join(RESULTS, "energy_builds.json"), "w") as f:
-        json.dump(rows, f, indent=1)
-    with open(os.path.join(RESULTS, "energy_builds.md"), "w") as f:
-        f.write(text)
+    write_benchmark(RESULTS, "energy_builds", rows, text)
     print(text)
     return 0
 

@@ -28,6 +28,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from memornn.evaluation.results import write_benchmark  # noqa: E402
 from memornn.golden.quantize import quantize_model  # noqa: E402
 from memornn.golden.randmodel import random_batch, random_float_model  # noqa: E402
 from memornn.hw.synth.estimate import FIT_FILE, FITTED, fit_target, row_features  # noqa: E402
@@ -210,12 +211,8 @@ def main() -> int:
         fit["targets"][target] = fit_target(target_rows)
     with open(FIT_FILE, "w") as f:
         json.dump(fit, f, indent=1)
-    os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, "estimator.json"), "w") as f:
-        json.dump(report, f, indent=1)
     text = markdown(report)
-    with open(os.path.join(RESULTS, "estimator.md"), "w") as f:
-        f.write(text)
+    write_benchmark(RESULTS, "estimator", report, text)
     print(text)
     return 0
 

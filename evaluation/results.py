@@ -36,6 +36,14 @@ def write_json(results: dict, path: str) -> None:
         f.write("\n")
 
 
+def write_benchmark(folder: str, name: str, results, text: str) -> None:
+    """A benchmark's results: ``name.json`` (``results``, as :func:`write_json`) and
+    ``name.md`` (``text``) in ``folder``."""
+    write_json(results, os.path.join(folder, f"{name}.json"))
+    with _open_for_writing(os.path.join(folder, f"{name}.md")) as f:
+        f.write(text)
+
+
 def read_json(path: str) -> dict:
     """Read a results file written by :func:`write_json`."""
     try:

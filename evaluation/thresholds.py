@@ -38,6 +38,21 @@ def _range(item: str, spec: str) -> list[float]:
     return [start + i * step for i in range(count)]
 
 
+def list_items(spec, what: str) -> list[str]:
+    """The stripped items of a comma list (``what`` names it in the error).
+
+    Raises
+    ------
+    MemornnError
+        If the list is empty or has an empty item.
+    """
+    text = str(spec).strip()
+    items = [item.strip() for item in text.split(",")]
+    if not text or any(not item for item in items):
+        raise MemornnError(f"{what} list {text!r} is empty or has an empty entry")
+    return items
+
+
 def parse_threshold_range(spec: str) -> list[float]:
     """Thresholds from comma-separated items, each ``start:stop:step`` (``stop`` included)
     or one number: ``0:0.6:0.05``, ``0,0.1,0.3``, ``0:0.6:0.05,0.8:2:0.2``.
@@ -53,9 +68,7 @@ def parse_threshold_range(spec: str) -> list[float]:
         value, or more than :data:`MAX_THRESHOLDS` values.
     """
     spec = str(spec).strip()
-    items = [item.strip() for item in spec.split(",")]
-    if not spec or any(not item for item in items):
-        raise MemornnError(f"threshold list {spec!r} is empty or has an empty entry")
+    items = list_items(spec, "threshold")
     values = []
     for item in items:
         values += _range(item, spec) if ":" in item else [_number(item, spec)]

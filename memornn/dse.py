@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from . import __version__
+from .evaluation.thresholds import list_items
 from .golden.errors import MemornnError
 from .golden.fileio import write_text
 from .golden.inputs import Batch
@@ -174,10 +175,7 @@ def parse_sweeps(items: list[str] | None, dropped: list | None = None) -> tuple[
 def parse_int_list(spec: str | None, flag: str) -> tuple[int, ...]:
     """Integers from comma-separated items, each a number or ``start:stop:step`` (stop
     included): ``0,4``, ``8:24:8``; sorted, duplicates dropped."""
-    text = str(spec).strip()
-    items = [item.strip() for item in text.split(",")]
-    if not text or any(not item for item in items):
-        raise MemornnError(f"{flag} list {text!r} is empty or has an empty entry")
+    items = list_items(spec, flag)
     values = []
     for item in items:
         try:
@@ -218,9 +216,7 @@ def parse_deltas(delta_x: str | None, delta_h: str | None, predictors: tuple) ->
 
 def parse_list(spec: str, allowed: tuple, what: str) -> tuple:
     """A comma list of names, each in ``allowed``, duplicates dropped."""
-    names = [name.strip() for name in str(spec).split(",")]
-    if not spec.strip() or any(not n for n in names):
-        raise MemornnError(f"{what} list {spec!r} is empty or has an empty entry")
+    names = list_items(spec, what)
     for name in names:
         if name not in allowed:
             raise MemornnError(f"unknown {what} {name!r} (one of {', '.join(allowed)})")

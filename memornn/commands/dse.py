@@ -1,4 +1,9 @@
-"""``memornn dse``: a design-space sweep on Dask (resources, Fmax, cycles, energy, accuracy)."""
+"""Sweep hardware configurations (the skip datapath among them), targets, predictors and their
+settings. Each (configuration, target) is synthesized and placed (or estimated with
+--estimate-only) and each (predictor, setting) runs the golden model, as tasks on a Dask
+cluster (a local one by default). Finished tasks are cached in DIR/cache by a content hash,
+so a sweep resumes and extends. Writes DIR/results.csv, DIR/results.json and Pareto plots.
+"""
 
 from __future__ import annotations
 
@@ -16,13 +21,7 @@ def register(sub) -> None:
     from ..dse import DSE_PREDICTORS, HARDWARE_POLICIES, SWEEP_KEYS
 
     p = sub.add_parser("dse", help="design-space sweep on Dask: resources, Fmax, cycles, energy, accuracy",
-                       description="Sweep hardware configurations (the skip datapath among them), targets, predictors "
-                                   "and their settings. Each (configuration, target) is synthesized and placed "
-                                   "(or estimated with --estimate-only) and each (predictor, setting) runs the "
-                                   "golden model, as "
-                                   "tasks on a Dask cluster (a local one by default). Finished tasks are cached "
-                                   "in DIR/cache by a content hash, so a sweep resumes and extends. Writes "
-                                   "DIR/results.csv, DIR/results.json and Pareto plots.")
+                       description=__doc__)
     add_model_argument(p)
     add_inputs_argument(p, "float inputs (.npy or .npz with x, optional lengths and labels y for the accuracy)")
     p.add_argument("--sweep", action="append", metavar="KEY=V1,V2",

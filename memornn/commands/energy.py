@@ -1,4 +1,9 @@
-"""``memornn energy``: energy per inference of a model and inputs, by kind of operation."""
+"""Run the golden model on the inputs with the predictor and with none, count every operation the
+accelerator performs (MACs, weight and operand reads, requantization, memo table, predictor,
+activations, cell updates) and charge each with a per-operation energy table (default: 45 nm,
+Horowitz, ISSCC 2014). Prints the breakdown per inference and the saving net of the predictor's
+own cost.
+"""
 
 from __future__ import annotations
 
@@ -14,12 +19,7 @@ from .policyargs import add_policy_options, policy_options
 
 def register(sub) -> None:
     p = sub.add_parser("energy", help="energy per inference from the golden model's operation counts",
-                       description="Run the golden model on the inputs with the predictor and with none, count "
-                                   "every operation the accelerator performs (MACs, weight and operand reads, "
-                                   "requantization, memo table, predictor, activations, cell updates) and "
-                                   "charge each with a per-operation energy table (default: 45 nm, Horowitz, "
-                                   "ISSCC 2014). Prints the breakdown per inference and the saving net of "
-                                   "the predictor's own cost.")
+                       description=__doc__)
     add_model_argument(p)
     add_inputs_argument(p)
     add_policy_options(p)

@@ -1,4 +1,8 @@
-"""``memornn estimate``: resources and Fmax without synthesis (a fitted model)."""
+"""Estimate LUTs, flip-flops, DSP blocks, block RAMs and Fmax of the accelerator for a target from
+the model's shape and the configuration, with the model fitted to this project's synthesis runs
+(benchmarks/estimator.py states its error on held-out points). memornn synth gives the real
+figures.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,7 @@ from .common import add_config_argument, add_model_argument, add_target_argument
 
 def register(sub) -> None:
     p = sub.add_parser("estimate", help="resources and Fmax estimated without synthesis (well under a second)",
-                       description="Estimate LUTs, flip-flops, DSP blocks, block RAMs and Fmax of the accelerator "
-                                   "for a target from the model's shape and the configuration, with the model "
-                                   "fitted to this project's synthesis runs (benchmarks/estimator.py states its "
-                                   "error on held-out points). memornn synth gives the real figures.")
+                       description=__doc__)
     add_model_argument(p)
     add_config_argument(p)
     add_target_argument(p, "FPGA target (as memornn synth --target)")
